@@ -1,0 +1,47 @@
+"""``recfw settings``: validate configuration files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..config import load_config
+from ..errors import SettingsError
+from ..manager import load_plugins
+from ..settings import validate
+
+
+@click.group("settings")
+def settings_group() -> None:
+    """Validate and show recording settings."""
+
+
+@settings_group.command("check")
+@click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
+def check_command(config_file: Path) -> None:
+    """Validate CONFIG_FILE (TOML) and print the effective settings, secrets masked.
+
+    Exits with status 2 and one line per problem, each naming its field, when the
+    file is invalid.
+    """
+    config = load_config(config_file)
+    errors = validate(config.recording, load_plugins())
+    if errors:
+        raise SettingsError(errors)
+    out = {
+        "recording": config.recording.to_dict(),
+        "encoder": dict(config.encoder),
+        "server": {
+            "host": config.server.host,
+            "port": config.server.port,
+            "iceAddresses": list(config.server.ice_addresses),
+        },
+        "webhooks": [
+            {"url": w.url, "secret": str(w.secret), "events": list(w.events) if w.events else None}
+            for w in config.webhooks
+        ],
+    }
+    click.echo(f"{config_file}: valid")
+    click.echo(json.dumps(out, indent=2))

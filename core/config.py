@@ -1,0 +1,212 @@
+"""The configuration file: organization defaults and how this recfw runs.
+
+A TOML file (``recfw.toml``)::
+
+    [recording]                 # organization defaults, REST shape
+    type = "cloud"
+    startTrigger = "automatic"
+    maxDuration = 86400         # seconds
+
+    [recording.destination]
+    provider = "s3"
+    bucket = "my-bucket/meetings"
+    accessKeyId = "AKIA..."     # or RECFW_ACCESS_KEY_ID
+    # accessKeySecret: better from RECFW_ACCESS_KEY_SECRET than in the file
+    fileFormat = "mkv"
+
+    [encoder]                   # options for the file format's encoder
+    crf = 23
+
+    [server]                    # the room server of ``recfw run``
+    host = "127.0.0.1"
+    port = 8080
+    iceAddresses = ["127.0.0.1"]
+
+    [[webhooks]]
+    url = "https://example.com/hooks/recfw"
+    secret = "..."              # or RECFW_WEBHOOK_SECRET
+    events = ["recording.finished"]   # default: all
+
+Without a file, :data:`recfw.settings.EMBEDDED_DEFAULT` applies: a local
+``./recordings`` folder, Matroska, automatic start.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import FieldError, SettingsError
+from .secrets import Secret
+from .settings import (
+    EMBEDDED_DEFAULT,
+    RecordingSettings,
+    merge,
+    parse_recording,
+    with_env_credentials,
+)
+
+_TOP_LEVEL = ("recording", "encoder", "server", "webhooks")
+_SERVER_FIELDS = {"host": str, "port": int, "iceAddresses": list, "publicUrl": str}
+_WEBHOOK_FIELDS = ("url", "secret", "events")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where the room server listens, and which addresses it offers as ICE candidates."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ice_addresses: tuple[str, ...] = ("127.0.0.1",)
+    public_url: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """A URL that receives signed event envelopes."""
+
+    url: str
+    secret: Secret
+    events: tuple[str, ...] | None = None  # None: every event type
+
+    def wants(self, event_type: str) -> bool:
+        return self.events is None or event_type in self.events
+
+
+@dataclass(frozen=True)
+class Config:
+    """The running configuration. ``recording`` are the organization defaults."""
+
+    recording: RecordingSettings = EMBEDDED_DEFAULT
+    encoder: Mapping[str, Any] = field(default_factory=dict)
+    server: ServerSettings = ServerSettings()
+    webhooks: tuple[WebhookEndpoint, ...] = ()
+    path: Path | None = None
+
+
+def _server(data: Any, errors: list[FieldError]) -> ServerSettings:
+    if data is None:
+        return ServerSettings()
+    if not isinstance(data, Mapping):
+        errors.append(FieldError("server", "must be a table"))
+        return ServerSettings()
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        expected = _SERVER_FIELDS.get(key)
+        if expected is None:
+            errors.append(
+                FieldError(f"server.{key}", f"unknown field (known: {', '.join(_SERVER_FIELDS)})")
+            )
+        elif not isinstance(value, expected) or isinstance(value, bool):
+            errors.append(FieldError(f"server.{key}", f"must be a {expected.__name__}"))
+        elif key == "port" and not 0 <= value <= 65535:
+            errors.append(FieldError("server.port", f"must be 0..65535, not {value}"))
+        elif key == "iceAddresses":
+            if not value or not all(isinstance(a, str) and a for a in value):
+                errors.append(
+                    FieldError("server.iceAddresses", "must be a non-empty list of addresses")
+                )
+            else:
+                values["ice_addresses"] = tuple(value)
+        elif key == "publicUrl":
+            values["public_url"] = value
+        else:
+            values[key] = value
+    return ServerSettings(**values)
+
+
+def _webhooks(
+    data: Any, environ: Mapping[str, str], errors: list[FieldError]
+) -> tuple[WebhookEndpoint, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        errors.append(FieldError("webhooks", "must be an array of tables ([[webhooks]])"))
+        return ()
+    endpoints = []
+    for i, item in enumerate(data):
+        name = f"webhooks[{i}]"
+        if not isinstance(item, Mapping):
+            errors.append(FieldError(name, "must be a table"))
+            continue
+        for key in item:
+            if key not in _WEBHOOK_FIELDS:
+                errors.append(
+                    FieldError(
+                        f"{name}.{key}", f"unknown field (known: {', '.join(_WEBHOOK_FIELDS)})"
+                    )
+                )
+        url = item.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            errors.append(FieldError(f"{name}.url", "must be an http:// or https:// URL"))
+            continue
+        secret = item.get("secret") or environ.get("RECFW_WEBHOOK_SECRET")
+        if not isinstance(secret, str) or not secret:
+            errors.append(FieldError(f"{name}.secret", "is required (or set RECFW_WEBHOOK_SECRET)"))
+            continue
+        events = item.get("events")
+        if events is not None and not (
+            isinstance(events, list) and all(isinstance(e, str) for e in events)
+        ):
+            errors.append(FieldError(f"{name}.events", "must be a list of event types"))
+            continue
+        endpoints.append(
+            WebhookEndpoint(url, Secret(secret), tuple(events) if events is not None else None)
+        )
+    return tuple(endpoints)
+
+
+def parse_config(
+    data: Mapping[str, Any], environ: Mapping[str, str] | None = None, path: Path | None = None
+) -> Config:
+    """Build a :class:`Config` from parsed TOML; raise ``SettingsError`` listing every problem."""
+    environ = os.environ if environ is None else environ
+    errors: list[FieldError] = []
+    for key in data:
+        if key not in _TOP_LEVEL:
+            errors.append(FieldError(key, f"unknown section (known: {', '.join(_TOP_LEVEL)})"))
+    recording = EMBEDDED_DEFAULT
+    try:
+        recording = merge(EMBEDDED_DEFAULT, parse_recording(data.get("recording")))
+    except SettingsError as exc:
+        errors.extend(exc.errors)
+    encoder = data.get("encoder", {})
+    if not isinstance(encoder, Mapping):
+        errors.append(FieldError("encoder", "must be a table"))
+        encoder = {}
+    server = _server(data.get("server"), errors)
+    webhooks = _webhooks(data.get("webhooks"), environ, errors)
+    if errors:
+        raise SettingsError(errors)
+    return Config(
+        recording=with_env_credentials(recording, environ),
+        encoder=dict(encoder),
+        server=server,
+        webhooks=webhooks,
+        path=path,
+    )
+
+
+def load_config(
+    path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read a config file (or the embedded default for ``None``)."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        return parse_config({}, environ)
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(
+            [FieldError(str(path), f"cannot read the file: {exc.strerror}")]
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError([FieldError(str(path), f"not valid TOML: {exc}")]) from None
+    return parse_config(data, environ, path)

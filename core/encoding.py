@@ -1,0 +1,79 @@
+"""The encoders' contract: frames in, bytes of one container file out.
+
+An encoder never knows where its output goes: it is handed a binary, seekable
+file object (the engine's spool file) and writes the container into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import av
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """The media the engine hands an encoder: constant-rate video, fixed-rate audio.
+
+    Video frames arrive as ``yuv420p`` frames of ``width`` x ``height`` with
+    ``pts`` counted in ``1/fps``; audio frames as ``s16`` interleaved frames of
+    ``audio_layout`` at ``sample_rate`` with ``pts`` counted in samples. Both
+    start at 0 and only ever increase.
+    """
+
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    sample_rate: int = 48000
+    audio_layout: str = "stereo"
+
+    @property
+    def video_time_base(self) -> Fraction:
+        return Fraction(1, self.fps)
+
+    @property
+    def audio_time_base(self) -> Fraction:
+        return Fraction(1, self.sample_rate)
+
+
+@runtime_checkable
+class EncodedStream(Protocol):
+    """One open output file. Written from one thread, in pts order per stream."""
+
+    def write_video(self, frame: av.VideoFrame) -> None:
+        """Encode one video frame (``frame.pts`` in ``OutputFormat.video_time_base``)."""
+        ...
+
+    def write_audio(self, frame: av.AudioFrame) -> None:
+        """Encode one audio frame (``frame.pts`` in ``OutputFormat.audio_time_base``)."""
+        ...
+
+    def close(self) -> None:
+        """Flush the encoders and finish the container. Called exactly once."""
+        ...
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """A file format. ``name`` is its ``fileFormat`` value in settings."""
+
+    name: str
+    #: File name extension without the dot, e.g. ``"mkv"``.
+    extension: str
+    #: MIME type for sinks that record one (e.g. S3's Content-Type).
+    content_type: str
+
+    def open(
+        self, output: BinaryIO, fmt: OutputFormat, options: Mapping[str, Any]
+    ) -> EncodedStream:
+        """Start a file in ``output``. ``options`` are the user's encoder settings.
+
+        The result must stay decodable up to the last frame written if the
+        process dies before :meth:`EncodedStream.close` (crash-safe formats:
+        Matroska written as a stream, fragmented MP4, ...).
+        """
+        ...

@@ -1,0 +1,277 @@
+"""The plugin manager: loads plugins one at a time and keeps what they register.
+
+Every plugin, the built-ins included, comes in through the ``recfw`` entry-point
+group (or :meth:`Plugins.register` in tests and embedding programs). Each entry
+point is imported, registered and asked for its triggers, encoders, sinks and
+sources inside its own ``try``: a plugin that fails is recorded in
+:attr:`Plugins.failures` with its name, distribution and error, and the rest
+keep working.
+
+Environment variables:
+
+``RECFW_STRICT_PLUGINS=1``
+    A plugin failure raises :class:`~recfw.errors.PluginError` instead (for CI).
+``RECFW_PLUGINS=a,b``
+    Allow-list: load only entry points (or distributions) with these names.
+``RECFW_DISABLE_PLUGINS=a,b``
+    Block-list: never load these entry points (or distributions).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .encoding import Encoder
+from .errors import PluginError
+from .sources import Source
+from .storage import Sink
+from .triggers import Trigger
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "recfw"
+BUILTIN_DISTRIBUTION = "recfw"
+
+#: kind -> (hook name, protocol the registered objects must fit)
+KINDS: dict[str, tuple[str, type]] = {
+    "triggers": ("recfw_register_triggers", Trigger),
+    "encoders": ("recfw_register_encoders", Encoder),
+    "sinks": ("recfw_register_sinks", Sink),
+    "sources": ("recfw_register_sources", Source),
+}
+
+
+@dataclass
+class PluginInfo:
+    """A loaded plugin and what it provides, for ``recfw plugins``."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    provides: dict[str, list[str]] = field(default_factory=dict)
+    hooks: list[str] = field(default_factory=list)
+
+    @property
+    def builtin(self) -> bool:
+        return self.distribution == BUILTIN_DISTRIBUTION
+
+
+@dataclass
+class PluginFailure:
+    """A plugin that failed to load, register or run, and why."""
+
+    name: str
+    distribution: str | None
+    stage: str
+    error: str
+
+    def __str__(self) -> str:
+        dist = f" (from {self.distribution})" if self.distribution else ""
+        return f"plugin {self.name!r}{dist} failed to {self.stage}: {self.error}"
+
+
+def _names(env_value: str | None) -> set[str] | None:
+    if env_value is None or not env_value.strip():
+        return None
+    return {n.strip() for n in env_value.split(",") if n.strip()}
+
+
+class Plugins:
+    """A typed facade over pluggy's manager: registered triggers, encoders, sinks, sources."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None):
+        environ = os.environ if environ is None else environ
+        self.strict = environ.get("RECFW_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
+        self.allow = _names(environ.get("RECFW_PLUGINS"))
+        self.block = _names(environ.get("RECFW_DISABLE_PLUGINS")) or set()
+        self.pm = pluggy.PluginManager("recfw")
+        self.pm.add_hookspecs(hookspecs)
+        self.triggers: dict[str, Trigger] = {}
+        self.encoders: dict[str, Encoder] = {}
+        self.sinks: dict[str, Sink] = {}
+        self.sources: dict[str, Source] = {}
+        self.info: dict[str, PluginInfo] = {}
+        self.failures: list[PluginFailure] = []
+
+    # --- loading ------------------------------------------------------------
+
+    def load_entry_points(self, eps: Iterable[EntryPoint] | None = None) -> None:
+        """Load every allowed entry point of the ``recfw`` group, built-ins first."""
+        if eps is None:
+            eps = entry_points(group=ENTRY_POINT_GROUP)
+        eps = sorted(eps, key=lambda ep: (_dist_name(ep) != BUILTIN_DISTRIBUTION, ep.name))
+        for ep in eps:
+            dist = _dist_name(ep)
+            if not self._allowed(ep.name, dist):
+                log.info("plugin %r (from %s) is disabled by configuration", ep.name, dist)
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any import error is the plugin's
+                self._fail(ep.name, dist, "import", exc)
+                continue
+            self.register(obj, name=ep.name, distribution=dist, version=_dist_version(ep))
+
+    def _allowed(self, name: str, dist: str | None) -> bool:
+        if name in self.block or (dist and dist in self.block):
+            return False
+        if self.allow is None or dist == BUILTIN_DISTRIBUTION:
+            return True
+        return name in self.allow or (dist is not None and dist in self.allow)
+
+    def register(
+        self,
+        plugin: Any,
+        name: str | None = None,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> PluginInfo | None:
+        """Register one plugin (module or object) and collect what it provides.
+
+        Returns its :class:`PluginInfo`, or ``None`` if it failed (see ``failures``).
+        """
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(name, distribution, "register", exc)
+            return None
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(name=name)
+            self._fail(name, distribution, "register", exc)
+            return None
+        info = PluginInfo(name, distribution, version)
+        info.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+        staged: dict[str, dict[str, Any]] = {}
+        for kind, (hook_name, protocol) in KINDS.items():
+            impl = _impl_of(self.pm, hook_name, plugin)
+            if impl is None:
+                continue
+            found: dict[str, Any] = {}
+            try:
+                impl.function(register=_registrar(kind, protocol, found))
+            except Exception as exc:  # noqa: BLE001
+                self.pm.unregister(name=name)
+                self._fail(name, distribution, f"register its {kind}", exc)
+                return None
+            staged[kind] = found
+        for kind, found in staged.items():
+            registry: dict[str, Any] = getattr(self, kind)
+            for item_name, item in found.items():
+                if item_name in registry:
+                    log.warning("plugin %r replaces the %s %r", name, kind[:-1], item_name)
+                registry[item_name] = item
+            info.provides[kind] = sorted(found)
+        self.info[name] = info
+        return info
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin and everything it registered (used by test fixtures)."""
+        info = self.info.pop(name, None)
+        if self.pm.has_plugin(name):
+            self.pm.unregister(name=name)
+        if info is None:
+            return
+        for kind, names in info.provides.items():
+            registry = getattr(self, kind)
+            for item_name in names:
+                registry.pop(item_name, None)
+
+    def _fail(self, name: str, dist: str | None, stage: str, exc: BaseException) -> None:
+        failure = PluginFailure(name, dist, stage, f"{type(exc).__name__}: {exc}")
+        self.failures.append(failure)
+        log.error("%s", failure)
+        if self.strict:
+            raise PluginError(f"{failure} (RECFW_STRICT_PLUGINS is set)") from exc
+
+    # --- calling --------------------------------------------------------------
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call every implementation of ``hook_name``, isolating failures per plugin."""
+        results = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            try:
+                results.append(impl.function(**args))
+            except Exception as exc:  # noqa: BLE001
+                failure = PluginFailure(
+                    impl.plugin_name, None, f"handle {hook_name}", f"{type(exc).__name__}: {exc}"
+                )
+                log.error("%s", failure)
+                if self.strict:
+                    raise PluginError(str(failure)) from exc
+        return results
+
+    def emit(self, event: Any, config: Any) -> None:
+        """Send an event to every ``recfw_on_event`` listener; a failing one is logged."""
+        self.call_each("recfw_on_event", event=event, config=config)
+
+    def get(self, kind: str, name: str) -> Any:
+        """The registered ``kind`` (``"encoders"``, ...) called ``name``, or a clear error."""
+        registry = getattr(self, kind)
+        try:
+            return registry[name]
+        except KeyError:
+            known = ", ".join(sorted(registry)) or "none"
+            raise PluginError(
+                f"no {kind[:-1]} named {name!r} is installed (installed: {known})"
+            ) from None
+
+
+def _registrar(kind: str, protocol: type, found: dict[str, Any]) -> Callable[[Any], None]:
+    def register(obj: Any) -> None:
+        if not isinstance(obj, protocol):
+            raise TypeError(f"{obj!r} does not fit the {protocol.__name__} contract")
+        name = getattr(obj, "name", None)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{obj!r} has no name")
+        found[name] = obj
+
+    register.__doc__ = f"Register one of the plugin's {kind}."
+    return register
+
+
+def _impl_of(pm: pluggy.PluginManager, hook_name: str, plugin: Any) -> Any:
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        if impl.plugin is plugin:
+            return impl
+    return None
+
+
+def _dist_name(ep: EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.metadata["Name"] if dist is not None else None
+
+
+def _dist_version(ep: EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.version if dist is not None else None
+
+
+_loaded: Plugins | None = None
+
+
+def load_plugins() -> Plugins:
+    """The process-wide plugins, loaded once (idempotent)."""
+    global _loaded
+    if _loaded is None:
+        plugins = Plugins()
+        plugins.load_entry_points()
+        _loaded = plugins
+    return _loaded
+
+
+def reset_plugins() -> None:
+    """Forget the process-wide plugins; the next :func:`load_plugins` loads anew."""
+    global _loaded
+    _loaded = None
