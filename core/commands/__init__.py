@@ -1,6 +1,7 @@
 """The subcommands of ``recfw``, one module each."""
 
+from .demo import demo_command
 from .plugins import plugins_command
 from .settings import settings_group
 
-COMMANDS = [plugins_command, settings_group]
+COMMANDS = [demo_command, plugins_command, settings_group]

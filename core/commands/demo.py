@@ -1,0 +1,183 @@
+"""``recfw demo``: the zero-set-up main job — a synthetic meeting recorded to a file."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..config import load_config
+from ..engine import RoomEngine
+from ..manager import load_plugins
+from ..rooms import Participant, Role
+from ..session import SessionStatus
+from ..settings import effective
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """At ``at`` seconds, ``who`` does ``what`` (join / leave)."""
+
+    at: float
+    what: str
+    who: int
+
+
+def demo_script(people: int, duration: float) -> list[DemoStep]:
+    """Who joins and leaves when: staggered joins, one early leave, all gone at the end."""
+    steps = [DemoStep(0.0, "join", 0)]
+    for i in range(1, people):
+        steps.append(DemoStep(round(duration * 0.15 * i, 2), "join", i))
+    if people >= 3:
+        steps.append(DemoStep(round(duration * 0.7, 2), "leave", 1))
+    for i in range(people):
+        if not (people >= 3 and i == 1):
+            steps.append(DemoStep(duration, "leave", i))
+    return sorted(steps, key=lambda s: s.at)
+
+
+async def run_demo(
+    config_path: Path | None,
+    room: str,
+    people: int,
+    duration: float,
+    console: Console,
+) -> int:
+    config = load_config(config_path)
+    plugins = load_plugins()
+    settings = effective(config.recording, None, plugins)
+    source = plugins.get("sources", "synthetic")
+    participants = [
+        Participant(
+            id=f"p{i + 1}",
+            display_name=("Host" if i == 0 else f"Guest {i}"),
+            role=Role.HOST if i == 0 else Role.VISITOR,
+        )
+        for i in range(people)
+    ]
+
+    def media_for(participant: Participant):
+        return source.create(participant, {})
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        DownloadColumn(),
+        console=console,
+        transient=True,
+    )
+
+    def on_change(engine: RoomEngine) -> None:
+        # Show upload progress for each recording as soon as it stops.
+        if engine.status == "stopping":
+            session = engine.sessions[-1]
+            task = progress.add_task(f"storing {session.file_name}", total=None)
+            session.progress = lambda done, total: progress.update(
+                task, completed=done, total=total
+            )
+
+    engine = RoomEngine(room, settings, config, plugins, media_for=media_for, on_change=on_change)
+    host = participants[0]
+    trigger = settings.start_trigger
+    console.print(
+        f"Room [bold]{room}[/bold]: {people} synthetic participants, trigger "
+        f"[bold]{trigger}[/bold], {settings.destination.file_format} to "
+        f"{settings.destination.provider}:{settings.destination.bucket}",
+        highlight=False,
+    )
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with progress:
+        task = progress.add_task("meeting", total=duration)
+        for s in demo_script(people, duration):
+            delay = t0 + s.at - loop.time()
+            while delay > 0:
+                await asyncio.sleep(min(delay, 0.25))
+                progress.update(task, completed=loop.time() - t0, description=_describe(engine))
+                delay = t0 + s.at - loop.time()
+            who = participants[s.who]
+            if s.what == "join":
+                await engine.join(who)
+                # The host does what the trigger asks of a host.
+                if who is host and trigger == "none":
+                    await engine.start_command(host.id)
+                if engine.state.prompted == host.id:
+                    await engine.prompt_answer(host.id, True)
+            else:
+                if who is host and trigger in ("none", "prompt") and engine.status == "started":
+                    await engine.stop_command(host.id)
+                await engine.leave(who.id)
+            progress.update(task, completed=loop.time() - t0, description=_describe(engine))
+        await engine.close()
+    return _report(engine, console)
+
+
+def _describe(engine: RoomEngine) -> str:
+    people = len(engine.state.people)
+    return f"meeting: {people} in the room, recording {engine.status}"
+
+
+def _report(engine: RoomEngine, console: Console) -> int:
+    if not engine.sessions:
+        console.print("[red]No recording was made[/red] (the trigger never started one).")
+        return 1
+    status = 0
+    for session in engine.sessions:
+        if session.status == SessionStatus.STORED:
+            stats = session.stats
+            console.print(
+                f"[green]Stored[/green] {session.stored.location}\n"
+                f"  duration {session.duration_s:.1f} s, {stats.width}x{stats.height}, "
+                f"{session.stored.size / 1e6:.2f} MB",
+                highlight=False,
+            )
+        else:
+            status = 1
+            console.print(f"[red]Recording failed:[/red] {session.error}", highlight=False)
+            if session.kept_at:
+                console.print(f"  the recording was kept at {session.kept_at}", highlight=False)
+    return status
+
+
+@click.command("demo")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Config file (TOML). Default: record to ./recordings as mkv.",
+)
+@click.option(
+    "--room", default="demo", show_default=True, help="Room name (goes into the file name)."
+)
+@click.option(
+    "--people",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Synthetic participants.",
+)
+@click.option(
+    "--duration",
+    default=8.0,
+    show_default=True,
+    type=click.FloatRange(1.0, 3600.0),
+    help="Seconds the meeting lasts.",
+)
+def demo_command(config_path: Path | None, room: str, people: int, duration: float) -> None:
+    """Record a meeting of synthetic participants and store the file.
+
+    Participants join at different times and one leaves early; the configured
+    trigger starts and stops the recording (the synthetic host presses Record
+    or accepts the prompt when the trigger asks a host). Prints where the file
+    went, its duration, resolution and size.
+    """
+    console = Console(stderr=False)
+    raise SystemExit(asyncio.run(run_demo(config_path, room, people, duration, console)))

@@ -1,0 +1,296 @@
+"""The room engine: room events in, trigger decisions carried out, events out.
+
+One :class:`RoomEngine` per room. Callers (the room server, ``recfw demo``)
+report what happens in the room; the engine applies it with
+:func:`recfw.triggers.step`, starts and stops :class:`RecordingSession` s as the
+trigger decides, brings a recorder participant (role ``recorder``) into the
+room while recording, and emits webhook-shaped events to the plugins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .events import CLIENT_JOINED, CLIENT_LEFT, Event, client_event
+from .rooms import (
+    Joined,
+    Left,
+    Participant,
+    PromptAnswer,
+    Role,
+    RoomClosed,
+    RoomEvent,
+    RoomState,
+    StartCommand,
+    StopCommand,
+    Tick,
+    apply_event,
+)
+from .session import RecordingSession, SessionStatus
+from .triggers import Action, Decision, step
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .manager import Plugins
+    from .settings import RecordingSettings
+    from .sources import ParticipantMedia
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPOOL_DIR = Path(".recfw") / "spool"
+
+MediaFor = Callable[[Participant], "ParticipantMedia | None"]
+
+
+class RoomEngine:
+    """One room: applies room events, asks the trigger, runs recording sessions.
+
+    ``status`` is what the embed API reports: ``idle`` (never recorded),
+    ``starting``, ``started``, ``stopping``, ``stopped``. ``on_change`` is called
+    (synchronously) whenever the status or the prompted host changes.
+    """
+
+    def __init__(
+        self,
+        room_name: str,
+        settings: RecordingSettings,
+        config: Config,
+        plugins: Plugins,
+        *,
+        meeting_id: str | None = None,
+        media_for: MediaFor | None = None,
+        spool_dir: Path | None = None,
+        realtime: bool = True,
+        on_change: Callable[[RoomEngine], None] | None = None,
+    ):
+        self.settings = settings
+        self.config = config
+        self.plugins = plugins
+        self.meeting_id = meeting_id or str(uuid.uuid4())
+        self.room_session_id = str(uuid.uuid4())
+        self.media_for = media_for
+        self.spool_dir = spool_dir or DEFAULT_SPOOL_DIR
+        self.realtime = realtime
+        self.on_change = on_change
+        self.trigger = plugins.get("triggers", settings.start_trigger)
+        self.recording_enabled = settings.type not in (None, "none")
+        self.state = RoomState(name=room_name, max_duration=settings.max_duration or 24 * 3600.0)
+        self.status = "idle"
+        self.sessions: list[RecordingSession] = []
+        self.recorder = Participant(
+            id=f"recorder-{uuid.uuid4().hex[:8]}", display_name="Recorder", role=Role.RECORDER
+        )
+        self._media: dict[str, ParticipantMedia] = {}
+        self._lock = asyncio.Lock()
+        self._loop_t0 = asyncio.get_running_loop().time()
+        self._limit_task: asyncio.Task | None = None
+        self._store_tasks: set[asyncio.Task] = set()
+        self._last_prompted: str | None = None
+
+    # --- what callers report ----------------------------------------------
+
+    async def join(self, participant: Participant) -> Decision:
+        return await self._handle(Joined(self._now(), participant))
+
+    async def leave(self, participant_id: str) -> Decision:
+        return await self._handle(Left(self._now(), participant_id))
+
+    async def start_command(self, participant_id: str) -> Decision:
+        return await self._handle(StartCommand(self._now(), participant_id))
+
+    async def stop_command(self, participant_id: str) -> Decision:
+        return await self._handle(StopCommand(self._now(), participant_id))
+
+    async def prompt_answer(self, participant_id: str, accepted: bool) -> Decision:
+        return await self._handle(PromptAnswer(self._now(), participant_id, accepted))
+
+    async def tick(self) -> Decision:
+        return await self._handle(Tick(self._now()))
+
+    def attach_media(self, media: ParticipantMedia) -> None:
+        """A participant's tracks arrived (or changed) after they joined."""
+        pid = media.participant.id
+        if self.state.get(pid) is None:
+            log.debug("media for %r, who is not in room %r, ignored", pid, self.state.name)
+            return
+        self._media[pid] = media
+        session = self.current_session
+        if session is not None and media.participant.is_person:
+            session.add(media)
+
+    async def close(self) -> None:
+        """The room ends: stop any recording and wait until it is stored (or failed)."""
+        await self._handle(RoomClosed(self._now()))
+        await self.wait_stored()
+
+    async def wait_stored(self) -> None:
+        """Wait for every stopped recording to be stored or to fail."""
+        while self._store_tasks:
+            await asyncio.gather(*list(self._store_tasks), return_exceptions=True)
+
+    # --- state -----------------------------------------------------------------
+
+    @property
+    def current_session(self) -> RecordingSession | None:
+        if self.sessions and self.sessions[-1].status in (
+            SessionStatus.STARTING,
+            SessionStatus.RECORDING,
+        ):
+            return self.sessions[-1]
+        return None
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time() - self._loop_t0
+
+    def _set_status(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change(self)
+            except Exception:  # a UI callback never takes a recording down
+                log.exception("on_change callback failed")
+
+    def _emit(self, event: Event) -> None:
+        self.plugins.emit(event, self.config)
+
+    def _base_data(self) -> dict:
+        return {
+            "meetingId": self.meeting_id,
+            "roomName": "/" + self.state.name.lstrip("/"),
+            "roomSessionId": self.room_session_id,
+        }
+
+    # --- carrying out decisions -----------------------------------------------
+
+    async def _handle(self, event: RoomEvent) -> Decision:
+        async with self._lock:
+            before = self.state
+            self.state, decision = step(self.trigger, self.state, event)
+            if isinstance(event, Joined) and self.state.get(event.participant.id) is not None:
+                if before.get(event.participant.id) is None:
+                    self._emit(self._client_event(CLIENT_JOINED, event.participant))
+            if isinstance(event, Left | RoomClosed):
+                for gone in before.participants:
+                    if gone.is_person and self.state.get(gone.id) is None:
+                        self._media.pop(gone.id, None)
+                        if self.current_session is not None:
+                            self.current_session.remove(gone.id)
+                        self._emit(self._client_event(CLIENT_LEFT, gone))
+            if decision.action == Action.REFUSE:
+                log.warning("room %r: refused: %s", self.state.name, decision.reason)
+            elif decision.action == Action.START:
+                if self.recording_enabled:
+                    log.info("room %r: starting a recording (%s)", self.state.name, decision.reason)
+                    await self._start()
+                else:
+                    log.info("room %r: recording is off (type none)", self.state.name)
+            elif decision.action == Action.STOP:
+                log.info("room %r: stopping the recording (%s)", self.state.name, decision.reason)
+                await self._stop()
+            elif (
+                isinstance(event, Joined)
+                and event.participant.is_person
+                and self.current_session is not None
+            ):
+                self._add_media(event.participant, self.current_session)
+            if self.state.prompted != self._last_prompted:
+                self._last_prompted = self.state.prompted
+                self._changed()
+            return decision
+
+    def _add_media(self, participant: Participant, session: RecordingSession) -> None:
+        media = self._media.get(participant.id)
+        if media is None and self.media_for is not None:
+            media = self.media_for(participant)
+            if media is not None:
+                self._media[participant.id] = media
+        if media is not None:
+            session.add(media)
+
+    def _client_event(self, type_: str, participant: Participant) -> Event:
+        return client_event(
+            type_,
+            self.state,
+            participant,
+            meeting_id=self.meeting_id,
+            room_session_id=self.room_session_id,
+        )
+
+    async def _start(self) -> None:
+        session = RecordingSession(
+            self.state.name,
+            self.settings,
+            self.config,
+            self.plugins,
+            spool_dir=self.spool_dir,
+            emit=self._emit,
+            base_data=self._base_data(),
+            realtime=self.realtime,
+        )
+        self.sessions.append(session)
+        self._set_status("starting")
+        self.state = apply_event(self.state, Joined(self._now(), self.recorder))
+        self._emit(self._client_event(CLIENT_JOINED, self.recorder))
+        media = []
+        for person in self.state.people:
+            m = self._media.get(person.id)
+            if m is None and self.media_for is not None:
+                m = self.media_for(person)
+                if m is not None:
+                    self._media[person.id] = m
+            if m is not None:
+                media.append(m)
+        try:
+            await session.start(media)
+        except Exception:
+            log.exception("room %r: the recording could not start", self.state.name)
+            self._recorder_leaves()
+            self.state = _not_recording(self.state)
+            self._set_status("stopped")
+            return
+        self._set_status("started")
+        self._limit_task = asyncio.get_running_loop().create_task(self._enforce_limit())
+
+    async def _stop(self) -> None:
+        session = self.current_session
+        if self._limit_task is not None and self._limit_task is not asyncio.current_task():
+            self._limit_task.cancel()
+        self._limit_task = None
+        if session is None:
+            return
+        self._set_status("stopping")
+        await session.stop()
+        self._recorder_leaves()
+        self._set_status("stopped")
+        task = asyncio.get_running_loop().create_task(session.store())
+        self._store_tasks.add(task)
+        task.add_done_callback(self._store_tasks.discard)
+
+    def _recorder_leaves(self) -> None:
+        if self.state.get(self.recorder.id) is not None:
+            self.state = apply_event(self.state, Left(self._now(), self.recorder.id))
+            self._emit(self._client_event(CLIENT_LEFT, self.recorder))
+
+    async def _enforce_limit(self) -> None:
+        """Stop the recording at the room's maximum duration, whatever the trigger does."""
+        started = self.state.recording_since
+        if started is None:
+            return
+        delay = started + self.state.max_duration - self._now()
+        await asyncio.sleep(max(delay, 0))
+        await self.tick()
+
+
+def _not_recording(state: RoomState) -> RoomState:
+    from dataclasses import replace
+
+    return replace(state, recording_since=None)

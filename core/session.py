@@ -1,0 +1,219 @@
+"""One recording: from the trigger's START to a file confirmed in storage.
+
+Lifecycle: ``idle -> starting -> recording -> stopping -> stored | failed``.
+The media goes composite -> encoder -> a spool file on local disk; only when
+the sink has confirmed the remote copy is the spool file removed. A failed
+store leaves it where :attr:`RecordingSession.kept_at` says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .encoding import OutputFormat
+from .errors import RecfwError, StorageError
+from .events import RECORDING_FAILED, RECORDING_FINISHED, RECORDING_STARTED, Event, iso_utc
+from .naming import join_key, recording_file_name
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .manager import Plugins
+    from .settings import RecordingSettings
+    from .sources import ParticipantMedia
+    from .storage import Progress, StoredObject
+
+log = logging.getLogger(__name__)
+
+
+class SessionStatus(StrEnum):
+    IDLE = "idle"
+    STARTING = "starting"
+    RECORDING = "recording"
+    STOPPING = "stopping"
+    STORED = "stored"
+    FAILED = "failed"
+
+
+def _free_path(folder: Path, name: str) -> Path:
+    path = folder / name
+    stem, dot, ext = name.rpartition(".")
+    n = 2
+    while path.exists():
+        path = folder / f"{stem}-{n}{dot}{ext}"
+        n += 1
+    return path
+
+
+class RecordingSession:
+    """A single recording of one room, driven by :class:`recfw.engine.RoomEngine`."""
+
+    def __init__(
+        self,
+        room_name: str,
+        settings: RecordingSettings,
+        config: Config,
+        plugins: Plugins,
+        *,
+        spool_dir: Path,
+        emit: Callable[[Event], None],
+        base_data: dict[str, Any],
+        realtime: bool = True,
+        fmt: OutputFormat | None = None,
+    ):
+        self.room_name = room_name
+        self.settings = settings
+        self.config = config
+        self.plugins = plugins
+        self.destination = settings.destination
+        self.encoder = plugins.get("encoders", self.destination.file_format)
+        self.spool_dir = spool_dir
+        self.realtime = realtime
+        self.fmt = fmt or OutputFormat()
+        self._emit = emit
+        self._base_data = base_data
+        self.status = SessionStatus.IDLE
+        self.started_at: datetime | None = None
+        self.stopped_at: datetime | None = None
+        self.file_name: str | None = None
+        self.key: str | None = None
+        self.spool_path: Path | None = None
+        self.stored: StoredObject | None = None
+        self.error: str | None = None
+        self.kept_at: str | None = None
+        self.stats: Any = None
+        self.size: int | None = None
+        self.progress: Progress | None = None
+        self._recorder: Any = None
+        self._output: Any = None
+
+    # --- lifecycle ----------------------------------------------------------
+
+    async def start(self, media: list[ParticipantMedia]) -> None:
+        """Open the spool file and the encoder, add the participants, start the clock."""
+        from .media import CompositeRecorder  # the media stack is only imported when recording
+
+        self.status = SessionStatus.STARTING
+        self.started_at = datetime.now(UTC)
+        self.file_name = recording_file_name(
+            self.room_name, self.started_at, self.encoder.extension
+        )
+        self.key = join_key(self.destination.prefix, self.file_name)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.spool_path = _free_path(self.spool_dir, self.file_name)
+        try:
+            self._output = open(self.spool_path, "wb")  # noqa: SIM115 - closed in stop()
+            self._recorder = CompositeRecorder(
+                self.encoder,
+                self._output,
+                self.fmt,
+                dict(self.config.encoder),
+                realtime=self.realtime,
+            )
+            for m in media:
+                self._recorder.add(m)
+            await self._recorder.start()
+        except Exception as exc:
+            self._fail(f"could not start recording: {type(exc).__name__}: {exc}")
+            raise
+        self.status = SessionStatus.RECORDING
+        log.info("recording room %r into %s", self.room_name, self.spool_path)
+        self._emit(Event(RECORDING_STARTED, self._data()))
+
+    def add(self, media: ParticipantMedia) -> None:
+        if self._recorder is not None and self.status == SessionStatus.RECORDING:
+            self._recorder.add(media)
+
+    def remove(self, participant_id: str) -> None:
+        if self._recorder is not None and self.status == SessionStatus.RECORDING:
+            self._recorder.remove(participant_id)
+
+    async def stop(self) -> None:
+        """Finish the file (the media part). :meth:`store` puts it in storage."""
+        if self.status != SessionStatus.RECORDING:
+            return
+        self.status = SessionStatus.STOPPING
+        self.stopped_at = datetime.now(UTC)
+        try:
+            self.stats = await self._recorder.stop()
+        except Exception as exc:  # the spool file stays: it decodes up to the failure
+            log.exception("finishing the recording of %r failed", self.room_name)
+            self._close_output()
+            self._fail(f"finishing the file failed: {type(exc).__name__}: {exc}")
+            return
+        self._close_output()
+        self.size = self.spool_path.stat().st_size
+
+    async def store(self) -> None:
+        """Hand the finished spool file to the sink; keep it if that fails."""
+        if self.status != SessionStatus.STOPPING:
+            return
+        from .storing import store_recording
+
+        try:
+            self.stored = await asyncio.to_thread(
+                store_recording,
+                self.spool_path,
+                self.key,
+                self.destination,
+                self.plugins,
+                self.progress,
+            )
+        except StorageError as exc:
+            self._fail(str(exc), kept_at=exc.kept_at or str(self.spool_path))
+            return
+        except RecfwError as exc:
+            self._fail(str(exc), kept_at=str(self.spool_path))
+            return
+        self.status = SessionStatus.STORED
+        log.info("stored %s (%d bytes)", self.stored.location, self.stored.size)
+        self._emit(Event(RECORDING_FINISHED, self._data()))
+
+    # --- helpers --------------------------------------------------------------
+
+    def _close_output(self) -> None:
+        if self._output is not None and not self._output.closed:
+            self._output.flush()
+            os.fsync(self._output.fileno())
+            self._output.close()
+
+    def _fail(self, message: str, kept_at: str | None = None) -> None:
+        self.status = SessionStatus.FAILED
+        self.error = message
+        if kept_at is None and self.spool_path is not None and self.spool_path.exists():
+            kept_at = str(self.spool_path)
+        self.kept_at = kept_at
+        log.error("recording of room %r failed: %s", self.room_name, message)
+        self._emit(Event(RECORDING_FAILED, self._data()))
+
+    @property
+    def duration_s(self) -> float | None:
+        return getattr(self.stats, "duration_s", None)
+
+    def _data(self) -> dict[str, Any]:
+        data = dict(self._base_data)
+        data.update(
+            {
+                "fileName": self.file_name,
+                "fileFormat": self.destination.file_format,
+                "provider": self.destination.provider,
+                "startedAt": iso_utc(self.started_at) if self.started_at else None,
+            }
+        )
+        if self.stopped_at:
+            data["stoppedAt"] = iso_utc(self.stopped_at)
+        if self.stats is not None:
+            data["durationSeconds"] = round(self.duration_s, 3)
+        if self.stored is not None:
+            data["location"] = self.stored.location
+            data["size"] = self.stored.size
+        if self.status == SessionStatus.FAILED:
+            data["error"] = self.error
+            data["keptAt"] = self.kept_at
+        return data
