@@ -1,0 +1,124 @@
+"""Hand a finished recording to its sink; delete the local file only once it is stored.
+
+:func:`store_recording` is the one place the engine stores a file. Nothing is
+lost: the local (spool) file is removed only after the sink returned a
+confirmed :class:`~recfw.storage.StoredObject`. On any failure the file stays
+where it is and a :class:`~recfw.errors.StorageError` says what went wrong and
+where the file was kept (``kept_at``).
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import RecfwError, StorageError
+from .naming import join_key
+from .secrets import Secret
+from .storage import Progress, StoredObject
+
+if TYPE_CHECKING:
+    from .manager import Plugins
+    from .settings import Destination
+
+log = logging.getLogger(__name__)
+
+#: Longest file name (the key's last part) in UTF-8 bytes, as most filesystems allow.
+MAX_KEY_BYTES = 255
+
+
+def check_key(key: str, prefix: str = "") -> str:
+    """``prefix/key`` if ``key`` is a safe file name; ``ValueError`` naming the problem if not.
+
+    Safe: non-empty, at most 255 bytes, no ``/`` or ``\\``, not ``.``/``..``, no
+    control or invisible characters. The result never escapes ``prefix``.
+    """
+    if not isinstance(key, str) or not key:
+        raise ValueError("the file name is empty")
+    if "\\" in key:
+        raise ValueError(f"unsafe file name {key!r}: contains '\\'")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in key):
+        raise ValueError(f"unsafe file name {key!r}: contains control characters")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ValueError(f"file name longer than {MAX_KEY_BYTES} bytes")
+    return join_key(prefix, key)
+
+
+def store_recording(
+    local_path: Path,
+    key: str,
+    destination: Destination,
+    plugins: Plugins,
+    progress: Progress | None = None,
+) -> StoredObject:
+    """Store ``local_path`` as ``key`` under ``destination``; then delete ``local_path``.
+
+    Raises :class:`StorageError` (with ``kept_at`` = ``local_path``) if the key
+    is unsafe, the provider is not installed, or the sink fails in any way
+    (a sink's unexpected exception is wrapped and names the sink). The local
+    file is deleted only when the sink returned.
+    """
+    local_path = Path(local_path)
+    kept_at = str(local_path)
+    if not local_path.is_file():
+        raise StorageError(f"the recording {local_path} does not exist or is not a file")
+    provider = destination.provider or ""
+    try:
+        check_key(key)
+    except ValueError as exc:
+        raise StorageError(
+            f"refusing to store under an unsafe key: {exc}", kept_at=kept_at
+        ) from None
+    try:
+        sink = plugins.get("sinks", provider)
+    except RecfwError as exc:
+        raise StorageError(str(exc), kept_at=kept_at) from None
+    sink_name = getattr(sink, "name", provider)
+    try:
+        stored = sink.store(local_path, key, destination, progress)
+    except StorageError as exc:
+        message = _scrub(_message_of(exc), destination)
+        log.error("the %s sink could not store %s: %s", sink_name, local_path, message)
+        raise StorageError(message, kept_at=kept_at) from None
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug must not lose the recording
+        text = str(exc).splitlines()[0][:300] if str(exc) else ""
+        message = _scrub(
+            f"the {sink_name!r} sink failed: {type(exc).__name__}: {text}".rstrip(": "),
+            destination,
+        )
+        log.error("%s", message, exc_info=log.isEnabledFor(logging.DEBUG))
+        raise StorageError(message, kept_at=kept_at) from None
+    if not isinstance(stored, StoredObject):
+        raise StorageError(
+            f"the {sink_name!r} sink returned {type(stored).__name__}, not a StoredObject",
+            kept_at=kept_at,
+        )
+    try:
+        local_path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # stored, but the spool copy stays: not an error
+        log.warning("stored %s but could not delete %s: %s", stored.location, local_path, exc)
+    log.info("stored %s as %s (%d bytes)", local_path.name, stored.location, stored.size)
+    return stored
+
+
+def _message_of(exc: StorageError) -> str:
+    """The message without a ``(the recording was kept at ...)`` a sink may have added."""
+    text = str(exc)
+    if exc.kept_at:
+        suffix = f" (the recording was kept at {exc.kept_at})"
+        if text.endswith(suffix):
+            text = text[: -len(suffix)]
+    return text
+
+
+def _scrub(message: str, destination: Destination) -> str:
+    secret = destination.access_key_secret
+    value = secret.reveal() if isinstance(secret, Secret) else secret
+    return message.replace(value, Secret.MASK) if value else message
+
+
+__all__ = ["store_recording", "check_key"]

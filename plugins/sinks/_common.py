@@ -1,0 +1,63 @@
+"""Helpers shared by the built-in sinks: keys, free names, progress callbacks."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterator
+from pathlib import PurePosixPath
+
+from fsspec.callbacks import Callback
+from recfw.errors import FieldError
+from recfw.storage import Progress
+
+#: How many " (n)" names a sink tries before it gives up on a free name.
+MAX_FREE_NAME_TRIES = 1000
+
+
+def has_control_chars(text: str) -> bool:
+    """True for any control, format (invisible) or unassigned character."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text)
+
+
+def candidate_names(key: str) -> Iterator[str]:
+    """``key``, then ``stem (2).ext``, ``stem (3).ext``, ... (never overwrite a file)."""
+    yield key
+    path = PurePosixPath(key)
+    suffix = path.suffix
+    stem = key[: -len(suffix)] if suffix else key
+    for n in range(2, MAX_FREE_NAME_TRIES + 1):
+        yield f"{stem} ({n}){suffix}"
+
+
+def prefix_errors(prefix: str, field: str) -> list[FieldError]:
+    """Problems of a sub-folder prefix: ``..``/``.`` segments, control characters."""
+    errors = []
+    segments = [s for s in prefix.split("/") if s]
+    if any(s in (".", "..") for s in segments):
+        errors.append(FieldError(field, "the sub-folder must not contain '.' or '..' segments"))
+    if has_control_chars(prefix):
+        errors.append(FieldError(field, "the sub-folder must not contain control characters"))
+    if "\\" in prefix:
+        errors.append(FieldError(field, "the sub-folder must use '/' as separator, not '\\'"))
+    return errors
+
+
+class ProgressCallback(Callback):
+    """An fsspec callback that reports to a recfw ``progress(done, total)``."""
+
+    def __init__(self, progress: Progress | None, total: int):
+        super().__init__(size=total, value=0)
+        self._progress = progress
+        self._total = total
+
+    def set_size(self, size: int) -> None:  # fsspec may set it itself
+        self.size = size
+
+    def call(self, *args, **kwargs) -> None:
+        if self._progress is not None:
+            self._progress(min(int(self.value), self._total), self._total)
+
+
+def report(progress: Progress | None) -> Callable[[int, int], None]:
+    """``progress`` or a no-op, so sinks can call it unconditionally."""
+    return progress if progress is not None else (lambda done, total: None)

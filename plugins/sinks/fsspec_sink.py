@@ -1,0 +1,105 @@
+"""The ``fsspec`` sink: any fsspec URL is a destination.
+
+``destination.bucket`` is a URL such as ``memory://recordings``,
+``file:///srv/recordings`` or ``gcs://bucket/sub/folder``; the recording is
+stored at ``<url>/<file name>``. The filesystem's own credentials apply (for
+example gcsfs' default credentials): this sink does not pass
+``accessKeyId``/``accessKeySecret`` on, use the ``s3`` sink for S3.
+
+As with the other sinks: an existing file is never replaced (the recording
+becomes ``name (2).ext``), and the stored size is read back and must match.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from recfw.errors import FieldError, StorageError
+from recfw.naming import join_key
+from recfw.settings import Destination
+from recfw.storage import Progress, StoredObject
+
+from ._common import ProgressCallback, candidate_names, has_control_chars, prefix_errors
+
+log = logging.getLogger(__name__)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``("gcs", "bucket/sub")`` for ``gcs://bucket/sub``; raise ``ValueError`` if not a URL."""
+    protocol, sep, rest = url.partition("://")
+    if not sep or not protocol:
+        raise ValueError(f"{url!r} is not an fsspec URL (expected protocol://path)")
+    return protocol, rest
+
+
+class FsspecSink:
+    """Stores recordings at any fsspec URL (``memory://``, ``file://``, ``gcs://``, ...)."""
+
+    name = "fsspec"
+    needs_credentials = False
+
+    def validate(self, destination: Destination) -> list[FieldError]:
+        import fsspec
+
+        url = destination.bucket or ""
+        field = "destination.bucket"
+        try:
+            protocol, rest = split_url(url)
+        except ValueError as exc:
+            return [FieldError(field, str(exc))]
+        errors = []
+        known = set(fsspec.available_protocols())
+        if protocol not in known:
+            errors.append(FieldError(field, f"unknown fsspec protocol {protocol!r}"))
+        if has_control_chars(url):
+            errors.append(FieldError(field, "must not contain control characters"))
+        errors += [e for e in prefix_errors(rest, field) if "control" not in e.message]
+        return errors
+
+    def store(
+        self, path: Path, key: str, destination: Destination, progress: Progress | None
+    ) -> StoredObject:
+        errors = self.validate(destination)
+        if errors:
+            raise StorageError("; ".join(str(e) for e in errors))
+        url = (destination.bucket or "").rstrip("/")
+        try:
+            join_key("", key)
+        except ValueError as exc:
+            raise StorageError(f"fsspec sink: {exc}") from None
+        size = path.stat().st_size
+        try:
+            from fsspec.core import url_to_fs
+
+            fs, root = url_to_fs(url)
+            fs.makedirs(root, exist_ok=True)
+            target = self._free_path(fs, root, key)
+            fs.put_file(str(path), target, callback=ProgressCallback(progress, size))
+            stored = int(fs.info(target)["size"])
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a clear StorageError
+            first = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise StorageError(
+                f"cannot store the recording at {url}: {type(exc).__name__}: {first}"
+            ) from None
+        location = fs.unstrip_protocol(target)
+        if stored != size:
+            raise StorageError(
+                f"{location} has {stored} bytes after the upload, the recording {size}"
+            )
+        if progress is not None:
+            progress(size, size)
+        return StoredObject(location=location, size=size)
+
+    @staticmethod
+    def _free_path(fs: Any, root: str, key: str) -> str:
+        for candidate in candidate_names(key):
+            target = f"{root.rstrip('/')}/{candidate}"
+            if not fs.exists(target):
+                if candidate != key:
+                    log.warning("%s/%s exists; storing as %s", root, key, candidate)
+                return target
+        raise StorageError(f"no free file name for {key} at {root}")

@@ -1,0 +1,366 @@
+"""The ``s3`` sink: recordings go to an S3 (or S3-compatible) bucket through s3fs.
+
+``destination.bucket`` is ``bucket-name`` or ``bucket-name/sub/folder``; the
+object key is ``sub/folder/<file name>``. Credentials come from the
+destination (``accessKeyId`` / ``accessKeySecret``); ``region`` and
+``endpointUrl`` are optional (an endpoint URL is how S3-compatible stores and
+the tests' moto server are reached).
+
+What :meth:`S3Sink.store` does, in order:
+
+1. A cheap listing of the key's name in the bucket. It fails fast, before any
+   byte is sent, on wrong credentials, a missing bucket or an unreachable
+   endpoint; and it finds a free name (``name (2).mkv``) so an existing object
+   is never replaced. A key allowed to upload but not to list (a write-only
+   policy) skips this step.
+2. The upload: one PUT for small files, a multipart upload in ``part_size``
+   parts (default 8 MiB) for large ones, reporting ``progress(done, total)``.
+3. A HEAD of the object: its size must be the local file's size. (With a
+   write-only key the HEAD is forbidden; the successful upload response is
+   then the confirmation, and a warning says so.)
+
+Every failure is a :class:`recfw.errors.StorageError` whose message names the
+problem (``S3 rejected the credentials (InvalidAccessKeyId) for bucket 'x'``);
+the secret is never part of a message or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import math
+import re
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from recfw.errors import FieldError, StorageError
+from recfw.naming import join_key
+from recfw.secrets import Secret, mask_key_id
+from recfw.settings import Destination
+from recfw.storage import Progress, StoredObject
+
+from ._common import MAX_FREE_NAME_TRIES, ProgressCallback, candidate_names, prefix_errors
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+#: S3's smallest part (all but the last); also recfw's smallest allowed part size.
+MIN_PART_SIZE = 5 * MiB
+MAX_PARTS = 10_000
+#: Longest prefix (sub-folder) in UTF-8 bytes: S3 keys may be 1024 bytes, names take up to ~160.
+MAX_PREFIX_BYTES = 800
+
+CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+    "InvalidClientTokenId",
+    "AuthorizationHeaderMalformed",
+    "UnrecognizedClientException",
+    "NoCredentialsError",
+}
+DENIED_CODES = {"AccessDenied", "403", "AllAccessDisabled", "AccountProblem"}
+MISSING_BUCKET_CODES = {"NoSuchBucket"}
+
+_BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
+_REGION = re.compile(r"[a-z0-9-]{2,32}")
+
+
+def bucket_name_errors(name: str, field: str = "destination.bucket") -> list[FieldError]:
+    """The S3 bucket naming rules, each broken rule as one :class:`FieldError`."""
+    problems: list[str] = []
+    if not 3 <= len(name) <= 63:
+        problems.append(f"bucket name {name!r} must be 3 to 63 characters long")
+    if not _BUCKET_CHARS.fullmatch(name or "-"):
+        problems.append(
+            f"bucket name {name!r} may contain only lowercase letters, digits, '-' and '.'"
+        )
+    if name and not (name[0].isascii() and name[0].isalnum()):
+        problems.append(f"bucket name {name!r} must start with a letter or digit")
+    if name and not (name[-1].isascii() and name[-1].isalnum()):
+        problems.append(f"bucket name {name!r} must end with a letter or digit")
+    if ".." in name:
+        problems.append(f"bucket name {name!r} must not contain '..'")
+    if ".-" in name or "-." in name:
+        problems.append(f"bucket name {name!r} must not contain '.-' or '-.'")
+    try:
+        ipaddress.IPv4Address(name)
+        problems.append(f"bucket name {name!r} must not look like an IP address")
+    except ValueError:
+        pass
+    for prefix in ("xn--", "sthree-", "amzn-s3-demo-"):
+        if name.startswith(prefix):
+            problems.append(f"bucket name {name!r} must not start with {prefix!r}")
+    for suffix in ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"):
+        if name.endswith(suffix):
+            problems.append(f"bucket name {name!r} must not end with {suffix!r}")
+    return [FieldError(field, p) for p in problems]
+
+
+class S3Sink:
+    """Stores recordings in an S3 bucket via s3fs (multipart for large files)."""
+
+    name = "s3"
+    needs_credentials = True
+
+    def __init__(
+        self,
+        *,
+        part_size: int = 8 * MiB,
+        max_concurrency: int = 4,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        attempts: int = 2,
+    ):
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
+        self.part_size = part_size
+        self.max_concurrency = max_concurrency
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.attempts = attempts
+
+    # --- validation ---------------------------------------------------------
+
+    def validate(self, destination: Destination) -> list[FieldError]:
+        errors = bucket_name_errors(destination.bucket_name)
+        prefix = destination.prefix
+        errors += prefix_errors(prefix, "destination.bucket")
+        if len(prefix.encode("utf-8")) > MAX_PREFIX_BYTES:
+            errors.append(
+                FieldError(
+                    "destination.bucket", f"the sub-folder is longer than {MAX_PREFIX_BYTES} bytes"
+                )
+            )
+        if destination.endpoint_url is not None:
+            url = urlsplit(destination.endpoint_url)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                errors.append(
+                    FieldError(
+                        "destination.endpointUrl",
+                        f"must be an http:// or https:// URL, not {destination.endpoint_url!r}",
+                    )
+                )
+            elif url.username or url.password:
+                errors.append(FieldError("destination.endpointUrl", "must not contain credentials"))
+        if destination.region is not None and not _REGION.fullmatch(destination.region):
+            errors.append(
+                FieldError("destination.region", f"not an AWS region name: {destination.region!r}")
+            )
+        return errors
+
+    # --- storing --------------------------------------------------------------
+
+    def filesystem(self, destination: Destination) -> Any:
+        """A fresh ``S3FileSystem`` for ``destination`` (the secret is revealed only here)."""
+        import s3fs
+
+        secret = destination.access_key_secret
+        client_kwargs: dict[str, Any] = {}
+        if destination.region:
+            client_kwargs["region_name"] = destination.region
+        fs = s3fs.S3FileSystem(
+            key=destination.access_key_id,
+            secret=secret.reveal() if isinstance(secret, Secret) else secret,
+            endpoint_url=destination.endpoint_url,
+            client_kwargs=client_kwargs,
+            config_kwargs={
+                "connect_timeout": self.connect_timeout,
+                "read_timeout": self.read_timeout,
+                "retries": {"total_max_attempts": self.attempts, "mode": "standard"},
+            },
+            max_concurrency=self.max_concurrency,
+            skip_instance_cache=True,
+            use_listings_cache=False,
+        )
+        fs.retries = self.attempts  # s3fs' own retry loop (default 5) on top of botocore's
+        return fs
+
+    def store(
+        self, path: Path, key: str, destination: Destination, progress: Progress | None
+    ) -> StoredObject:
+        bucket = destination.bucket_name
+        errors = bucket_name_errors(bucket) + prefix_errors(
+            destination.prefix, "destination.bucket"
+        )
+        if errors:
+            raise StorageError("; ".join(str(e) for e in errors))
+        try:
+            object_key = join_key(destination.prefix, key)
+        except ValueError as exc:
+            raise StorageError(f"s3 sink: {exc}") from None
+        size = path.stat().st_size
+        where = _where(bucket, destination)
+        try:
+            fs = self.filesystem(destination)
+            object_key = self._free_key(fs, bucket, object_key)
+            log.info("uploading %s (%d bytes) to s3://%s/%s", path, size, bucket, object_key)
+            fs.put_file(
+                str(path),
+                f"{bucket}/{object_key}",
+                callback=ProgressCallback(progress, size),
+                chunksize=max(self.part_size, math.ceil(size / MAX_PARTS)),
+            )
+            stored = self._confirmed_size(fs, bucket, object_key, size)
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a clear StorageError
+            message = explain(exc, where=where, key_id=destination.access_key_id)
+            raise StorageError(_scrub(message, destination)) from None
+        if stored != size:
+            raise StorageError(
+                f"the object s3://{bucket}/{object_key} has {stored} bytes after the upload, "
+                f"the recording {size} ({where})"
+            )
+        if progress is not None:
+            progress(size, size)
+        return StoredObject(location=f"s3://{bucket}/{object_key}", size=size)
+
+    def _free_key(self, fs: Any, bucket: str, object_key: str) -> str:
+        """``object_key`` or the first ``name (n).ext`` not in the bucket yet."""
+        stem = object_key.rsplit(".", 1)[0] if "." in object_key.rsplit("/", 1)[-1] else object_key
+        try:
+            listing = fs.call_s3(
+                "list_objects_v2", Bucket=bucket, Prefix=stem, MaxKeys=MAX_FREE_NAME_TRIES + 1
+            )
+        except Exception as exc:  # noqa: BLE001
+            if _code(exc) in ("AccessDenied",):
+                log.info(
+                    "no permission to list bucket %r; not checking for an existing object", bucket
+                )
+                return object_key
+            raise
+        taken = {item["Key"] for item in listing.get("Contents", [])}
+        for candidate in candidate_names(object_key):
+            if candidate not in taken:
+                if candidate != object_key:
+                    log.warning("s3://%s/%s exists; storing as %s", bucket, object_key, candidate)
+                return candidate
+        raise StorageError(f"no free object name for {object_key} in bucket {bucket!r}")
+
+    def _confirmed_size(self, fs: Any, bucket: str, object_key: str, size: int) -> int:
+        try:
+            head = fs.call_s3("head_object", Bucket=bucket, Key=object_key)
+        except Exception as exc:  # noqa: BLE001
+            if _code(exc) in DENIED_CODES:
+                log.warning(
+                    "no permission to read back s3://%s/%s; the successful upload response "
+                    "is the only confirmation",
+                    bucket,
+                    object_key,
+                )
+                return size
+            raise
+        return int(head["ContentLength"])
+
+
+# --- errors -------------------------------------------------------------------
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _code(exc: BaseException) -> str | None:
+    """The S3 error code (``InvalidAccessKeyId``, ``NoSuchBucket``, ``403``) in ``exc``'s chain."""
+    for e in _chain(exc):
+        response = getattr(e, "response", None)
+        if isinstance(response, dict) and "Error" in response:
+            return response["Error"].get("Code")
+        if type(e).__name__ == "NoCredentialsError":
+            return "NoCredentialsError"
+    return None
+
+
+def _server_message(exc: BaseException) -> str:
+    for e in _chain(exc):
+        response = getattr(e, "response", None)
+        if isinstance(response, dict) and "Error" in response:
+            return response["Error"].get("Message") or ""
+    return ""
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+    from fsspec.exceptions import FSTimeoutError
+
+    for e in _chain(exc):
+        if isinstance(
+            e,
+            BotoConnectionError
+            | HTTPClientError
+            | FSTimeoutError
+            | ConnectionError
+            | socket.timeout
+            | asyncio.TimeoutError
+            | socket.gaierror,
+        ):
+            return True
+        if type(e).__module__.startswith("aiohttp") and "Connect" in type(e).__name__:
+            return True
+    return False
+
+
+def _where(bucket: str, destination: Destination) -> str:
+    where = f"bucket {bucket!r}"
+    if destination.endpoint_url:
+        where += f" at {_safe_url(destination.endpoint_url)}"
+    elif destination.region:
+        where += f" in {destination.region}"
+    return where
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def explain(exc: BaseException, *, where: str, key_id: str | None) -> str:
+    """A one-line message naming what went wrong with an S3 call (no traceback, no secret)."""
+    code = _code(exc)
+    detail = _server_message(exc)
+    masked = mask_key_id(key_id) or "none"
+    if code in CREDENTIAL_CODES:
+        return (
+            f"S3 rejected the credentials ({code}) for {where} "
+            f"(access key id {masked}): {detail or 'check accessKeyId and accessKeySecret'}"
+        )
+    if code in MISSING_BUCKET_CODES:
+        return f"the {where} does not exist (NoSuchBucket)"
+    if code in DENIED_CODES:
+        return (
+            f"S3 denied access ({code}) to {where} for access key id {masked}: the key needs "
+            "s3:PutObject permission on the bucket"
+        )
+    if code is not None:
+        return f"S3 refused the upload to {where} ({code}): {detail or type(exc).__name__}"
+    if _is_unreachable(exc):
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return f"cannot reach the S3 endpoint for {where}: {reason}"
+    if isinstance(exc, FileNotFoundError):
+        return f"the {where} does not exist or the object path is wrong: {exc}"
+    if isinstance(exc, PermissionError):
+        return f"S3 denied access to {where} (access key id {masked}): {exc}"
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"the upload to {where} failed: {type(exc).__name__}: {first}".rstrip(": ")
+
+
+def _scrub(message: str, destination: Destination) -> str:
+    secret = destination.access_key_secret
+    value = secret.reveal() if isinstance(secret, Secret) else secret
+    if value and value in message:
+        message = message.replace(value, Secret.MASK)
+    return message
