@@ -35,6 +35,11 @@ _ALLOW_S3 = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
 }
+#: The server's own user may also manage IAM users (for :meth:`S3Server.create_user`).
+_ALLOW_ALL = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
 
 
 class S3Server:
@@ -75,7 +80,7 @@ class S3Server:
         self.port = server.get_host_and_port()[1]
         if self.enforce_auth:
             self.access_key_id, self.secret_access_key = self.create_user(
-                "recfw-test", allow_s3=True
+                "recfw-test", policy=_ALLOW_ALL
             )
             self._previous_auth = self._set_auth("0")
         log.info(
@@ -125,14 +130,22 @@ class S3Server:
             aws_secret_access_key=secret or self.secret_access_key,
         )
 
-    def create_user(self, name: str | None = None, *, allow_s3: bool = False) -> tuple[str, str]:
-        """A new IAM user's ``(access key id, secret)``; without ``allow_s3`` it may do nothing."""
+    def create_user(
+        self, name: str | None = None, *, allow_s3: bool = False, policy: dict | None = None
+    ) -> tuple[str, str]:
+        """A new IAM user's ``(access key id, secret)``.
+
+        With ``allow_s3`` the user may do anything in S3; ``policy`` attaches an
+        IAM policy document of your own; with neither, the user may do nothing.
+        """
+        if allow_s3 and policy is None:
+            policy = _ALLOW_S3
         iam = self.client("iam")
         name = name or f"user-{uuid.uuid4().hex[:10]}"
         iam.create_user(UserName=name)
-        if allow_s3:
+        if policy is not None:
             iam.put_user_policy(
-                UserName=name, PolicyName="allow-s3", PolicyDocument=json.dumps(_ALLOW_S3)
+                UserName=name, PolicyName="test-policy", PolicyDocument=json.dumps(policy)
             )
         key = iam.create_access_key(UserName=name)["AccessKey"]
         return key["AccessKeyId"], key["SecretAccessKey"]

@@ -311,6 +311,25 @@ def _is_unreachable(exc: BaseException) -> bool:
     return False
 
 
+def _unreachable_reason(exc: BaseException) -> str:
+    """``connection refused`` / ``cannot resolve the host name`` / ``timed out`` / ...."""
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    for e in _chain(exc):
+        if isinstance(e, socket.gaierror):
+            return f"cannot resolve the host name ({e.strerror})"
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, ConnectTimeoutError | TimeoutError):
+            return "the connection timed out"
+        if isinstance(e, ReadTimeoutError):
+            return "the endpoint did not answer in time"
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror
+    return type(exc).__name__
+
+
 def _where(bucket: str, destination: Destination) -> str:
     where = f"bucket {bucket!r}"
     if destination.endpoint_url:
@@ -348,8 +367,7 @@ def explain(exc: BaseException, *, where: str, key_id: str | None) -> str:
     if code is not None:
         return f"S3 refused the upload to {where} ({code}): {detail or type(exc).__name__}"
     if _is_unreachable(exc):
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        return f"cannot reach the S3 endpoint for {where}: {reason}"
+        return f"cannot reach the S3 endpoint for {where}: {_unreachable_reason(exc)}"
     if isinstance(exc, FileNotFoundError):
         return f"the {where} does not exist or the object path is wrong: {exc}"
     if isinstance(exc, PermissionError):
