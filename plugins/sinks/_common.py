@@ -1,4 +1,9 @@
-"""Helpers shared by the built-in sinks: keys, free names, progress callbacks."""
+"""Helpers shared by the built-in sinks: keys, free names, progress callbacks.
+
+Field names in a sink's :class:`FieldError` are relative to the destination
+(``"bucket"``, ``"endpointUrl"``): :func:`recfw.settings.validate` reports them
+as ``recording.destination.bucket``.
+"""
 
 from __future__ import annotations
 

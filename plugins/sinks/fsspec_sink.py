@@ -44,7 +44,7 @@ class FsspecSink:
         import fsspec
 
         url = destination.bucket or ""
-        field = "destination.bucket"
+        field = "bucket"
         try:
             protocol, rest = split_url(url)
         except ValueError as exc:
@@ -85,7 +85,7 @@ class FsspecSink:
             raise StorageError(
                 f"cannot store the recording at {url}: {type(exc).__name__}: {first}"
             ) from None
-        location = fs.unstrip_protocol(target)
+        location = f"{url}/{target.rsplit('/', 1)[-1]}"  # as the user wrote the URL
         if stored != size:
             raise StorageError(
                 f"{location} has {stored} bytes after the upload, the recording {size}"

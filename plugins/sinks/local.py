@@ -43,9 +43,7 @@ class LocalSink:
     def validate(self, destination: Destination) -> list[FieldError]:
         bucket = destination.bucket or ""
         if has_control_chars(bucket):
-            return [
-                FieldError("destination.bucket", "the folder must not contain control characters")
-            ]
+            return [FieldError("bucket", "the folder must not contain control characters")]
         return []
 
     def store(

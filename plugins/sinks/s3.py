@@ -71,7 +71,7 @@ _BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
 _REGION = re.compile(r"[a-z0-9-]{2,32}")
 
 
-def bucket_name_errors(name: str, field: str = "destination.bucket") -> list[FieldError]:
+def bucket_name_errors(name: str, field: str = "bucket") -> list[FieldError]:
     """The S3 bucket naming rules, each broken rule as one :class:`FieldError`."""
     problems: list[str] = []
     if not 3 <= len(name) <= 63:
@@ -130,28 +130,24 @@ class S3Sink:
     def validate(self, destination: Destination) -> list[FieldError]:
         errors = bucket_name_errors(destination.bucket_name)
         prefix = destination.prefix
-        errors += prefix_errors(prefix, "destination.bucket")
+        errors += prefix_errors(prefix, "bucket")
         if len(prefix.encode("utf-8")) > MAX_PREFIX_BYTES:
             errors.append(
-                FieldError(
-                    "destination.bucket", f"the sub-folder is longer than {MAX_PREFIX_BYTES} bytes"
-                )
+                FieldError("bucket", f"the sub-folder is longer than {MAX_PREFIX_BYTES} bytes")
             )
         if destination.endpoint_url is not None:
             url = urlsplit(destination.endpoint_url)
             if url.scheme not in ("http", "https") or not url.hostname:
                 errors.append(
                     FieldError(
-                        "destination.endpointUrl",
+                        "endpointUrl",
                         f"must be an http:// or https:// URL, not {destination.endpoint_url!r}",
                     )
                 )
             elif url.username or url.password:
-                errors.append(FieldError("destination.endpointUrl", "must not contain credentials"))
+                errors.append(FieldError("endpointUrl", "must not contain credentials"))
         if destination.region is not None and not _REGION.fullmatch(destination.region):
-            errors.append(
-                FieldError("destination.region", f"not an AWS region name: {destination.region!r}")
-            )
+            errors.append(FieldError("region", f"not an AWS region name: {destination.region!r}"))
         return errors
 
     # --- storing --------------------------------------------------------------
@@ -185,9 +181,7 @@ class S3Sink:
         self, path: Path, key: str, destination: Destination, progress: Progress | None
     ) -> StoredObject:
         bucket = destination.bucket_name
-        errors = bucket_name_errors(bucket) + prefix_errors(
-            destination.prefix, "destination.bucket"
-        )
+        errors = bucket_name_errors(bucket) + prefix_errors(destination.prefix, "bucket")
         if errors:
             raise StorageError("; ".join(str(e) for e in errors))
         try:
