@@ -36,7 +36,8 @@ class Participant:
 
     @property
     def is_person(self) -> bool:
-        return Role(self.role).is_person
+        # Roles recfw does not know (a plugin's "observer") never count as people.
+        return self.role in (Role.HOST, Role.VISITOR)
 
     @property
     def is_host(self) -> bool:

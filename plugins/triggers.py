@@ -7,6 +7,8 @@ room is empty, maximum duration) are enforced again by ``recfw.triggers.step``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from recfw import hookimpl
 from recfw.rooms import (
     Joined,
@@ -93,9 +95,10 @@ class AutomaticSecondParticipantTrigger(_AutoStart):
 class PromptTrigger:
     """``prompt``: the first host is asked; accepting starts. A host stops it.
 
-    A host may also press Record by hand. If the prompted host declines, nobody is
-    asked again until the room has emptied; if they leave unanswered, the next
-    host is asked.
+    A host may also press Record by hand. If the prompted host declines, or a host
+    stops the recording, nobody is asked again until the room has emptied; if the
+    prompted host leaves unanswered, the next host is asked. Joins and leaves of
+    the recorder (or any non-person role) never prompt anyone.
     """
 
     name = "prompt"
@@ -104,6 +107,9 @@ class PromptTrigger:
     def decide(self, state: RoomState, event: RoomEvent) -> Decision:
         command = _host_command(state, event)
         if command:
+            if command.action == Action.STOP:
+                # The host said no: do not ask again until the room has emptied.
+                return replace(command, hold=True)
             return command
         stop = _stop_when_empty(state)
         if stop:
@@ -115,6 +121,8 @@ class PromptTrigger:
                 )
             if event.accepted and not state.recording:
                 return Decision(Action.START, "the host accepted the prompt", event.participant_id)
+            return NOTHING
+        if isinstance(event, Joined) and not event.participant.is_person:
             return NOTHING
         if (
             isinstance(event, Joined | Left)
