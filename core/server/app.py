@@ -1,0 +1,244 @@
+"""The room server: an aiohttp application on the same event loop as aiortc.
+
+Routes:
+
+* ``GET /<room>`` — the room page (``?roomKey=…`` makes you a host, ``?embed=1``
+  for an iframe, ``?name=…`` your display name);
+* ``GET /<room>/ws`` — the room's signalling WebSocket (JSON messages, see
+  docs/rooms.md);
+* ``GET /static/…`` — the page's scripts and styles, and ``embed-example.html``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import WSMsgType, web
+
+from ..errors import RecfwError
+from ..rooms import Role
+from ..settings import effective
+from .ice import is_loopback_only, restrict_host_addresses
+from .room import Client, Room
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..manager import Plugins
+
+log = logging.getLogger(__name__)
+
+ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+HOST_SECRET_ENV = "RECFW_HOST_SECRET"
+
+
+def web_dir() -> Path:
+    """The folder of the page's static files (``recfw/web``)."""
+    return Path(str(resources.files("recfw") / "web"))
+
+
+class RoomServer:
+    """Serves rooms; one :class:`Room` (and ``RoomEngine``) per room name in use.
+
+    The host key of a room is an HMAC of its name with the server's host secret
+    (``RECFW_HOST_SECRET``, or random per run), so host links need no storage.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        plugins: Plugins,
+        *,
+        host_secret: str | None = None,
+        spool_dir: Path | None = None,
+    ):
+        self.config = config
+        self.plugins = plugins
+        self.settings = effective(config.recording, None, plugins)
+        self.spool_dir = spool_dir
+        self._host_secret = (
+            host_secret or os.environ.get(HOST_SECRET_ENV) or secrets.token_urlsafe(24)
+        )
+        self.ice_addresses = tuple(config.server.ice_addresses)
+        self.loopback_only = is_loopback_only(self.ice_addresses)
+        self.rooms: dict[str, Room] = {}
+        self.closed_rooms: list[Room] = []
+        self.base_url: str | None = None
+        self._runner: web.AppRunner | None = None
+        self._sockets: set[web.WebSocketResponse] = set()
+        self.app = self._make_app()
+
+    # --- keys and links -------------------------------------------------------
+
+    def host_key(self, room: str) -> str:
+        mac = hmac.new(self._host_secret.encode(), room.encode(), hashlib.sha256)
+        return mac.hexdigest()[:24]
+
+    def is_host_key(self, room: str, key: str | None) -> bool:
+        return bool(key) and hmac.compare_digest(self.host_key(room), str(key))
+
+    def links(self, room: str) -> tuple[str, str]:
+        """``(visitor link, host link)`` of ``room``."""
+        base = (self.config.server.public_url or self.base_url or "").rstrip("/")
+        return f"{base}/{room}", f"{base}/{room}?roomKey={self.host_key(room)}"
+
+    # --- the app --------------------------------------------------------------
+
+    def _make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self._index)
+        app.router.add_get("/favicon.ico", lambda request: web.Response(status=204))
+        app.router.add_static("/static/", web_dir(), show_index=False)
+        app.router.add_get("/{room}/ws", self._websocket)
+        app.router.add_get("/{room}", self._room_page)
+        return app
+
+    async def _index(self, request: web.Request) -> web.Response:
+        return web.Response(
+            text="recfw room server: open /<room name> to join a room.\n", content_type="text/plain"
+        )
+
+    async def _room_page(self, request: web.Request) -> web.StreamResponse:
+        room = request.match_info["room"]
+        if not ROOM_NAME.match(room):
+            raise web.HTTPNotFound(text="room names are letters, digits, '-' and '_' (max 64)")
+        return web.FileResponse(web_dir() / "room.html", headers={"Cache-Control": "no-store"})
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        name = request.match_info["room"]
+        if not ROOM_NAME.match(name):
+            raise web.HTTPNotFound()
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        client: Client | None = None
+        room: Room | None = None
+        writer: asyncio.Task | None = None
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    message = json.loads(msg.data)
+                    if not isinstance(message, dict):
+                        raise ValueError("not an object")
+                except ValueError:
+                    await ws.send_json({"type": "error", "message": "messages are JSON objects"})
+                    continue
+                if client is None:
+                    if message.get("type") != "join":
+                        await ws.send_json({"type": "error", "message": "send 'join' first"})
+                        continue
+                    key = message.get("roomKey")
+                    role = Role.HOST if self.is_host_key(name, key) else Role.VISITOR
+                    if key and role is Role.VISITOR:
+                        log.warning("room %r: a wrong room key was given; joining as visitor", name)
+                    room = self._room(name)
+                    if room.full:
+                        log.warning("room %r is full; a join was refused", name)
+                        await ws.send_json(
+                            {"type": "error", "command": "join", "message": "the room is full"}
+                        )
+                        room = None
+                        break
+                    display = str(message.get("name") or ("Host" if role is Role.HOST else "Guest"))
+                    client = await room.add(display, role)
+                    writer = asyncio.ensure_future(_write(ws, client))
+                    continue
+                try:
+                    await room.handle(client, message)
+                except RecfwError as exc:
+                    client.send(
+                        {"type": "error", "command": message.get("type"), "message": str(exc)}
+                    )
+                except Exception:
+                    log.exception("room %r: handling %r failed", name, message.get("type"))
+                    client.send(
+                        {"type": "error", "command": message.get("type"), "message": "server error"}
+                    )
+        finally:
+            self._sockets.discard(ws)
+            if client is not None and room is not None:
+                await room.remove(client)
+                if room.empty:
+                    await self._retire(room)
+            if writer is not None:
+                writer.cancel()
+        return ws
+
+    def _room(self, name: str) -> Room:
+        room = self.rooms.get(name)
+        if room is None:
+            room = Room(
+                name,
+                self.settings,
+                self.config,
+                self.plugins,
+                loopback_only=self.loopback_only,
+                spool_dir=self.spool_dir,
+            )
+            self.rooms[name] = room
+        return room
+
+    async def _retire(self, room: Room) -> None:
+        """The last person left: the room's recording (if any) is stored; the room goes."""
+        if self.rooms.get(room.name) is room:
+            del self.rooms[room.name]
+        self.closed_rooms.append(room)
+        await room.engine.wait_stored()
+
+    # --- running --------------------------------------------------------------
+
+    async def start(self, host: str | None = None, port: int | None = None) -> str:
+        """Listen (``port`` 0: any free port); return the base URL."""
+        restrict_host_addresses(self.ice_addresses)
+        host = host or self.config.server.host
+        port = self.config.server.port if port is None else port
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        actual = self._runner.addresses[0][1]
+        shown = f"[{host}]" if ":" in host else host
+        self.base_url = f"http://{shown}:{actual}"
+        log.info("room server listening on %s", self.base_url)
+        return self.base_url
+
+    async def wait_idle(self) -> None:
+        """Wait until every room's recordings are stored."""
+        for room in list(self.rooms.values()) + self.closed_rooms:
+            await room.engine.wait_stored()
+
+    async def close(self) -> None:
+        """Close every connection, stop recordings and wait until they are stored."""
+        for ws in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await ws.close()
+        for room in list(self.rooms.values()):
+            await room.close()
+        self.rooms.clear()
+        await self.wait_idle()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+async def _write(ws: web.WebSocketResponse, client: Client) -> None:
+    while True:
+        message = await client.queue.get()
+        if ws.closed:
+            return
+        try:
+            await ws.send_json(message)
+        except (ConnectionError, RuntimeError):
+            return

@@ -1,0 +1,245 @@
+"""One room on the server: its connected clients, its engine, and their messages.
+
+A client is one WebSocket (a browser tab or ``recfw join``). The room tells
+the engine who joins and leaves, wires every participant's media into the
+others' slots (see :mod:`recfw.server.peer`), turns host commands into engine
+calls, and tells every client the recording status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..engine import RoomEngine
+from ..rooms import Participant, Role
+from ..triggers import Action
+from .peer import IngestPeer
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..config import Config
+    from ..manager import Plugins
+    from ..settings import RecordingSettings
+
+log = logging.getLogger(__name__)
+
+#: People per room: each browser's one connection carries ``MAX_PEOPLE - 1`` slots.
+MAX_PEOPLE = 4
+
+
+@dataclass
+class Client:
+    """One connection in a room."""
+
+    participant: Participant
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    peer: IngestPeer | None = None
+
+    @property
+    def id(self) -> str:
+        return self.participant.id
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.queue.put_nowait(message)
+
+    def describe(self) -> dict[str, Any]:
+        p = self.participant
+        return {"id": p.id, "name": p.display_name, "role": str(p.role)}
+
+
+class Room:
+    """A room's clients and :class:`RoomEngine`."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: RecordingSettings,
+        config: Config,
+        plugins: Plugins,
+        *,
+        loopback_only: bool,
+        spool_dir: Path | None = None,
+    ):
+        self.name = name
+        self.settings = settings
+        self.loopback_only = loopback_only
+        self.clients: dict[str, Client] = {}
+        self.engine = RoomEngine(
+            name,
+            settings,
+            config,
+            plugins,
+            media_for=self._media_for,
+            spool_dir=spool_dir,
+            on_change=self._on_change,
+        )
+        self._last_status: tuple[str, str | None] | None = None
+
+    # --- membership ---------------------------------------------------------
+
+    async def add(self, name: str, role: Role) -> Client:
+        participant = Participant(
+            id=f"{role}-{uuid.uuid4().hex[:8]}", display_name=name[:64], role=role
+        )
+        client = Client(participant)
+        client.peer = IngestPeer(participant, loopback_only=self.loopback_only)
+        client.peer.on_media.append(self._on_peer_media)
+        for other in self.clients.values():
+            other.send({"type": "peer_joined", "peer": client.describe()})
+        self.clients[client.id] = client
+        client.send(
+            {
+                "type": "welcome",
+                "id": client.id,
+                "role": str(role),
+                "room": self.name,
+                "trigger": self.settings.start_trigger,
+                "loopbackOnly": self.loopback_only,
+                "slots": MAX_PEOPLE - 1,
+                "peers": [c.describe() for c in self.clients.values() if c is not client],
+                **self._status_for(client),
+            }
+        )
+        log.info("room %r: %s joined as %s (%s)", self.name, client.id, role, name)
+        await self.engine.join(participant)
+        self._broadcast_status(force=True)
+        return client
+
+    async def remove(self, client: Client) -> None:
+        if self.clients.pop(client.id, None) is None:
+            return
+        log.info("room %r: %s left", self.name, client.id)
+        for other in self.clients.values():
+            other.send({"type": "peer_left", "id": client.id})
+            if other.peer is not None:
+                slot = other.peer.hide(client.id)
+                if slot is not None:
+                    other.send({"type": "slot", "index": slot.index, "peer": None})
+        await self.engine.leave(client.id)
+        if client.peer is not None:
+            await client.peer.close()
+        self._wire()
+
+    @property
+    def empty(self) -> bool:
+        return not self.clients
+
+    @property
+    def full(self) -> bool:
+        return len(self.clients) >= MAX_PEOPLE
+
+    def _wire(self) -> None:
+        """Show every participant's media to every other (idempotent)."""
+        for viewer in self.clients.values():
+            if viewer.peer is None or not viewer.peer.negotiated:
+                continue
+            for other in self.clients.values():
+                if other is viewer or other.peer is None:
+                    continue
+                known = viewer.peer.slot_of(other.id) is not None
+                slot = viewer.peer.show(other.peer)
+                if slot is not None and not known:
+                    viewer.send({"type": "slot", "index": slot.index, "peer": other.describe()})
+
+    # --- messages from a client ---------------------------------------------
+
+    async def handle(self, client: Client, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "offer":
+            sdp = message.get("sdp")
+            if not isinstance(sdp, str):
+                client.send({"type": "error", "command": kind, "message": "offer needs 'sdp'"})
+                return
+            answer = await client.peer.accept_offer(sdp)
+            client.send({"type": "answer", "sdp": answer})
+            self._wire()
+        elif kind in ("start_recording", "stop_recording"):
+            if kind == "start_recording":
+                decision = await self.engine.start_command(client.id)
+            else:
+                decision = await self.engine.stop_command(client.id)
+            self._reply(client, kind, decision)
+        elif kind == "prompt_answer":
+            decision = await self.engine.prompt_answer(client.id, bool(message.get("accepted")))
+            self._reply(client, kind, decision)
+        else:
+            client.send(
+                {"type": "error", "command": kind, "message": f"unknown message type {kind!r}"}
+            )
+
+    def _reply(self, client: Client, command: str, decision) -> None:
+        if decision.action == Action.REFUSE:
+            log.warning(
+                "room %r: %s by %s (%s) refused: %s",
+                self.name,
+                command,
+                client.id,
+                client.participant.role,
+                decision.reason,
+            )
+            client.send({"type": "error", "command": command, "message": decision.reason})
+        else:
+            client.send(
+                {
+                    "type": "result",
+                    "command": command,
+                    "action": str(decision.action),
+                    "reason": decision.reason,
+                }
+            )
+
+    # --- media ---------------------------------------------------------------
+
+    def _media_for(self, participant: Participant):
+        client = self.clients.get(participant.id)
+        if client is None or client.peer is None:
+            return None
+        return client.peer.media()
+
+    def _on_peer_media(self, peer: IngestPeer) -> None:
+        self._wire()
+        # Tracks arrived after the recording started: hand them to the recorder now.
+        if self.engine.current_session is not None:
+            media = peer.media()
+            if media is not None:
+                self.engine.attach_media(media)
+
+    # --- status to everyone ----------------------------------------------------
+
+    def _status_for(self, client: Client) -> dict[str, Any]:
+        return {
+            "recording": self.engine.status,
+            "prompt": self.engine.state.prompted == client.id,
+        }
+
+    def _on_change(self, engine: RoomEngine) -> None:
+        if engine.status == "stopped":
+            # The recorder's copies of the tracks are done; the next recording gets new ones.
+            for client in self.clients.values():
+                if client.peer is not None:
+                    client.peer.release_media()
+                    media = client.peer.media()
+                    if media is not None:
+                        engine.attach_media(media)
+        self._broadcast_status()
+
+    def _broadcast_status(self, force: bool = False) -> None:
+        key = (self.engine.status, self.engine.state.prompted)
+        if key == self._last_status and not force:
+            return
+        self._last_status = key
+        for client in self.clients.values():
+            client.send({"type": "recording", **self._status_for(client)})
+
+    async def close(self) -> None:
+        await self.engine.close()
+        for client in list(self.clients.values()):
+            if client.peer is not None:
+                with contextlib.suppress(Exception):
+                    await client.peer.close()

@@ -1,0 +1,233 @@
+// recfw room page: camera + microphone over WebRTC, recording status and host controls.
+// Topology (docs/rooms.md): one RTCPeerConnection, to the server. It carries our camera
+// and microphone up, and N "slots" (video + audio) down: the server relays each other
+// participant into one of our slots. No STUN/TURN servers are configured.
+(function () {
+  "use strict";
+  const params = new URLSearchParams(location.search);
+  const room = decodeURIComponent(location.pathname.replace(/^\/+|\/+$/g, ""));
+  const roomKey = params.get("roomKey");
+  const embed = params.get("embed") === "1";
+  const displayName = params.get("name") || "";
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    id: null, role: null, trigger: null, recording: "idle", prompt: false,
+    loopbackOnly: false, ws: null, local: null, server: null,
+    peers: new Map(),  // id -> {name, role}
+    slots: [],         // index -> {video: RTCRtpTransceiver, audio: RTCRtpTransceiver, peer}
+    lastEmbedStatus: null, pending: [],
+  };
+  window.recfwState = state;  // for tests and debugging
+
+  // --- SDP helpers ---------------------------------------------------------------
+  function candidateAllowed(line) {
+    const parts = line.split(" ");
+    if (parts.length < 6) return true;
+    const address = parts[4];
+    if (address.endsWith(".local")) return false;
+    if (!state.loopbackOnly) return true;
+    return address === "::1" || /^127\./.test(address);
+  }
+  function filterSdp(sdp) {
+    return sdp.split(/\r?\n/).filter((l) => !(l.startsWith("a=candidate:") && !candidateAllowed(l.slice(2))))
+      .join("\r\n");
+  }
+  function gathered(pc) {
+    if (pc.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => { if (pc.iceGatheringState === "complete") { pc.removeEventListener("icegatheringstatechange", done); resolve(); } };
+      pc.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, 3000);  // never wait forever for a slow interface
+    });
+  }
+  function newPc() { return new RTCPeerConnection({ iceServers: [] }); }
+
+  // --- signalling -------------------------------------------------------------------
+  function send(msg) { state.ws.send(JSON.stringify(msg)); }
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${location.host}/${encodeURIComponent(room)}/ws`);
+    state.ws = ws;
+    ws.onopen = () => send({ type: "join", name: displayName, roomKey: roomKey || undefined });
+    ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+    ws.onclose = () => { setStatusText("disconnected"); };
+  }
+
+  async function onMessage(msg) {
+    switch (msg.type) {
+      case "welcome":
+        state.id = msg.id; state.role = msg.role; state.trigger = msg.trigger;
+        state.loopbackOnly = !!msg.loopbackOnly;
+        $("role").textContent = msg.role;
+        document.body.dataset.role = msg.role;
+        document.body.dataset.participantId = msg.id;
+        addTile(state.id, (displayName || "You") + " (you)", state.local, true);
+        for (const peer of msg.peers) state.peers.set(peer.id, { name: peer.name, role: peer.role });
+        applyStatus(msg.recording, msg.prompt);
+        await connectServer(msg.slots || 0);
+        break;
+      case "answer":
+        await state.server.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+        break;
+      case "peer_joined":
+        state.peers.set(msg.peer.id, { name: msg.peer.name, role: msg.peer.role });
+        break;
+      case "peer_left":
+        state.peers.delete(msg.id);
+        break;
+      case "slot":
+        showSlot(msg.index, msg.peer);
+        break;
+      case "recording":
+        applyStatus(msg.recording, msg.prompt);
+        break;
+      case "result":
+        settle(msg.command, null);
+        break;
+      case "error":
+        showError(msg.message);
+        settle(msg.command, msg.message);
+        toParent({ type: "recording_error", command: msg.command, message: msg.message });
+        break;
+    }
+  }
+
+  // The connection to the server: m-lines audio, video (ours, send-only), then per slot
+  // video + audio (receive-only) - the order the server expects.
+  async function connectServer(nslots) {
+    const pc = newPc();
+    state.server = pc;
+    const audio = state.local.getAudioTracks()[0];
+    const video = state.local.getVideoTracks()[0];
+    pc.addTransceiver(audio || "audio", { direction: audio ? "sendonly" : "inactive", streams: [state.local] });
+    pc.addTransceiver(video || "video", { direction: video ? "sendonly" : "inactive", streams: [state.local] });
+    for (let i = 0; i < nslots; i++) {
+      state.slots.push({
+        video: pc.addTransceiver("video", { direction: "recvonly" }),
+        audio: pc.addTransceiver("audio", { direction: "recvonly" }),
+        peer: null,
+      });
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    send({ type: "offer", sdp: filterSdp(pc.localDescription.sdp) });
+  }
+
+  // The server put another participant into (or took them out of) one of our slots.
+  function showSlot(index, peer) {
+    const slot = state.slots[index];
+    if (!slot) return;
+    if (slot.peer) removeTile(slot.peer.id);
+    slot.peer = peer;
+    if (!peer) return;
+    const stream = new MediaStream([slot.video.receiver.track, slot.audio.receiver.track]);
+    addTile(peer.id, peer.name || "Guest", stream, false);
+  }
+  function removeTile(id) {
+    const tile = document.querySelector(`.tile[data-peer-id="${CSS.escape(id)}"]`);
+    if (tile) tile.remove();
+  }
+
+  // --- tiles (people only: the recorder is never a peer, so never a tile) -----------
+  function addTile(id, label, stream, muted) {
+    let tile = document.querySelector(`.tile[data-peer-id="${CSS.escape(id)}"]`);
+    if (!tile) {
+      tile = document.createElement("div");
+      tile.className = "tile";
+      tile.dataset.peerId = id;
+      if (muted) tile.dataset.self = "1";
+      const video = document.createElement("video");
+      video.autoplay = true; video.playsInline = true; video.muted = muted;
+      const span = document.createElement("span");
+      span.className = "label"; span.textContent = label;
+      tile.append(video, span);
+      $("tiles").append(tile);
+    }
+    const video = tile.querySelector("video");
+    if (video.srcObject !== stream) { video.srcObject = stream; video.play().catch(() => {}); }
+  }
+
+  // --- recording status, controls, embed API ------------------------------------------
+  const EMBED_STATUS = { starting: "starting", started: "started", stopped: "stopped" };
+  function applyStatus(recording, prompt) {
+    state.recording = recording; state.prompt = !!prompt;
+    document.body.dataset.recording = recording;
+    const on = recording === "starting" || recording === "started";
+    $("rec-indicator").hidden = !(recording === "started");
+    setStatusText(recording === "idle" ? "" : `recording ${recording}`);
+    const btn = $("record-btn");
+    const hostControls = state.role === "host" && (state.trigger === "none" || state.trigger === "prompt");
+    btn.hidden = !hostControls || (state.trigger === "prompt" && !on);
+    btn.textContent = on ? "Stop" : "Record";
+    btn.classList.toggle("recording", on);
+    btn.disabled = recording === "starting" || recording === "stopping";
+    $("prompt").hidden = !state.prompt;
+    const embedStatus = EMBED_STATUS[recording];
+    if (embedStatus && embedStatus !== state.lastEmbedStatus) {
+      state.lastEmbedStatus = embedStatus;
+      toParent({ type: "recording_status_change", status: embedStatus });
+    }
+  }
+  function setStatusText(text) { $("rec-status").textContent = text; }
+  function showError(text) {
+    const el = $("error");
+    el.textContent = text; el.hidden = false;
+    clearTimeout(showError.timer);
+    showError.timer = setTimeout(() => { el.hidden = true; }, 8000);
+  }
+  function toParent(msg) {
+    if (embed && window.parent !== window) window.parent.postMessage(msg, "*");
+  }
+
+  // Commands return a promise: resolved when the server accepted, rejected with its reason.
+  function command(type, extra) {
+    return new Promise((resolve, reject) => {
+      state.pending.push({ type, resolve, reject });
+      send(Object.assign({ type }, extra || {}));
+    });
+  }
+  function settle(type, error) {
+    const i = state.pending.findIndex((p) => p.type === type);
+    if (i < 0) return;
+    const [p] = state.pending.splice(i, 1);
+    if (error) p.reject(new Error(error)); else p.resolve();
+  }
+  window.recfw = {
+    startRecording: () => command("start_recording"),
+    stopRecording: () => command("stop_recording"),
+    answerPrompt: (accepted) => command("prompt_answer", { accepted: !!accepted }),
+    get status() { return state.recording; },
+    get role() { return state.role; },
+  };
+
+  $("record-btn").onclick = () => {
+    const on = state.recording === "starting" || state.recording === "started";
+    (on ? window.recfw.stopRecording() : window.recfw.startRecording()).catch(() => {});
+  };
+  $("prompt-accept").onclick = () => window.recfw.answerPrompt(true).catch(() => {});
+  $("prompt-decline").onclick = () => window.recfw.answerPrompt(false).catch(() => {});
+
+  // postMessage commands from the embedding page (the server refuses visitors).
+  window.addEventListener("message", (ev) => {
+    if (!embed || ev.source !== window.parent || !ev.data) return;
+    if (ev.data.type === "start_recording") window.recfw.startRecording().catch(() => {});
+    else if (ev.data.type === "stop_recording") window.recfw.stopRecording().catch(() => {});
+  });
+
+  async function main() {
+    $("room-name").textContent = room;
+    if (embed) document.body.classList.add("embed");
+    try {
+      state.local = await navigator.mediaDevices.getUserMedia({
+        video: { width: 320, height: 240, frameRate: 15 }, audio: true,
+      });
+    } catch (err) {
+      showError(`camera/microphone unavailable: ${err.message}`);
+      state.local = new MediaStream();
+    }
+    connect();
+  }
+  main();
+})();
