@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .rooms import Participant, RoomState
+from .secrets import Secret
 
 API_VERSION = "1.0"
 SIGNATURE_HEADER = "Recfw-Signature"
@@ -87,25 +88,47 @@ def client_event(
     )
 
 
-def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
+def _key(secret: str | Secret) -> bytes:
+    return (secret.reveal() if isinstance(secret, Secret) else secret).encode()
+
+
+def sign(body: bytes, secret: str | Secret, timestamp: int | None = None) -> str:
     """The signature header value for ``body``."""
     t = int(time.time()) if timestamp is None else int(timestamp)
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    mac = hmac.new(_key(secret), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={t},v1={mac}"
 
 
 def verify(
-    body: bytes, header: str, secret: str, *, tolerance: float = 300, now: float | None = None
+    body: bytes,
+    header: str,
+    secret: str | Secret,
+    *,
+    tolerance: float = 300,
+    now: float | None = None,
 ) -> bool:
-    """True when ``header`` is a valid signature of ``body`` no older than ``tolerance``."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        t = int(parts["t"])
-        given = parts["v1"]
-    except (KeyError, ValueError):
+    """True when ``header`` is a valid signature of ``body`` no older than ``tolerance``.
+
+    Never raises on a malformed header; it is simply not valid. Several ``v1=``
+    values (a secret being rotated) are accepted if any one matches.
+    """
+    t: int | None = None
+    given: list[bytes] = []
+    for item in header.split(","):
+        key, sep, value = item.strip().partition("=")
+        if not sep:
+            return False
+        if key == "t":
+            try:
+                t = int(value)
+            except ValueError:
+                return False
+        elif key == "v1":
+            given.append(value.strip().encode("utf-8", errors="replace"))
+    if t is None or not given:
         return False
     now = time.time() if now is None else now
     if abs(now - t) > tolerance:
         return False
-    expected = sign(body, secret, t).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, given)
+    expected = sign(body, secret, t).split("v1=", 1)[1].encode()
+    return any(hmac.compare_digest(expected, g) for g in given)

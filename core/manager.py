@@ -158,8 +158,10 @@ class Plugins:
             if impl is None:
                 continue
             found: dict[str, Any] = {}
+            # pluggy passes arguments by name and an impl may take fewer of them.
+            args = {"register": _registrar(kind, protocol, found)}
             try:
-                impl.function(register=_registrar(kind, protocol, found))
+                impl.function(**{k: v for k, v in args.items() if k in impl.argnames})
             except Exception as exc:  # noqa: BLE001
                 self.pm.unregister(name=name)
                 self._fail(name, distribution, f"register its {kind}", exc)
@@ -197,9 +199,16 @@ class Plugins:
     # --- calling --------------------------------------------------------------
 
     def call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        """Call every implementation of ``hook_name``, isolating failures per plugin."""
+        """Call every implementation of ``hook_name``, isolating failures per plugin.
+
+        Implementations run in pluggy's order (last registered first, ``tryfirst``
+        before, ``trylast`` after the others). Returns their results in that order.
+        """
         results = []
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+        # get_hookimpls() lists them in the reverse of the order pluggy calls them.
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue  # wrappers only make sense inside pluggy's own call loop
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
             try:
                 results.append(impl.function(**args))
