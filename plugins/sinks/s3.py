@@ -114,7 +114,7 @@ class S3Sink:
         part_size: int = 8 * MiB,
         max_concurrency: int = 4,
         connect_timeout: float = 5.0,
-        read_timeout: float = 60.0,
+        read_timeout: float = 30.0,
         attempts: int = 2,
     ):
         if part_size < MIN_PART_SIZE:

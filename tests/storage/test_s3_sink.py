@@ -14,6 +14,7 @@ from recfw.errors import StorageError
 from recfw.manager import Plugins
 from recfw.plugins.sinks import S3Sink
 from recfw.secrets import Secret
+from recfw.settings import Destination
 from recfw.storing import store_recording
 from storage_helpers import MiB, closed_port, make_file, sha256
 
@@ -36,7 +37,8 @@ def _get(s3_server, bucket: str, key: str) -> bytes:
     return s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def test_round_trip_into_sub_folder(s3_server, s3_bucket, tmp_path, builtin_plugins):
+def test_round_trip_into_sub_folder(s3_server, s3_bucket, tmp_path, builtin_plugins, caplog):
+    caplog.set_level(logging.DEBUG)
     spool = tmp_path / "spool" / "rec.mkv"
     digest = make_file(spool, 300_000)
     destination = s3_server.destination(s3_bucket, "/meetings/2026/")
@@ -48,6 +50,7 @@ def test_round_trip_into_sub_folder(s3_server, s3_bucket, tmp_path, builtin_plug
     assert s3_server.keys(s3_bucket) == [f"meetings/2026/{KEY}"]
     assert sha256(_get(s3_server, s3_bucket, f"meetings/2026/{KEY}")) == digest
     assert not spool.exists(), "the spool file is deleted once the upload is confirmed"
+    assert s3_server.secret_access_key not in caplog.text
 
 
 def test_large_file_goes_up_in_parts_with_progress(s3_server, s3_bucket, tmp_path):
@@ -204,3 +207,49 @@ def test_secret_is_revealed_only_to_the_client(s3_server, s3_bucket):
     assert isinstance(destination.access_key_secret, Secret)
     assert s3_server.secret_access_key not in repr(destination)
     assert s3_server.secret_access_key not in str(destination.to_dict())
+
+
+def test_silent_endpoint_times_out(spool, tmp_path):
+    """An endpoint that accepts connections but never answers fails on the read timeout."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    port = listener.getsockname()[1]
+    sink = S3Sink(connect_timeout=0.5, read_timeout=0.5, attempts=1)
+    destination = Destination(
+        provider="s3",
+        bucket="silent-bucket/sub",
+        access_key_id="AKIASILENT0000000000",
+        access_key_secret=Secret("silent-secret-value"),
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region="us-east-1",
+    )
+    try:
+        with pytest.raises(StorageError) as exc_info:
+            store_recording(spool, KEY, destination, _plugins_with(sink))
+    finally:
+        stop.set()
+        acceptor.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+    message = str(exc_info.value)
+    assert "cannot reach the S3 endpoint" in message
+    assert "did not answer in time" in message
+    assert "silent-secret-value" not in message
+    assert spool.exists()
