@@ -52,7 +52,7 @@ def recording_file_name(room_name: str, start: datetime, extension: str) -> str:
 
 def join_key(prefix: str, name: str) -> str:
     """``prefix/name`` for a sub-folder prefix (``""`` for none)."""
-    if "/" in name or name in (".", ".."):
+    if not name or "/" in name or name in (".", ".."):
         raise ValueError(f"unsafe file name {name!r}")
     parts = [p for p in prefix.split("/") if p]
     if any(p in (".", "..") for p in parts):
