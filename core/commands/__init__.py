@@ -1,7 +1,9 @@
 """The subcommands of ``recfw``, one module each."""
 
 from .demo import demo_command
+from .join import join_command
 from .plugins import plugins_command
+from .run import run_command
 from .settings import settings_group
 
-COMMANDS = [demo_command, plugins_command, settings_group]
+COMMANDS = [demo_command, plugins_command, settings_group, run_command, join_command]

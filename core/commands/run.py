@@ -1,0 +1,86 @@
+"""``recfw run``: serve rooms and record them per the configured settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from ..config import load_config
+from ..manager import load_plugins
+
+log = logging.getLogger(__name__)
+
+
+async def serve(
+    config_path: Path | None, host: str | None, port: int | None, rooms: tuple[str, ...]
+) -> int:
+    from ..server import RoomServer
+
+    config = load_config(config_path)
+    plugins = load_plugins()
+    server = RoomServer(config, plugins)
+    base = await server.start(host, port)
+    settings = server.settings
+    click.echo(f"recfw room server on {base}")
+    click.echo(
+        f"recording: trigger {settings.start_trigger}, {settings.destination.file_format} to "
+        f"{settings.destination.provider}:{settings.destination.bucket}"
+    )
+    click.echo(f"ICE addresses offered: {', '.join(server.ice_addresses)}")
+    for room in rooms:
+        visitor, host_link = server.links(room)
+        click.echo(f"\nroom {room}\n  visitor link: {visitor}\n  host link:    {host_link}")
+    click.echo("\nAny other /<room> works too (host key: recfw prints it per room). Ctrl-C stops.")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    click.echo("stopping: finishing and storing any running recording ...")
+    await server.close()
+    failed = 0
+    for room in server.closed_rooms:
+        for session in room.engine.sessions:
+            if session.stored is not None:
+                click.echo(f"stored {session.stored.location}")
+            else:
+                failed += 1
+                click.echo(f"recording failed: {session.error} (kept at {session.kept_at})")
+    return 1 if failed else 0
+
+
+@click.command("run")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Config file (TOML). Default: record to ./recordings as mkv, automatic start.",
+)
+@click.option("--host", default=None, help="Address to listen on (default: [server] host).")
+@click.option(
+    "--port", default=None, type=click.IntRange(0, 65535), help="Port (default: [server] port)."
+)
+@click.option(
+    "--room",
+    "rooms",
+    multiple=True,
+    default=("meeting",),
+    show_default=True,
+    help="Room(s) whose links to print (repeatable).",
+)
+def run_command(
+    config_path: Path | None, host: str | None, port: int | None, rooms: tuple[str, ...]
+) -> None:
+    """Serve room pages and record real meetings over WebRTC.
+
+    Prints each room's visitor link and host link (``?roomKey=...``: only a
+    host may start or stop a recording). Open a link in a browser to join.
+    Set RECFW_HOST_SECRET to keep host links valid across restarts.
+    """
+    raise SystemExit(asyncio.run(serve(config_path, host, port, rooms)))

@@ -1,0 +1,224 @@
+"""A headless participant: joins a room over real WebRTC (aiortc), as ``recfw join`` does.
+
+It speaks the same protocol as the room page: a ``join`` message on the room's
+WebSocket, then one offer with its own audio and video (and, if asked, slots to
+receive the others, which it reads and discards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.contrib.media import MediaBlackhole
+
+from ..errors import RecfwError
+from ..sources import ParticipantMedia
+from .ice import filter_sdp, restrict_host_addresses
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RoomUrl:
+    """A room link taken apart: where its WebSocket is, the room and the host key."""
+
+    base: str
+    room: str
+    room_key: str | None
+
+    @property
+    def ws_url(self) -> str:
+        scheme = "wss" if self.base.startswith("https") else "ws"
+        return f"{scheme}{self.base[self.base.index(':') :]}/{self.room}/ws"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base).hostname or ""
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def parse_room_url(url: str) -> RoomUrl:
+    """``http://host:port/<room>[?roomKey=…]`` -> :class:`RoomUrl`; clear error otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise RecfwError(f"room URL: expected http(s)://host:port/<room>, got {url!r}")
+    room = parts.path.strip("/")
+    if not room or "/" in room:
+        raise RecfwError(f"room URL: the path must be the room name (/<room>), got {parts.path!r}")
+    key = parse_qs(parts.query).get("roomKey", [None])[0]
+    return RoomUrl(f"{parts.scheme}://{parts.netloc}", room, key)
+
+
+@dataclass
+class JoinResult:
+    """What happened while the headless participant was in the room."""
+
+    participant_id: str | None = None
+    role: str | None = None
+    statuses: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    connection_state: str | None = None
+
+
+class HeadlessParticipant:
+    """One participant in a room, sending ``media``'s tracks."""
+
+    def __init__(
+        self,
+        url: str,
+        media: ParticipantMedia,
+        *,
+        name: str = "headless",
+        receive: bool = False,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+    ):
+        self.url = parse_room_url(url)
+        self.media = media
+        self.name = name
+        self.receive = receive
+        self.on_message = on_message
+        self.result = JoinResult()
+        self.pc: RTCPeerConnection | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._reader: asyncio.Task | None = None
+        self._blackhole = MediaBlackhole()
+        self._connected = asyncio.Event()
+        self._welcome = asyncio.Event()
+        self._pending: dict[str, asyncio.Future] = {}
+        self._loopback = self.url.is_loopback
+
+    async def __aenter__(self) -> HeadlessParticipant:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self, timeout: float = 15.0) -> None:
+        """Join, negotiate, and wait until the media connection is up."""
+        if self._loopback:
+            restrict_host_addresses(["127.0.0.1"])
+        self._session = aiohttp.ClientSession()
+        try:
+            self._ws = await self._session.ws_connect(self.url.ws_url)
+        except aiohttp.ClientError as exc:
+            await self._session.close()
+            raise RecfwError(f"cannot reach the room at {self.url.ws_url}: {exc}") from None
+        await self._ws.send_json({"type": "join", "name": self.name, "roomKey": self.url.room_key})
+        self._reader = asyncio.ensure_future(self._read())
+        await asyncio.wait_for(self._welcome.wait(), timeout)
+        if self.result.participant_id is None:
+            raise RecfwError("; ".join(self.result.errors) or "the room refused the join")
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def _negotiate(self, slots: int) -> None:
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        self.pc = pc
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            self.result.connection_state = pc.connectionState
+            log.info("%s: connection %s", self.name, pc.connectionState)
+            if pc.connectionState == "connected":
+                self._connected.set()
+
+        @pc.on("track")
+        def _track(track) -> None:
+            self._blackhole.addTrack(track)
+
+        for kind, track in (("audio", self.media.audio), ("video", self.media.video)):
+            if track is not None:
+                pc.addTransceiver(track, direction="sendonly")
+            else:
+                pc.addTransceiver(kind, direction="inactive")
+        for _ in range(slots if self.receive else 0):
+            pc.addTransceiver("video", direction="recvonly")
+            pc.addTransceiver("audio", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        await self._ws.send_json(
+            {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
+        )
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        async for msg in self._ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            message = msg.json()
+            kind = message.get("type")
+            if self.on_message is not None:
+                self.on_message(message)
+            if kind == "welcome":
+                self.result.participant_id = message["id"]
+                self.result.role = message["role"]
+                self._welcome.set()
+                await self._negotiate(int(message.get("slots", 0)))
+            elif kind == "answer":
+                answer = RTCSessionDescription(filter_sdp(message["sdp"], self._loopback), "answer")
+                await self.pc.setRemoteDescription(answer)
+                await self._blackhole.start()
+            elif kind == "recording":
+                status = message.get("recording")
+                if not self.result.statuses or self.result.statuses[-1] != status:
+                    self.result.statuses.append(status)
+            elif kind == "error":
+                self.result.errors.append(str(message.get("message")))
+                self._settle(message.get("command"), RecfwError(str(message.get("message"))))
+                if message.get("command") == "join":
+                    self._welcome.set()
+            elif kind == "result":
+                self._settle(message.get("command"), None)
+        self._welcome.set()
+
+    def _settle(self, command: str | None, error: Exception | None) -> None:
+        future = self._pending.pop(command or "", None)
+        if future is not None and not future.done():
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+    async def command(self, kind: str, **extra: Any) -> None:
+        """Send ``start_recording`` / ``stop_recording`` / ``prompt_answer``; raise if refused."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending[kind] = future
+        await self._ws.send_json({"type": kind, **extra})
+        await asyncio.wait_for(future, 10)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._blackhole.stop()
+        if self.pc is not None:
+            await self.pc.close()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+        if self._session is not None:
+            await self._session.close()
+        self.media.stop()
