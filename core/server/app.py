@@ -97,11 +97,14 @@ class RoomServer:
     def _make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/", self._index)
-        app.router.add_get("/favicon.ico", lambda request: web.Response(status=204))
+        app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static/", web_dir(), show_index=False)
         app.router.add_get("/{room}/ws", self._websocket)
         app.router.add_get("/{room}", self._room_page)
         return app
+
+    async def _no_content(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
 
     async def _index(self, request: web.Request) -> web.Response:
         return web.Response(
