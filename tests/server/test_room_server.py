@@ -17,7 +17,8 @@ from recfw.sources import ParticipantMedia
 
 
 def _media(name: str) -> ParticipantMedia:
-    return ParticipantMedia(Participant(id=name), video=VideoStreamTrack(), audio=AudioStreamTrack())
+    person = Participant(id=name)
+    return ParticipantMedia(person, video=VideoStreamTrack(), audio=AudioStreamTrack())
 
 
 async def _get(url: str) -> tuple[int, str]:
@@ -79,9 +80,9 @@ async def test_visitor_cannot_start_or_stop_and_the_refusal_is_logged(make_serve
             await visitor.command("stop_recording")
         room = server.rooms["standup"]
         assert room.engine.status == "idle" and not room.engine.sessions
-    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
-    assert any("start_recording" in r.getMessage() and "visitor" in r.getMessage() for r in refusals)
-    assert any("stop_recording" in r.getMessage() for r in refusals)
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert any("start_recording" in m and "visitor" in m for m in refusals)
+    assert any("stop_recording" in m for m in refusals)
 
 
 async def test_prompt_goes_to_the_host_only(make_server):
@@ -184,7 +185,11 @@ async def test_a_full_room_refuses_a_join(make_server):
 
 def test_parse_room_url_names_the_problem():
     url = parse_room_url("http://127.0.0.1:8080/standup?roomKey=abc")
-    assert (url.room, url.room_key, url.ws_url) == ("standup", "abc", "ws://127.0.0.1:8080/standup/ws")
+    assert (url.room, url.room_key, url.ws_url) == (
+        "standup",
+        "abc",
+        "ws://127.0.0.1:8080/standup/ws",
+    )
     assert url.is_loopback
     with pytest.raises(RecfwError, match="expected http"):
         parse_room_url("ftp://x/standup")
