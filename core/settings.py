@@ -218,11 +218,20 @@ def _merge_destination(default: Destination | None, override: Destination | None
         else getattr(default, f.name)
         for f in fields(Destination)
     }
+    if override.endpoint_url not in (None, default.endpoint_url):
+        # Another endpoint: the organization's credentials are not sent there.
+        merged["access_key_id"] = override.access_key_id
+        merged["access_key_secret"] = override.access_key_secret
     return Destination(**merged)
 
 
 def merge(default: RecordingSettings, override: RecordingSettings | None) -> RecordingSettings:
-    """The effective settings of a meeting: ``override``'s set fields over ``default``."""
+    """The effective settings of a meeting: ``override``'s set fields over ``default``.
+
+    ``None`` inherits. A destination with another ``provider`` replaces the
+    default one entirely (only ``fileFormat`` is inherited); one with another
+    ``endpointUrl`` does not inherit the default credentials.
+    """
     if override is None:
         return default
     return RecordingSettings(
@@ -339,7 +348,18 @@ def validate(
                     error.field if error.field.startswith(dprefix) else f"{dprefix}.{error.field}"
                 )
                 errors.append(FieldError(field_name, error.message))
-    return errors
+    return _scrub(errors, dest.access_key_secret)
+
+
+def _scrub(errors: list[FieldError], secret: Secret | None) -> list[FieldError]:
+    """Mask the secret in messages that quote a value (a sink's, a misplaced secret)."""
+    value = secret.reveal() if isinstance(secret, Secret) else None
+    if not value or len(value) < 4:
+        return errors
+    return [
+        FieldError(e.field, e.message.replace(value, Secret.MASK)) if value in e.message else e
+        for e in errors
+    ]
 
 
 def effective(
@@ -348,12 +368,16 @@ def effective(
     plugins: Plugins,
     environ: Mapping[str, str] | None = None,
 ) -> RecordingSettings:
-    """Merge, fill credentials from the environment, validate; raise on any problem."""
+    """Fill the defaults' credentials from the environment, merge, validate; raise on any problem.
+
+    The environment's credentials belong to the organization defaults: like the
+    credentials in the defaults, they never go to a meeting's other provider or
+    other endpoint.
+    """
     import os
 
-    settings = with_env_credentials(
-        merge(default, override), os.environ if environ is None else environ
-    )
+    default = with_env_credentials(default, os.environ if environ is None else environ)
+    settings = merge(default, override)
     errors = validate(settings, plugins)
     if errors:
         raise SettingsError(errors)

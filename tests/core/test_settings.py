@@ -1,0 +1,434 @@
+"""Recording settings: REST shape, merge, validation against installed plugins, secrets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import recfw
+from recfw.errors import FieldError, SettingsError
+from recfw.manager import Plugins
+from recfw.secrets import Secret, mask_key_id
+from recfw.settings import (
+    EMBEDDED_DEFAULT,
+    Destination,
+    RecordingSettings,
+    effective,
+    merge,
+    parse_recording,
+    validate,
+    with_env_credentials,
+)
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
+KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+
+
+class Format:
+    """A file-format name for validation (these tests never encode media)."""
+
+    content_type = "application/octet-stream"
+
+    def __init__(self, name):
+        self.name = self.extension = name
+
+    def open(self, output, fmt, options):
+        raise NotImplementedError("only the name is used in settings tests")
+
+
+class Formats:
+    @staticmethod
+    @recfw.hookimpl
+    def recfw_register_encoders(register):
+        register(Format("mkv"))
+        register(Format("mp4"))
+
+
+@pytest.fixture
+def plugins() -> Plugins:
+    """The built-in triggers and sinks, plus the names mkv and mp4 as file formats."""
+    import recfw.plugins.sinks
+    import recfw.plugins.triggers
+
+    plugins = Plugins(environ={})
+    plugins.register(recfw.plugins.triggers, name="triggers")
+    plugins.register(recfw.plugins.sinks, name="sinks")
+    plugins.register(Formats, name="formats")
+    assert plugins.failures == []
+    return plugins
+
+
+def rest_cloud(**destination) -> dict:
+    dest = {
+        "provider": "s3",
+        "bucket": "acme-recordings/meetings/2026",
+        "accessKeyId": KEY_ID,
+        "accessKeySecret": SECRET,
+        "fileFormat": "mp4",
+    }
+    dest.update(destination)
+    return {"type": "cloud", "destination": dest, "startTrigger": "prompt"}
+
+
+def fields_of(errors) -> list[str]:
+    return [e.field for e in errors]
+
+
+def errors_of(data, plugins, default=EMBEDDED_DEFAULT) -> list[FieldError]:
+    try:
+        override = parse_recording(data)
+    except SettingsError as exc:
+        return exc.errors
+    return validate(merge(default, override), plugins)
+
+
+# --- parsing ------------------------------------------------------------------
+
+
+def test_parse_rest_shape_from_json():
+    body = json.loads(json.dumps({"recording": rest_cloud()}))
+    settings = parse_recording(body["recording"])
+    assert settings.type == "cloud"
+    assert settings.start_trigger == "prompt"
+    assert settings.max_duration is None
+    dest = settings.destination
+    assert (dest.provider, dest.bucket, dest.file_format) == (
+        "s3",
+        "acme-recordings/meetings/2026",
+        "mp4",
+    )
+    assert (dest.bucket_name, dest.prefix) == ("acme-recordings", "meetings/2026")
+    assert isinstance(dest.access_key_secret, Secret)
+    assert dest.access_key_secret.reveal() == SECRET
+
+
+def test_nulls_and_missing_fields_are_unset():
+    assert parse_recording(None) == RecordingSettings()
+    parsed = parse_recording({"type": None, "destination": None, "startTrigger": None})
+    assert parsed == RecordingSettings()
+
+
+def test_to_dict_round_trips_in_rest_shape():
+    settings = parse_recording(rest_cloud())
+    assert parse_recording(settings.to_dict(reveal=True)) == settings
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({"startTriger": "automatic"}, "recording.startTriger", "unknown field"),
+        ({"type": 5}, "recording.type", "must be a string, not int"),
+        ({"startTrigger": ["automatic"]}, "recording.startTrigger", "must be a string"),
+        ({"destination": "s3://bucket"}, "recording.destination", "must be an object or null"),
+        ({"destination": {"bukket": "x"}}, "recording.destination.bukket", "unknown field"),
+        ({"destination": {"bucket": 7}}, "recording.destination.bucket", "must be a string"),
+        (
+            {"destination": {"accessKeySecret": 123}},
+            "recording.destination.accessKeySecret",
+            "must be a string",
+        ),
+        ({"maxDuration": -5}, "recording.maxDuration", "positive"),
+        ({"maxDuration": 0}, "recording.maxDuration", "positive"),
+        ({"maxDuration": float("inf")}, "recording.maxDuration", "positive"),
+        ({"maxDuration": "1h"}, "recording.maxDuration", "number of seconds"),
+        ({"maxDuration": True}, "recording.maxDuration", "number of seconds"),
+    ],
+)
+def test_shape_errors_name_the_field(data, field, words):
+    with pytest.raises(SettingsError) as info:
+        parse_recording(data)
+    assert fields_of(info.value.errors) == [field]
+    assert words in info.value.errors[0].message
+    assert str(info.value).startswith(field + ": ")
+
+
+def test_every_shape_error_is_reported_at_once():
+    with pytest.raises(SettingsError) as info:
+        parse_recording({"type": 1, "colour": "red", "destination": {"bucket": 2}})
+    assert sorted(fields_of(info.value.errors)) == [
+        "recording.colour",
+        "recording.destination.bucket",
+        "recording.type",
+    ]
+
+
+def test_not_an_object():
+    with pytest.raises(SettingsError, match=r"^recording: must be an object or null$"):
+        parse_recording(["cloud"])
+
+
+# --- merging ------------------------------------------------------------------
+
+
+ORG = parse_recording(rest_cloud())
+
+
+def test_null_inherits_every_field():
+    assert merge(ORG, None) == ORG
+    assert merge(ORG, RecordingSettings()) == ORG
+    assert merge(ORG, parse_recording({"destination": None, "startTrigger": None})) == ORG
+
+
+def test_set_fields_override():
+    meeting = parse_recording({"startTrigger": "automatic", "destination": {"fileFormat": "mkv"}})
+    merged = merge(ORG, meeting)
+    assert merged.start_trigger == "automatic"
+    assert merged.destination.file_format == "mkv"
+    # Everything else comes from the organization.
+    assert merged.destination.bucket == ORG.destination.bucket
+    assert merged.destination.access_key_secret == ORG.destination.access_key_secret
+    assert merged.type == "cloud"
+
+
+def test_same_provider_other_bucket_keeps_credentials():
+    merged = merge(ORG, parse_recording({"destination": {"bucket": "team-b"}}))
+    assert merged.destination.bucket == "team-b"
+    assert merged.destination.access_key_id == KEY_ID
+
+
+def test_another_provider_drops_default_credentials():
+    meeting = parse_recording(
+        {"type": "local", "destination": {"provider": "local", "bucket": "/srv/rec"}}
+    )
+    merged = merge(ORG, meeting)
+    dest = merged.destination
+    assert (merged.type, dest.provider, dest.bucket) == ("local", "local", "/srv/rec")
+    assert dest.access_key_id is None and dest.access_key_secret is None
+    assert dest.file_format == "mp4"  # the format is not a credential: it carries over
+
+
+def test_override_type_none_disables_recording(plugins):
+    merged = merge(ORG, parse_recording({"type": "none"}))
+    assert merged.type == "none"
+    assert validate(merged, plugins) == []
+
+
+# --- validation against the installed plugins --------------------------------
+
+
+def test_good_settings_are_valid(plugins):
+    assert validate(merge(EMBEDDED_DEFAULT, parse_recording(rest_cloud())), plugins) == []
+    assert validate(EMBEDDED_DEFAULT, plugins) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        (rest_cloud(fileFormat="avi"), "recording.destination.fileFormat", "unknown file format"),
+        (
+            {**rest_cloud(), "startTrigger": "when-ready"},
+            "recording.startTrigger",
+            "unknown trigger 'when-ready'",
+        ),
+        (rest_cloud(provider="ftp"), "recording.destination.provider", "unknown provider 'ftp'"),
+        (rest_cloud(accessKeySecret=None), "recording.destination.accessKeySecret", "required"),
+        (rest_cloud(accessKeyId=None), "recording.destination.accessKeyId", "required"),
+        (rest_cloud(bucket="Acme_Recordings"), "recording.destination.bucket", "bucket name"),
+        (rest_cloud(bucket="ab"), "recording.destination.bucket", "bucket name"),
+        (rest_cloud(bucket="acme/../up"), "recording.destination.bucket", ".."),
+        ({**rest_cloud(), "type": "tape"}, "recording.type", "must be one of none, local, cloud"),
+        (rest_cloud(provider="local"), "recording.destination.provider", 'use type "local"'),
+        (
+            {"type": "local", "destination": {"provider": "s3", "bucket": "acme-rec"}},
+            "recording.destination.provider",
+            'type "local"',
+        ),
+    ],
+)
+def test_validation_errors_name_the_field(plugins, data, field, words):
+    errors = errors_of(data, plugins)
+    assert field in fields_of(errors), errors
+    messages = " | ".join(e.message for e in errors if e.field == field)
+    assert words in messages
+    assert all(SECRET not in str(e) for e in errors)
+
+
+def test_unknown_values_list_what_is_installed(plugins):
+    (error,) = errors_of(rest_cloud(fileFormat="avi"), plugins)
+    assert error.message == "unknown file format 'avi' (installed: mkv, mp4)"
+    (error,) = errors_of({**rest_cloud(), "startTrigger": "x"}, plugins)
+    assert "automatic, automatic-2nd-participant, none, prompt" in error.message
+
+
+def test_effective_raises_with_every_problem(plugins):
+    meeting = parse_recording(
+        {**rest_cloud(fileFormat="avi", accessKeySecret=None), "startTrigger": "nope"}
+    )
+    with pytest.raises(SettingsError) as info:
+        effective(ORG, meeting, plugins, environ={})
+    assert sorted(fields_of(info.value.errors)) == [
+        "recording.destination.fileFormat",
+        "recording.startTrigger",
+    ]  # the secret was inherited from the organization
+    meeting = parse_recording(rest_cloud(provider="ftp"))
+    assert effective(ORG, parse_recording({"startTrigger": "none"}), plugins, environ={})
+    with pytest.raises(SettingsError, match="recording.destination.provider"):
+        effective(ORG, meeting, plugins, environ={})
+
+
+@pytest.mark.parametrize("kind", ["triggers", "encoders", "sinks"])
+def test_a_plugins_new_value_is_valid_once_registered(plugins, kind):
+    class Webm(Format):
+        pass
+
+    class Gcs:
+        name = "gcs"
+        needs_credentials = False
+
+        def validate(self, destination):
+            return [FieldError("bucket", "bucket must be lowercase")] * (
+                destination.bucket != destination.bucket.lower()
+            )
+
+        def store(self, path, key, destination, progress):
+            raise NotImplementedError
+
+    class Later:
+        name = "later"
+        label = "Later"
+
+        def decide(self, state, event):
+            raise NotImplementedError
+
+    new = {"triggers": Later(), "encoders": Webm("webm"), "sinks": Gcs()}[kind]
+    hook = f"recfw_register_{kind}"
+
+    def register_it(register):
+        register(new)
+
+    plugin = type("NewPlugin", (), {hook: staticmethod(recfw.hookimpl(register_it))})
+    plugin_name = f"new-{kind}"
+    data = {
+        "triggers": {**rest_cloud(), "startTrigger": "later"},
+        "encoders": rest_cloud(fileFormat="webm"),
+        "sinks": rest_cloud(provider="gcs", bucket="Team"),
+    }[kind]
+    field = {
+        "triggers": "recording.startTrigger",
+        "encoders": "recording.destination.fileFormat",
+        "sinks": "recording.destination.provider",
+    }[kind]
+    assert field in fields_of(errors_of(data, plugins))
+    plugins.register(plugin, name=plugin_name)
+    try:
+        errors = errors_of(data, plugins)
+        if kind == "sinks":
+            # Now the provider's own rules apply, under the destination's field names.
+            assert errors == [
+                FieldError("recording.destination.bucket", "bucket must be lowercase")
+            ]
+        else:
+            assert errors == []
+    finally:
+        plugins.unregister(plugin_name)
+    assert field in fields_of(errors_of(data, plugins))
+
+
+def test_a_sink_quoting_the_secret_is_masked(plugins):
+    class Chatty:
+        name = "chatty"
+        needs_credentials = True
+
+        def validate(self, destination):
+            secret = destination.access_key_secret.reveal()
+            return [FieldError("accessKeySecret", f"{secret!r} is not a valid key")]
+
+        def store(self, path, key, destination, progress):
+            raise NotImplementedError
+
+    class ChattyPlugin:
+        @staticmethod
+        @recfw.hookimpl
+        def recfw_register_sinks(register):
+            register(Chatty())
+
+    plugins.register(ChattyPlugin, name="chatty")
+    (error,) = errors_of(rest_cloud(provider="chatty"), plugins)
+    assert error.field == "recording.destination.accessKeySecret"
+    assert SECRET not in str(error) and Secret.MASK in str(error)
+
+
+# --- credentials from the environment -----------------------------------------
+
+
+def test_env_credentials_fill_what_is_missing(plugins):
+    org = merge(
+        EMBEDDED_DEFAULT, parse_recording(rest_cloud(accessKeyId=None, accessKeySecret=None))
+    )
+    env = {"RECFW_ACCESS_KEY_ID": KEY_ID, "RECFW_ACCESS_KEY_SECRET": SECRET}
+    filled = with_env_credentials(org, env)
+    assert filled.destination.access_key_id == KEY_ID
+    assert filled.destination.access_key_secret == Secret(SECRET)
+    assert effective(org, None, plugins, environ=env) == filled
+    meeting = parse_recording({"destination": {"bucket": "team-b"}})
+    assert effective(org, meeting, plugins, environ=env).destination.access_key_id == KEY_ID
+    with pytest.raises(SettingsError) as info:
+        effective(org, meeting, plugins, environ={})
+    assert sorted(fields_of(info.value.errors)) == [
+        "recording.destination.accessKeyId",
+        "recording.destination.accessKeySecret",
+    ]
+    assert "RECFW_ACCESS_KEY_SECRET" in str(info.value)
+
+
+def test_env_credentials_never_override_given_ones():
+    settings = parse_recording(rest_cloud())
+    env = {"RECFW_ACCESS_KEY_ID": "AKIAOTHER", "RECFW_ACCESS_KEY_SECRET": "other"}
+    filled = with_env_credentials(settings, env)
+    assert filled.destination.access_key_id == KEY_ID
+    assert filled.destination.access_key_secret.reveal() == SECRET
+
+
+# --- secrets stay hidden ----------------------------------------------------------
+
+
+def test_secret_never_shows():
+    secret = Secret(SECRET)
+    shown = [repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % secret]  # noqa: UP031 (logging formats so)
+    assert all(SECRET not in s for s in shown)
+    assert secret.reveal() == SECRET
+    assert Secret(secret) == secret and Secret("x") != secret and secret != SECRET
+    assert bool(Secret("")) is False
+
+
+def test_settings_never_show_the_secret():
+    settings = merge(EMBEDDED_DEFAULT, parse_recording(rest_cloud()))
+    for text in (
+        repr(settings),
+        str(settings),
+        repr(settings.destination),
+        json.dumps(settings.to_dict()),
+        str(replace(settings, start_trigger=None)),
+    ):
+        assert SECRET not in text
+    shown = settings.to_dict()["destination"]
+    assert shown["accessKeySecret"] == Secret.MASK
+    assert shown["accessKeyId"] == mask_key_id(KEY_ID) == "AKIA****LE"
+    assert settings.to_dict(reveal=True)["destination"]["accessKeySecret"] == SECRET
+
+
+def test_destination_defaults():
+    assert Destination().bucket_name == "" and Destination().prefix == ""
+    assert Destination(bucket="/b/").prefix == ""
+    assert Destination(bucket="b//x/y/").prefix == "x/y"
+
+
+def test_another_endpoint_does_not_inherit_credentials():
+    org = parse_recording(rest_cloud(endpointUrl="https://s3.eu.example.com"))
+    same = merge(org, parse_recording({"destination": {"bucket": "team-b"}}))
+    assert same.destination.access_key_secret == Secret(SECRET)
+    moved = merge(org, parse_recording({"destination": {"endpointUrl": "https://elsewhere.io"}}))
+    assert moved.destination.access_key_id is None
+    assert moved.destination.access_key_secret is None
+    assert moved.destination.bucket == org.destination.bucket
+
+
+def test_env_credentials_do_not_follow_a_meeting_to_another_provider(plugins):
+    env = {"RECFW_ACCESS_KEY_ID": KEY_ID, "RECFW_ACCESS_KEY_SECRET": SECRET}
+    org = parse_recording(rest_cloud(accessKeyId=None, accessKeySecret=None))
+    assert effective(org, None, plugins, environ=env).destination.access_key_secret
+    # The embedded default stores locally: a meeting choosing S3 brings its own keys.
+    meeting = parse_recording(rest_cloud(accessKeyId=None, accessKeySecret=None))
+    with pytest.raises(SettingsError, match="accessKeySecret"):
+        effective(EMBEDDED_DEFAULT, meeting, plugins, environ=env)
