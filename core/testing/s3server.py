@@ -16,7 +16,9 @@ policy is created (:attr:`S3Server.access_key_id` /
 (``POST /moto-api/reset-auth``). Moto keeps that switch in a process-wide
 setting, so while an ``S3Server`` with ``enforce_auth=True`` runs, moto's
 in-process mocks (``mock_aws``) in the same process check credentials too; the
-previous setting is restored at :meth:`S3Server.stop`.
+previous setting is restored at :meth:`S3Server.stop`. Moto's state (buckets,
+users) is also per process: two ``S3Server`` in one process see the same
+buckets.
 """
 
 from __future__ import annotations
@@ -79,10 +81,17 @@ class S3Server:
         self._server = server
         self.port = server.get_host_and_port()[1]
         if self.enforce_auth:
-            self.access_key_id, self.secret_access_key = self.create_user(
-                "recfw-test", policy=_ALLOW_ALL
-            )
-            self._previous_auth = self._set_auth("0")
+            # Credentials are checked process-wide in moto: switch the check off while
+            # this server's own user is made (another S3Server may be enforcing it).
+            try:
+                self._previous_auth = self._set_auth("inf")
+                self.access_key_id, self.secret_access_key = self.create_user(
+                    f"recfw-test-{uuid.uuid4().hex[:8]}", policy=_ALLOW_ALL
+                )
+                self._set_auth("0")
+            except BaseException:
+                self.stop()
+                raise
         log.info(
             "moto S3 server on %s (auth %s)",
             self.endpoint_url,
