@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FieldError, SettingsError
+from .events import EVENT_TYPES
 from .secrets import Secret
 from .settings import (
     EMBEDDED_DEFAULT,
@@ -53,6 +54,7 @@ from .settings import (
 _TOP_LEVEL = ("recording", "encoder", "server", "webhooks")
 _SERVER_FIELDS = {"host": str, "port": int, "iceAddresses": list, "publicUrl": str}
 _WEBHOOK_FIELDS = ("url", "secret", "events")
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list"}
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,12 @@ def _server(data: Any, errors: list[FieldError]) -> ServerSettings:
                 FieldError(f"server.{key}", f"unknown field (known: {', '.join(_SERVER_FIELDS)})")
             )
         elif not isinstance(value, expected) or isinstance(value, bool):
-            errors.append(FieldError(f"server.{key}", f"must be a {expected.__name__}"))
+            errors.append(
+                FieldError(
+                    f"server.{key}",
+                    f"must be {_TYPE_NAMES[expected]}, not {type(value).__name__}",
+                )
+            )
         elif key == "port" and not 0 <= value <= 65535:
             errors.append(FieldError("server.port", f"must be 0..65535, not {value}"))
         elif key == "iceAddresses":
@@ -145,7 +152,10 @@ def _webhooks(
             errors.append(FieldError(f"{name}.url", "must be an http:// or https:// URL"))
             continue
         secret = item.get("secret") or environ.get("RECFW_WEBHOOK_SECRET")
-        if not isinstance(secret, str) or not secret:
+        if secret is not None and not isinstance(secret, str):
+            errors.append(FieldError(f"{name}.secret", "must be a string"))
+            continue
+        if not secret:
             errors.append(FieldError(f"{name}.secret", "is required (or set RECFW_WEBHOOK_SECRET)"))
             continue
         events = item.get("events")
@@ -153,6 +163,15 @@ def _webhooks(
             isinstance(events, list) and all(isinstance(e, str) for e in events)
         ):
             errors.append(FieldError(f"{name}.events", "must be a list of event types"))
+            continue
+        unknown = [e for e in events or () if e not in EVENT_TYPES]
+        if unknown:
+            errors.append(
+                FieldError(
+                    f"{name}.events",
+                    f"unknown event type {unknown[0]!r} (known: {', '.join(EVENT_TYPES)})",
+                )
+            )
             continue
         endpoints.append(
             WebhookEndpoint(url, Secret(secret), tuple(events) if events is not None else None)

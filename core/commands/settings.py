@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
 from ..config import load_config
 from ..errors import SettingsError
 from ..manager import load_plugins
+from ..secrets import Secret
 from ..settings import validate
 
 
@@ -37,11 +39,26 @@ def check_command(config_file: Path) -> None:
             "host": config.server.host,
             "port": config.server.port,
             "iceAddresses": list(config.server.ice_addresses),
+            "publicUrl": config.server.public_url,
         },
         "webhooks": [
-            {"url": w.url, "secret": str(w.secret), "events": list(w.events) if w.events else None}
+            {
+                "url": _without_password(w.url),
+                "secret": str(w.secret),
+                "events": list(w.events) if w.events is not None else None,
+            }
             for w in config.webhooks
         ],
     }
     click.echo(f"{config_file}: valid")
     click.echo(json.dumps(out, indent=2))
+
+
+def _without_password(url: str) -> str:
+    """``https://user:****@host/...``: a password in a URL is a secret too."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{Secret.MASK}@{netloc}"))
