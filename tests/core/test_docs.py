@@ -1,0 +1,58 @@
+"""The docs cannot drift from the code: every hook, setting and trigger is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from recfw import hookspecs
+from recfw.config import _SERVER_FIELDS, _TOP_LEVEL, _WEBHOOK_FIELDS
+from recfw.manager import Plugins
+from recfw.settings import _DESTINATION_FIELDS, _RECORDING_FIELDS, RECORDING_TYPES
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def hook_specs() -> list[str]:
+    return sorted(
+        name
+        for name in dir(hookspecs)
+        if name.startswith("recfw_") and hasattr(getattr(hookspecs, name), "recfw_spec")
+    )
+
+
+def headings(page: str) -> set[str]:
+    return set(re.findall(r"^## (\S+)\s*$", (DOCS / page).read_text(), re.MULTILINE))
+
+
+def test_hook_specs_are_found():
+    # The marker attribute is how pluggy finds specs; if it changed, this test would be empty.
+    assert "recfw_register_triggers" in hook_specs()
+    assert set(hook_specs()) <= set(vars(Plugins(environ={}).pm.hook))
+
+
+@pytest.mark.parametrize("hook", hook_specs())
+def test_every_hook_is_documented(hook):
+    assert hook in headings("hooks.md"), f"docs/hooks.md has no '## {hook}' section"
+
+
+def test_no_documented_hook_is_stale():
+    documented = {h for h in headings("hooks.md") if h.startswith("recfw_")}
+    assert documented <= set(hook_specs())
+
+
+def test_every_setting_is_documented():
+    text = (DOCS / "settings.md").read_text()
+    names = [*_RECORDING_FIELDS, *_DESTINATION_FIELDS, *_TOP_LEVEL, *_SERVER_FIELDS]
+    names += [*_WEBHOOK_FIELDS, *RECORDING_TYPES]
+    missing = [name for name in names if f"`{name}`" not in text]
+    assert not missing, f"docs/settings.md does not mention {missing}"
+    for var in ("RECFW_ACCESS_KEY_ID", "RECFW_ACCESS_KEY_SECRET", "RECFW_WEBHOOK_SECRET"):
+        assert var in text
+
+
+def test_every_builtin_trigger_is_documented(builtin_plugins):
+    text = (DOCS / "triggers.md").read_text()
+    for name, trigger in builtin_plugins.triggers.items():
+        assert f"`{name}`" in text and trigger.label in text
