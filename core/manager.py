@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -78,10 +79,15 @@ class PluginFailure:
         return f"plugin {self.name!r}{dist} failed to {self.stage}: {self.error}"
 
 
+def _canonical(name: str) -> str:
+    """``Recfw_Foo`` and ``recfw-foo`` are the same distribution (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _names(env_value: str | None) -> set[str] | None:
     if env_value is None or not env_value.strip():
         return None
-    return {n.strip() for n in env_value.split(",") if n.strip()}
+    return {_canonical(n.strip()) for n in env_value.split(",") if n.strip()}
 
 
 class Plugins:
@@ -121,11 +127,12 @@ class Plugins:
             self.register(obj, name=ep.name, distribution=dist, version=_dist_version(ep))
 
     def _allowed(self, name: str, dist: str | None) -> bool:
-        if name in self.block or (dist and dist in self.block):
+        names = {_canonical(name)} | ({_canonical(dist)} if dist else set())
+        if names & self.block:
             return False
         if self.allow is None or dist == BUILTIN_DISTRIBUTION:
             return True
-        return name in self.allow or (dist is not None and dist in self.allow)
+        return bool(names & self.allow)
 
     def register(
         self,

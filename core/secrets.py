@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 
 class Secret:
     """Holds a secret value; ``str``/``repr``/f-strings show only a mask.
@@ -31,7 +33,10 @@ class Secret:
         return self.MASK
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        # Constant-time: comparing secrets must not leak how much of them matched.
+        return isinstance(other, Secret) and hmac.compare_digest(
+            other._value.encode(), self._value.encode()
+        )
 
     def __hash__(self) -> int:
         return hash(self._value)

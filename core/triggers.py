@@ -17,6 +17,7 @@ whatever it decided (DESIGN.md, "Start triggers"):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -29,6 +30,8 @@ from .rooms import (
     StopCommand,
     apply_event,
 )
+
+log = logging.getLogger(__name__)
 
 
 class Action(StrEnum):
@@ -105,6 +108,27 @@ def enforce_rules(state: RoomState, event: RoomEvent, decision: Decision) -> Dec
     return decision
 
 
+def _ask(trigger: Trigger, state: RoomState, event: RoomEvent) -> Decision:
+    """The trigger's decision; a trigger that raises or answers nonsense means NOTHING.
+
+    A broken trigger plugin must not take the room down: the rules above still
+    stop an emptied room and a recording at its maximum duration.
+    """
+    name = getattr(trigger, "name", type(trigger).__name__)
+    try:
+        decision = trigger.decide(state, event)
+    except Exception:
+        log.exception("trigger %r failed on %s; doing nothing", name, type(event).__name__)
+        return NOTHING
+    try:
+        if not isinstance(decision, Decision):
+            raise ValueError
+        return replace(decision, action=Action(decision.action))  # "start" is START
+    except ValueError:
+        log.error("trigger %r returned %r, not a Decision; doing nothing", name, decision)
+        return NOTHING
+
+
 def step(trigger: Trigger, state: RoomState, event: RoomEvent) -> tuple[RoomState, Decision]:
     """Apply ``event``, ask ``trigger``, enforce the rules; return (new state, decision).
 
@@ -112,7 +136,7 @@ def step(trigger: Trigger, state: RoomState, event: RoomEvent) -> tuple[RoomStat
     on START and cleared on STOP, ``prompted`` is set on PROMPT.
     """
     state = apply_event(state, event)
-    decision = enforce_rules(state, event, trigger.decide(state, event))
+    decision = enforce_rules(state, event, _ask(trigger, state, event))
     if decision.action == Action.START:
         state = replace(state, recording_since=state.now, prompted=None)
     elif decision.action == Action.STOP:

@@ -29,7 +29,11 @@ def check_command(config_file: Path) -> None:
     file is invalid.
     """
     config = load_config(config_file)
-    errors = validate(config.recording, load_plugins())
+    plugins = load_plugins()
+    for failure in plugins.failures:
+        # A provider, format or trigger may be "unknown" only because its plugin broke.
+        click.echo(f"warning: {failure}", err=True)
+    errors = validate(config.recording, plugins)
     if errors:
         raise SettingsError(errors)
     out = {
@@ -51,7 +55,8 @@ def check_command(config_file: Path) -> None:
         ],
     }
     click.echo(f"{config_file}: valid")
-    click.echo(json.dumps(out, indent=2))
+    # default=str: TOML dates and times in [encoder] are shown as text.
+    click.echo(json.dumps(out, indent=2, default=str))
 
 
 def _without_password(url: str) -> str:

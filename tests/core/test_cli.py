@@ -198,6 +198,23 @@ def test_settings_check_bad_file_names_fields(runner, plugins, tmp_path):
     assert SECRET not in result.output
 
 
+def test_settings_check_warns_about_broken_plugins(runner, plugins, tmp_path):
+    plugins.register(Broken, name="licensed-sink", distribution="acme-recfw")
+    text = GOOD.replace('provider = "s3"', 'provider = "licensed"')
+    result = runner.invoke(main, ["settings", "check", config_file(tmp_path, text)])
+    assert result.exit_code == 2
+    assert "warning: plugin 'licensed-sink' (from acme-recfw) failed" in result.stderr
+    assert "recording.destination.provider: unknown provider 'licensed'" in result.stderr
+
+
+def test_settings_check_shows_encoder_options(runner, plugins, tmp_path):
+    text = GOOD + "\n[encoder]\ncrf = 23\nsince = 2026-11-23\n"
+    result = runner.invoke(main, ["settings", "check", config_file(tmp_path, text)])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout.split("\n", 1)[1])
+    assert shown["encoder"] == {"crf": 23, "since": "2026-11-23"}
+
+
 def test_settings_check_env_secret_is_masked(runner, plugins, tmp_path):
     text = GOOD.replace(f'accessKeySecret = "{SECRET}"\n', "")
     result = runner.invoke(

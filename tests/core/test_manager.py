@@ -122,6 +122,17 @@ def test_allow_list_loads_only_named_plugins(plugin_dir):
     assert set(plugins.info) == {"good"}
 
 
+def test_names_compare_like_distribution_names(plugin_dir):
+    tag = uuid.uuid4().hex[:6]
+    module = plugin_dir(GOOD_PLUGIN.replace("{tag}", tag))
+    allowed = Plugins(environ={"RECFW_PLUGINS": "My-Good.Plugin"})
+    allowed.load_entry_points([ep("my_good_plugin", module)])
+    assert f"never-{tag}" in allowed.triggers
+    blocked = Plugins(environ={"RECFW_DISABLE_PLUGINS": "MY_GOOD-plugin"})
+    blocked.load_entry_points([ep("my_good_plugin", module)])
+    assert blocked.info == {}
+
+
 def test_allow_list_keeps_builtins():
     plugins = Plugins(environ={"RECFW_PLUGINS": "something-else"})
     plugins.load_entry_points()

@@ -472,3 +472,45 @@ def test_trigger_names_and_labels_match_design():
         "prompt": "Prompt host",
         "none": "Manual",
     }
+
+
+class Broken:
+    """A third-party trigger that raises or answers nonsense."""
+
+    name = "broken"
+    label = "Broken"
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def decide(self, state, event):
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    "answer", [RuntimeError("bug"), None, "start", Decision("begin")], ids=repr
+)
+def test_a_broken_trigger_does_nothing_but_the_rules_still_hold(answer, caplog):
+    good = TRIGGERS["automatic"]
+    state = new_room()
+    state, _ = step(good, state, Joined(1.0, host("h1")))
+    assert state.recording
+    broken = Broken(answer)
+    state, decision = step(broken, state, Joined(2.0, visitor("v1")))
+    assert decision.action == Action.NOTHING
+    assert "'broken'" in caplog.text
+    state, decision = step(broken, state, Tick(2.0 + MAX_DURATION))
+    assert decision.action == Action.STOP  # the maximum duration still applies
+    state, _ = step(good, state, Joined(300.0, visitor("v2")))
+    state, _ = step(broken, state, StartCommand(301.0, "h1"))
+    assert not state.recording  # nothing starts on a broken trigger's word
+    state = replace(state, recording_since=301.0)
+    state, decision = step(broken, state, RoomClosed(302.0))
+    assert decision.action == Action.STOP and not state.recording
+
+
+def test_plain_string_actions_are_understood():
+    state, decision = step(Broken(Decision("start")), new_room(), Joined(1.0, host("h1")))
+    assert decision.action is Action.START and state.recording
