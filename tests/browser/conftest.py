@@ -46,7 +46,11 @@ def pytest_collection_modifyitems(items):
 def room_config(trigger: str, destination: dict) -> object:
     return parse_config(
         {
-            "recording": {"type": "cloud", "startTrigger": trigger, "destination": destination},
+            "recording": {
+                "type": "local" if destination["provider"] == "local" else "cloud",
+                "startTrigger": trigger,
+                "destination": destination,
+            },
             "server": {"host": "127.0.0.1", "port": 0, "iceAddresses": ["127.0.0.1"]},
         },
         environ={},
@@ -66,14 +70,19 @@ async def browser():
 
 
 @pytest.fixture
-async def make_server(builtin_plugins, tmp_path):
-    """``await make_server(trigger, destination=None)``: a room server on 127.0.0.1."""
+async def make_server(builtin_plugins, tmp_path, monkeypatch):
+    """``await make_server(trigger, destination=None)``: a room server on 127.0.0.1.
+
+    The default destination is the local folder ``recordings`` in the test's
+    temporary directory (the working directory during the test).
+    """
     servers: list[RoomServer] = []
+    monkeypatch.chdir(tmp_path)
 
     async def make(trigger: str, destination: dict | None = None) -> RoomServer:
         destination = destination or {
             "provider": "local",
-            "bucket": str(tmp_path / "recordings"),
+            "bucket": "recordings",
             "fileFormat": "mkv",
         }
         config = room_config(trigger, destination)
