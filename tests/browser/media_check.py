@@ -57,9 +57,8 @@ def check_recording(path: Path, people: int) -> Checked:
     for r in rects:
         means = [float(inner(f, r).mean()) for f in live] or [0.0]
         variances = [float(inner(f, r).var()) for f in live] or [0.0]
-        tiles.append(
-            {"mean": float(np.mean(means)), "max": max(means), "variance": float(np.mean(variances))}
-        )
+        mean, variance = float(np.mean(means)), float(np.mean(variances))
+        tiles.append({"mean": mean, "max": max(means), "variance": variance})
     outside = float(np.median([f[~mask].mean() for f in live])) if live else 0.0
     audio = np.concatenate(pcm) if pcm else np.zeros(1)
     if is_float:  # scale to 16-bit units
