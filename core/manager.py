@@ -106,6 +106,8 @@ class Plugins:
         self.sources: dict[str, Source] = {}
         self.info: dict[str, PluginInfo] = {}
         self.failures: list[PluginFailure] = []
+        # plugin name -> kind -> item name -> object, in registration order
+        self._provided: dict[str, dict[str, dict[str, Any]]] = {}
 
     # --- loading ------------------------------------------------------------
 
@@ -182,19 +184,29 @@ class Plugins:
                 registry[item_name] = item
             info.provides[kind] = sorted(found)
         self.info[name] = info
+        self._provided[name] = staged
         return info
 
     def unregister(self, name: str) -> None:
-        """Remove a plugin and everything it registered (used by test fixtures)."""
-        info = self.info.pop(name, None)
+        """Remove a plugin and everything it registered (used by test fixtures).
+
+        A name the plugin had taken over from an earlier plugin goes back to that
+        plugin's object (the most recently registered one still present).
+        """
+        self.info.pop(name, None)
         if self.pm.has_plugin(name):
             self.pm.unregister(name=name)
-        if info is None:
-            return
-        for kind, names in info.provides.items():
-            registry = getattr(self, kind)
-            for item_name in names:
-                registry.pop(item_name, None)
+        staged = self._provided.pop(name, {})
+        for kind, found in staged.items():
+            registry: dict[str, Any] = getattr(self, kind)
+            for item_name, item in found.items():
+                if registry.get(item_name) is not item:
+                    continue  # a later plugin replaced it; that one stays
+                del registry[item_name]
+                for other in reversed(self._provided.values()):
+                    if item_name in other.get(kind, {}):
+                        registry[item_name] = other[kind][item_name]
+                        break
 
     def _fail(self, name: str, dist: str | None, stage: str, exc: BaseException) -> None:
         failure = PluginFailure(name, dist, stage, f"{type(exc).__name__}: {exc}")

@@ -261,6 +261,30 @@ def test_temporary_class_plugin_register_and_unregister():
         plugins.get("triggers", "temporary")
 
 
+def test_a_plugin_can_replace_a_builtin_until_unregistered(caplog):
+    import recfw.plugins.triggers as builtin
+
+    class Replacement:
+        @staticmethod
+        @recfw.hookimpl
+        def recfw_register_triggers(register):
+            register(Trigger("automatic"))
+
+    plugins = Plugins(environ={})
+    plugins.register(builtin, name="triggers")
+    original = plugins.triggers["automatic"]
+    with caplog.at_level(logging.WARNING, logger="recfw.manager"):
+        plugins.register(Replacement, name="replacement")
+    assert "plugin 'replacement' replaces the trigger 'automatic'" in caplog.text
+    assert isinstance(plugins.triggers["automatic"], Trigger)
+    plugins.unregister("replacement")
+    assert plugins.triggers["automatic"] is original  # the built-in is back
+    plugins.register(Replacement, name="replacement")
+    plugins.unregister("triggers")  # the replacement stays; the other built-ins go
+    assert isinstance(plugins.triggers["automatic"], Trigger)
+    assert "prompt" not in plugins.triggers
+
+
 # --- calling ------------------------------------------------------------------
 
 
