@@ -1,0 +1,185 @@
+"""One participant's track on the recording's timeline.
+
+Every track keeps its own mapping from its timestamps to recording time (in
+seconds since the recording started). The mapping is anchored at the track's
+first frame and re-anchored when the track's clock misbehaves:
+
+* small jitter is kept as it is for video and smoothed away for audio (audio is
+  laid end to end, so there are no clicks);
+* a gap (nothing for a while, then frames with later timestamps) is kept: the
+  compositor holds the last picture and the mixer plays silence;
+* a jump backwards, a jump forwards beyond ``max_gap``, or (live recordings) a
+  drift away from the wall clock re-anchors the track where it is expected.
+
+The output never depends on the input's timestamps being sane: it is produced
+at a constant rate from these buffers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TimingPolicy:
+    """How tolerant the timeline is of a track's timestamps (seconds)."""
+
+    realtime: bool
+    #: Audio within this distance of where it is expected is laid end to end.
+    jitter: float = 0.040
+    #: Virtual clock: forward gaps up to this are kept; bigger jumps re-anchor.
+    max_gap: float = 5.0
+    #: Wall clock: a track further than this from "now" is re-anchored to now.
+    max_drift: float = 0.25
+
+
+def frame_seconds(frame: Any) -> float | None:
+    """A frame's timestamp in seconds, or ``None`` if it has none."""
+    if frame.pts is None or frame.time_base is None:
+        return None
+    return float(frame.pts * frame.time_base)
+
+
+class _Anchor:
+    """Maps one track's timestamps to recording seconds."""
+
+    def __init__(self, policy: TimingPolicy, name: str):
+        self.policy = policy
+        self.name = name
+        self.offset: float | None = None
+        #: Where the next frame is expected on the timeline (end of the last one).
+        self.expected: float | None = None
+        self.reanchors = 0
+
+    def place(self, pts_s: float | None, duration: float, now: float, anchor: float) -> float:
+        p = self.policy
+        if pts_s is None:  # no timestamp: lay it end to end
+            t = self.expected if self.expected is not None else anchor
+        else:
+            if self.offset is None:
+                self.offset = anchor - pts_s
+            t = pts_s + self.offset
+            if self.expected is not None:
+                if p.realtime:
+                    bad = abs(t - now) > p.max_drift
+                    target = now
+                else:
+                    bad = t < self.expected - p.jitter or t > self.expected + p.max_gap
+                    target = self.expected
+                if bad:
+                    self.reanchors += 1
+                    log.info("%s: timestamps jumped by %.3f s; re-anchored", self.name, t - target)
+                    self.offset = target - pts_s
+                    t = target
+        self.expected = t + duration
+        return t
+
+
+class VideoTrackBuffer:
+    """Video frames of one track placed on the timeline; the picture at any time."""
+
+    def __init__(self, policy: TimingPolicy, name: str):
+        self.anchor = _Anchor(policy, name)
+        self.frames: deque[tuple[float, av.VideoFrame]] = deque()
+        self.current: av.VideoFrame | None = None
+        self.ended = False
+        self.horizon = float("-inf")
+        self._last_duration = 1 / 30
+
+    def push(self, frame: av.VideoFrame, now: float, anchor: float) -> float:
+        t0 = frame_seconds(frame)
+        # A frame lasts until the next one; guess from the previous spacing.
+        t = self.anchor.place(t0, self._last_duration, now, anchor)
+        if self.frames and t > self.frames[-1][0]:
+            self._last_duration = min(0.2, max(1 / 120, t - self.frames[-1][0]))
+        self.frames.append((t, frame))
+        self.horizon = max(self.horizon, t)
+        return t
+
+    def picture_at(self, t: float, eps: float = 1e-6) -> av.VideoFrame | None:
+        """The latest frame placed at or before ``t`` (held through gaps)."""
+        while self.frames and self.frames[0][0] <= t + eps:
+            self.current = self.frames.popleft()[1]
+        return self.current
+
+    def ready(self, t: float, eps: float = 1e-6) -> bool:
+        """Is the picture at ``t`` final (a later frame is already here, or the track ended)?"""
+        return self.ended or self.horizon > t + eps
+
+
+class AudioTrackBuffer:
+    """Audio of one track, resampled to the output format, placed by sample index."""
+
+    def __init__(self, policy: TimingPolicy, name: str, sample_rate: int, layout: str):
+        self.anchor = _Anchor(policy, name)
+        self.policy = policy
+        self.rate = sample_rate
+        self.layout = layout
+        self.channels = 1 if layout == "mono" else 2
+        self.resampler = av.AudioResampler(format="flt", layout=layout, rate=sample_rate)
+        self.chunks: deque[tuple[int, np.ndarray]] = deque()
+        self.written_end = 0  # sample index after the last placed sample
+        self.started = False
+        self.ended = False
+
+    @property
+    def horizon(self) -> float:
+        return self.written_end / self.rate if self.started else float("-inf")
+
+    def _resample(self, frame: av.AudioFrame) -> np.ndarray:
+        try:
+            out = self.resampler.resample(frame)
+        except ValueError:  # the input format changed mid-stream: start a new resampler
+            self.resampler = av.AudioResampler(format="flt", layout=self.layout, rate=self.rate)
+            out = self.resampler.resample(frame)
+        if not out:
+            return np.zeros((0, self.channels), np.float32)
+        data = np.concatenate([f.to_ndarray().reshape(-1) for f in out])
+        return data.reshape(-1, self.channels)
+
+    def push(self, frame: av.AudioFrame, now: float, anchor: float) -> float:
+        duration = frame.samples / frame.sample_rate if frame.sample_rate else 0.0
+        t = self.anchor.place(frame_seconds(frame), duration, now, anchor)
+        data = self._resample(frame)
+        start = round(t * self.rate)
+        if self.started and abs(start - self.written_end) <= self.policy.jitter * self.rate:
+            start = self.written_end  # jitter: lay end to end
+        if self.started and start < self.written_end:  # re-anchored backwards: drop the overlap
+            data = data[self.written_end - start :]
+            start = self.written_end
+        self.started = True
+        if len(data):
+            self.chunks.append((start, data))
+            self.written_end = start + len(data)
+        # Keep the anchor's idea of "expected" in step with what was really laid down.
+        self.anchor.expected = self.written_end / self.rate
+        return t
+
+    def read(self, s0: int, s1: int) -> np.ndarray:
+        """Samples ``[s0, s1)`` (silence where nothing was placed); older audio is dropped."""
+        out = np.zeros((s1 - s0, self.channels), np.float32)
+        keep: deque[tuple[int, np.ndarray]] = deque()
+        for start, data in self.chunks:
+            end = start + len(data)
+            if end <= s0:
+                continue
+            lo, hi = max(start, s0), min(end, s1)
+            if hi > lo:
+                out[lo - s0 : hi - s0] = data[lo - start : hi - start]
+            keep.append((start, data))
+        # Drop what is fully consumed.
+        while keep and keep[0][0] + len(keep[0][1]) <= s1:
+            keep.popleft()
+        self.chunks = keep
+        return out
+
+    def ready(self, s1: int) -> bool:
+        return self.ended or (self.started and self.written_end >= s1)

@@ -1,0 +1,200 @@
+"""Built-in encoders: ``mkv`` (H.264 + Opus in Matroska) and ``mp4`` (H.264 + AAC, fragmented).
+
+Both keep the file decodable up to the last written second if the process dies:
+packets are flushed to the output as they are muxed (``flush_packets``), the
+Python file object is flushed at every keyframe, Matroska closes a cluster at
+least every second, and MP4 is fragmented (``empty_moov``, a fragment per
+keyframe). Options (from the ``encoder`` settings): ``preset`` (default
+``veryfast``), ``crf`` (default 23) or ``bitrate`` (bits/s, e.g. ``"2500k"``;
+replaces CRF), ``gop`` (keyframe interval in frames, default 2 s worth),
+``audio_bitrate`` (default 128k).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import av
+from recfw import hookimpl
+from recfw.encoding import EncodedStream, OutputFormat
+
+log = logging.getLogger(__name__)
+
+PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+    "veryslow", "placebo",
+)  # fmt: skip
+
+
+def _bits(value: Any, field: str) -> int:
+    """``"2500k"``, ``"2M"``, ``2500000`` -> bits per second."""
+    text = str(value).strip().lower()
+    mult = 1
+    if text.endswith("k"):
+        mult, text = 1000, text[:-1]
+    elif text.endswith("m"):
+        mult, text = 1_000_000, text[:-1]
+    try:
+        bits = int(float(text) * mult)
+    except ValueError:
+        raise ValueError(f"encoder option {field!r}: {value!r} is not a bit rate") from None
+    if bits <= 0:
+        raise ValueError(f"encoder option {field!r}: must be positive, got {value!r}")
+    return bits
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """H.264 settings, checked: preset, CRF or bitrate, keyframe interval."""
+
+    preset: str
+    crf: int | None
+    bitrate: int | None
+    gop: int
+    audio_bitrate: int
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any], fmt: OutputFormat) -> VideoSettings:
+        known = {"preset", "crf", "bitrate", "gop", "audio_bitrate"}
+        unknown = set(options) - known
+        if unknown:
+            raise ValueError(f"unknown encoder option(s) {sorted(unknown)}; known: {sorted(known)}")
+        preset = str(options.get("preset", "veryfast"))
+        if preset not in PRESETS:
+            raise ValueError(f"encoder option 'preset': {preset!r} is not one of {PRESETS}")
+        bitrate = _bits(options["bitrate"], "bitrate") if options.get("bitrate") else None
+        crf: int | None = None
+        if bitrate is None:
+            try:
+                crf = int(options.get("crf", 23))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"encoder option 'crf': {options['crf']!r} is not a number"
+                ) from None
+            if not 0 <= crf <= 51:
+                raise ValueError(f"encoder option 'crf': must be 0..51, got {crf}")
+        try:
+            gop = int(options.get("gop", 2 * fmt.fps))
+        except (TypeError, ValueError):
+            raise ValueError(f"encoder option 'gop': {options['gop']!r} is not a number") from None
+        if gop < 1:
+            raise ValueError(f"encoder option 'gop': must be >= 1, got {gop}")
+        audio_bitrate = _bits(options.get("audio_bitrate", "128k"), "audio_bitrate")
+        return cls(preset, crf, bitrate, gop, audio_bitrate)
+
+
+class _Stream:
+    """One open output: an H.264 video stream and one audio stream in ``container``."""
+
+    def __init__(
+        self,
+        output: BinaryIO,
+        fmt: OutputFormat,
+        settings: VideoSettings,
+        container_format: str,
+        audio_codec: str,
+        container_options: dict[str, str],
+    ):
+        self.output = output
+        self.fmt = fmt
+        self.container = av.open(output, "w", format=container_format, options=container_options)
+        v = self.container.add_stream("libx264", rate=fmt.fps)
+        v.width, v.height, v.pix_fmt = fmt.width, fmt.height, "yuv420p"
+        v.time_base = fmt.video_time_base
+        v.codec_context.time_base = fmt.video_time_base
+        v.codec_context.gop_size = settings.gop
+        opts = {"preset": settings.preset, "keyint_min": str(settings.gop), "sc_threshold": "0"}
+        if settings.crf is not None:
+            opts["crf"] = str(settings.crf)
+        else:
+            v.codec_context.bit_rate = settings.bitrate
+        v.options = opts
+        a = self.container.add_stream(audio_codec, rate=fmt.sample_rate)
+        a.layout = fmt.audio_layout
+        a.bit_rate = settings.audio_bitrate
+        self.video, self.audio = v, a
+        self.closed = False
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        keyframe = False
+        for packet in packets:
+            self.container.mux(packet)
+            keyframe = keyframe or (packet.is_keyframe and packet.stream is self.video)
+        if keyframe:
+            self.output.flush()
+
+    def write_video(self, frame: av.VideoFrame) -> None:
+        self._mux(self.video.encode(frame))
+
+    def write_audio(self, frame: av.AudioFrame) -> None:
+        self._mux(self.audio.encode(frame))
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._mux(self.video.encode(None))
+            self._mux(self.audio.encode(None))
+        finally:
+            self.container.close()
+            self.output.flush()
+
+
+class _Encoder:
+    name: str
+    extension: str
+    content_type: str
+    container_format: str
+    audio_codec: str
+    container_options: dict[str, str]
+
+    def open(
+        self, output: BinaryIO, fmt: OutputFormat, options: Mapping[str, Any]
+    ) -> EncodedStream:
+        settings = VideoSettings.parse(options, fmt)
+        log.debug("%s: opening with %s", self.name, settings)
+        return _Stream(
+            output,
+            fmt,
+            settings,
+            self.container_format,
+            self.audio_codec,
+            dict(self.container_options),
+        )
+
+
+class MkvEncoder(_Encoder):
+    """H.264 + Opus in Matroska; clusters of at most 1 s, flushed as written."""
+
+    name = "mkv"
+    extension = "mkv"
+    content_type = "video/x-matroska"
+    container_format = "matroska"
+    audio_codec = "libopus"
+    container_options = {"flush_packets": "1", "cluster_time_limit": "1000"}
+
+
+class Mp4Encoder(_Encoder):
+    """H.264 + AAC in fragmented MP4 (a fragment per keyframe, moov with the first one)."""
+
+    name = "mp4"
+    extension = "mp4"
+    content_type = "video/mp4"
+    container_format = "mp4"
+    audio_codec = "aac"
+    container_options = {
+        "flush_packets": "1",
+        # delay_moov: the moov is written with the first fragment, so it carries
+        # the edit lists that hide AAC priming and B-frame delay (A/V in sync).
+        "movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof",
+    }
+
+
+@hookimpl(trylast=True)
+def recfw_register_encoders(register) -> None:
+    register(MkvEncoder())
+    register(Mp4Encoder())
