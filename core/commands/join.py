@@ -45,9 +45,12 @@ async def join(
     )
     media = make_media(participant, file)
 
+    last_status = ["idle"]
+
     def on_message(message: dict) -> None:
         kind = message.get("type")
-        if kind == "recording" and message.get("recording") != "idle":
+        if kind == "recording" and message.get("recording") != last_status[0]:
+            last_status[0] = message["recording"]
             click.echo(f"recording {message['recording']}")
         elif kind == "error":
             click.echo(f"refused: {message.get('message')}", err=True)

@@ -35,7 +35,7 @@ async def serve(
     for room in rooms:
         visitor, host_link = server.links(room)
         click.echo(f"\nroom {room}\n  visitor link: {visitor}\n  host link:    {host_link}")
-    click.echo("\nAny other /<room> works too (host key: recfw prints it per room). Ctrl-C stops.")
+    click.echo("\nEvery /<name> is a room; --room NAME prints its links. Ctrl-C stops.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,101 @@
+"""``recfw run`` as a real subprocess: links, a synthetic participant over WebRTC, Ctrl-C stores."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import av
+from recfw.manager import load_plugins
+from recfw.rooms import Participant
+from recfw.server.client import HeadlessParticipant
+from recfw.server.ice import unrestrict_host_addresses
+
+RECFW = str(Path(sys.executable).parent / "recfw")
+
+CONFIG = """
+[recording]
+type = "local"
+startTrigger = "none"
+
+[recording.destination]
+provider = "local"
+bucket = "recordings"
+fileFormat = "mkv"
+
+[server]
+host = "127.0.0.1"
+port = 0
+iceAddresses = ["127.0.0.1"]
+"""
+
+
+async def _read_links(stream) -> dict[str, str]:
+    links: dict[str, str] = {}
+    while "host link" not in links:
+        line = (await asyncio.wait_for(stream.readline(), 20)).decode()
+        assert line, "recfw run ended before printing the links"
+        if ":" in line and "link" in line:
+            label, url = line.strip().split(": ", 1)
+            links[label.strip()] = url.strip()
+    return links
+
+
+async def test_run_serves_rooms_records_and_stores_on_ctrl_c(tmp_path):
+    (tmp_path / "recfw.toml").write_text(CONFIG)
+    proc = await asyncio.create_subprocess_exec(
+        RECFW,
+        "run",
+        "--config",
+        "recfw.toml",
+        "--room",
+        "standup",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        links = await _read_links(proc.stdout)
+        assert links["visitor link"].endswith("/standup")
+        assert "?roomKey=" in links["host link"]
+        source = load_plugins().get("sources", "synthetic")
+        media = source.create(Participant(id="synthetic-host", display_name="Syn"), {})
+        async with HeadlessParticipant(links["host link"], media, name="Syn") as host:
+            assert host.result.role == "host"
+            await host.command("start_recording")
+            assert host.result.statuses[-1] in ("starting", "started")
+            await asyncio.sleep(3)
+            # Ctrl-C while the host is still in the room and the recording runs.
+            proc.send_signal(signal.SIGINT)
+            await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        unrestrict_host_addresses()
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    (stored,) = [line for line in out.decode().splitlines() if line.startswith("stored ")]
+    path = Path(stored.removeprefix("stored ").removeprefix("file://"))
+    assert path.parent == tmp_path / "recordings" and path.name.startswith("standup-")
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        assert (video.width, video.height) == (1280, 720)
+        frames = sum(1 for _ in container.decode(video))
+    assert frames >= 2 * 30, frames  # about 3 s at 30 fps were recorded
+
+
+async def test_run_rejects_a_bad_config_naming_the_field(tmp_path):
+    (tmp_path / "bad.toml").write_text('[server]\nport = "eighty"\n')
+    proc = await asyncio.create_subprocess_exec(
+        RECFW,
+        "run",
+        "--config",
+        str(tmp_path / "bad.toml"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert "server.port" in err.decode()
