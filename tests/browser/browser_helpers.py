@@ -98,3 +98,20 @@ async def wait_status(page, status: str, timeout: float = 15) -> None:
     await page.wait_for_function(
         f"document.body.dataset.recording === {status!r}", timeout=timeout * 1000
     )
+
+
+PLI_JS = """
+async () => {
+  const stats = await window.recfwState.server.getStats();
+  let n = 0;
+  stats.forEach((r) => {
+    if (r.type === "outbound-rtp" && r.kind === "video") n += r.pliCount || 0;
+  });
+  return n;
+}
+"""
+
+
+async def pli_count(page) -> int:
+    """How many keyframe requests (RTCP PLI) the server sent for this browser's camera."""
+    return await page.evaluate(PLI_JS)

@@ -9,6 +9,7 @@ import pytest
 from browser_helpers import (
     open_room,
     participant_id,
+    pli_count,
     wait_for,
     wait_remote_tile,
     wait_status,
@@ -61,6 +62,10 @@ async def _leave_and_get_file(server, pages, room="standup"):
     (session,) = closed.engine.sessions
     assert session.status == "stored", session.error
     return session
+
+
+async def _more(count, before: int) -> bool:
+    return await count > before
 
 
 def _local_file(session) -> Path:
@@ -140,9 +145,16 @@ async def test_manual_record_button(browser, make_server, shots):
     host, guest = await _two_people(browser, server, shots)
     assert await host.inner_text("#record-btn") == "Record"
     await shots(host, "before-record")
+    plis = [await pli_count(page) for page in (host, guest)]
+    assert all(n >= 1 for n in plis), plis  # asked when their video started
     await host.click("#record-btn")
     for page in (host, guest):
         await wait_status(page, "started")
+    # The recorder asks each camera for a keyframe when it starts reading it.
+    for page, before in zip((host, guest), plis, strict=True):
+        await wait_for(
+            lambda p=page, b=before: _more(pli_count(p), b), what="a keyframe request"
+        )
     await asyncio.sleep(RECORD_SECONDS)
     await shots(guest, "recording")
     await host.click("#record-btn")
