@@ -120,7 +120,12 @@ def _server(data: Any, errors: list[FieldError]) -> ServerSettings:
             else:
                 values["ice_addresses"] = tuple(value)
         elif key == "publicUrl":
-            values["public_url"] = value
+            if not value.startswith(("http://", "https://")):
+                errors.append(
+                    FieldError("server.publicUrl", "must be an http:// or https:// URL")
+                )
+            else:
+                values["public_url"] = value
         else:
             values[key] = value
     return ServerSettings(**values)

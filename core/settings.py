@@ -194,10 +194,15 @@ def _parse_duration(value: Any, name: str, errors: list[FieldError]) -> float | 
     if isinstance(value, bool) or not isinstance(value, int | float):
         errors.append(FieldError(name, "must be a number of seconds"))
         return None
-    if not math.isfinite(value) or value <= 0:
-        errors.append(FieldError(name, f"must be a positive number of seconds, not {value!r}"))
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond float range (JSON allows any size)
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds <= 0:
+        shown = "a number too large" if isinstance(value, int) and seconds == math.inf else value
+        errors.append(FieldError(name, f"must be a positive number of seconds, not {shown!r}"))
         return None
-    return float(value)
+    return seconds
 
 
 # --- merging ---------------------------------------------------------------
@@ -278,7 +283,12 @@ def _one_of(value: str | None, known: list[str], name: str, what: str) -> FieldE
 def validate(
     settings: RecordingSettings, plugins: Plugins, prefix: str = "recording"
 ) -> list[FieldError]:
-    """Every problem of effective ``settings``, each naming its field."""
+    """Every problem of effective ``settings``, each naming its field (secret masked)."""
+    secret = settings.destination.access_key_secret if settings.destination else None
+    return _scrub(_problems(settings, plugins, prefix), secret)
+
+
+def _problems(settings: RecordingSettings, plugins: Plugins, prefix: str) -> list[FieldError]:
     errors: list[FieldError] = []
 
     def check(error: FieldError | None) -> None:
@@ -348,7 +358,7 @@ def validate(
                     error.field if error.field.startswith(dprefix) else f"{dprefix}.{error.field}"
                 )
                 errors.append(FieldError(field_name, error.message))
-    return _scrub(errors, dest.access_key_secret)
+    return errors
 
 
 def _scrub(errors: list[FieldError], secret: Secret | None) -> list[FieldError]:

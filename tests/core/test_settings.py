@@ -7,6 +7,8 @@ from dataclasses import replace
 
 import pytest
 import recfw
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from recfw.errors import FieldError, SettingsError
 from recfw.manager import Plugins
 from recfw.secrets import Secret, mask_key_id
@@ -131,6 +133,8 @@ def test_to_dict_round_trips_in_rest_shape():
         ({"maxDuration": -5}, "recording.maxDuration", "positive"),
         ({"maxDuration": 0}, "recording.maxDuration", "positive"),
         ({"maxDuration": float("inf")}, "recording.maxDuration", "positive"),
+        ({"maxDuration": float("nan")}, "recording.maxDuration", "positive"),
+        ({"maxDuration": 10**400}, "recording.maxDuration", "positive"),  # JSON allows it
         ({"maxDuration": "1h"}, "recording.maxDuration", "number of seconds"),
         ({"maxDuration": True}, "recording.maxDuration", "number of seconds"),
     ],
@@ -432,3 +436,65 @@ def test_env_credentials_do_not_follow_a_meeting_to_another_provider(plugins):
     meeting = parse_recording(rest_cloud(accessKeyId=None, accessKeySecret=None))
     with pytest.raises(SettingsError, match="accessKeySecret"):
         effective(EMBEDDED_DEFAULT, meeting, plugins, environ=env)
+
+
+# --- any input: a SettingsError or settings, never a crash, never the secret ------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats()
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+field_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": json_values | st.sampled_from(["none", "local", "cloud"]),
+        "startTrigger": json_values | st.sampled_from(["automatic", "prompt", "none"]),
+        "maxDuration": json_values,
+        "destination": json_values
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "provider": json_values | st.sampled_from(["s3", "local", "fsspec"]),
+                "bucket": json_values | st.just("acme-rec/sub"),
+                "accessKeyId": json_values | st.just(KEY_ID),
+                "accessKeySecret": st.just(SECRET) | json_values,  # the only place of SECRET
+                "fileFormat": json_values | st.sampled_from(["mkv", "mp4"]),
+                "region": json_values,
+                "endpointUrl": json_values,
+            },
+        ),
+    },
+)
+
+
+# The plugins fixture is only read here, so sharing it between examples is fine.
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=field_values | json_values)
+def test_any_input_gives_settings_or_field_errors(plugins, data):
+    try:
+        override = parse_recording(data)
+    except SettingsError as exc:
+        assert exc.errors and all(e.field.startswith("recording") for e in exc.errors)
+        assert SECRET not in str(exc)
+        return
+    for default in (EMBEDDED_DEFAULT, ORG):
+        merged = merge(default, override)
+        errors = validate(merged, plugins)
+        assert all(isinstance(e, FieldError) and e.field.startswith("recording") for e in errors)
+        dest = merged.destination
+        if dest is not None and dest.access_key_secret == Secret(SECRET):
+            # Known as a secret: masked even where a message quotes a value.
+            assert SECRET not in " ".join(map(str, errors))
+            assert SECRET not in repr(merged) + json.dumps(merged.to_dict())
