@@ -28,12 +28,17 @@ def room_config(trigger: str, folder: Path, **recording):
 
 
 @pytest.fixture
-async def make_server(builtin_plugins, tmp_path):
-    """``await make_server(trigger)`` -> a started :class:`RoomServer` (closed after the test)."""
+async def make_server(builtin_plugins, tmp_path, monkeypatch):
+    """``await make_server(trigger)`` -> a started :class:`RoomServer` (closed after the test).
+
+    Recordings go to the local folder ``recordings`` in the test's temporary
+    directory (the working directory during the test).
+    """
     servers: list[RoomServer] = []
+    monkeypatch.chdir(tmp_path)
 
     async def make(trigger: str = "none", config=None) -> RoomServer:
-        config = config or room_config(trigger, tmp_path / "recordings")
+        config = config or room_config(trigger, Path("recordings"))
         server = RoomServer(
             config, builtin_plugins, host_secret=HOST_SECRET, spool_dir=tmp_path / "spool"
         )
