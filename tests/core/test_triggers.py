@@ -514,3 +514,31 @@ def test_a_broken_trigger_does_nothing_but_the_rules_still_hold(answer, caplog):
 def test_plain_string_actions_are_understood():
     state, decision = step(Broken(Decision("start")), new_room(), Joined(1.0, host("h1")))
     assert decision.action is Action.START and state.recording
+
+
+# --- room state ----------------------------------------------------------------
+
+
+def test_apply_event_tolerates_nonsense():
+    from recfw.rooms import apply_event
+
+    state = apply_event(new_room(), Joined(5.0, host("h1")))
+    assert [p.id for p in state.participants] == ["h1"] and state.now == 5.0
+    again = apply_event(state, Joined(6.0, visitor("h1")))  # same id: ignored
+    assert again.participants == state.participants and again.get("h1").is_host
+    assert apply_event(state, Left(7.0, "ghost")).participants == state.participants
+    assert apply_event(state, Tick(1.0)).now == 5.0  # the clock never goes back
+    closed = apply_event(state, RoomClosed(8.0))
+    assert closed.closed and closed.participants == ()
+    assert apply_event(closed, Joined(9.0, host("h2"))).participants == ()
+
+
+def test_people_hosts_and_counts():
+    state = RoomState(
+        "r",
+        participants=(host("h1"), visitor("v1"), recorder("rec"), Participant("x", role="guest")),
+    )
+    assert [p.id for p in state.people] == ["h1", "v1"]
+    assert [p.id for p in state.hosts] == ["h1"]
+    assert state.is_host("h1") and not state.is_host("v1") and not state.is_host("nobody")
+    assert state.count_by_role() == {"host": 1, "visitor": 1, "recorder": 1, "guest": 1}
