@@ -59,7 +59,11 @@ class _Anchor:
         self.expected: float | None = None
         self.reanchors = 0
 
-    def place(self, pts_s: float | None, duration: float, now: float, anchor: float) -> float:
+    def place(
+        self, pts_s: float | None, duration: float, now: float, anchor: float, step: float = 0.0
+    ) -> float:
+        """Recording time of a frame at ``pts_s``; ``step``: a re-anchored frame's distance
+        from the expected time (video: one frame interval after the previous frame)."""
         p = self.policy
         if pts_s is None:  # no timestamp: lay it end to end
             t = self.expected if self.expected is not None else anchor
@@ -73,7 +77,7 @@ class _Anchor:
                     target = now
                 else:
                     bad = t < self.expected - p.jitter or t > self.expected + p.max_gap
-                    target = self.expected
+                    target = self.expected + step
                 if bad:
                     self.reanchors += 1
                     log.info("%s: timestamps jumped by %.3f s; re-anchored", self.name, t - target)
@@ -92,14 +96,18 @@ class VideoTrackBuffer:
         self.current: av.VideoFrame | None = None
         self.ended = False
         self.horizon = float("-inf")
-        self._last_duration = 1 / 30
+        self._interval = 1 / 30
+        self._last_t = 0.0
 
     def push(self, frame: av.VideoFrame, now: float, anchor: float) -> float:
-        t0 = frame_seconds(frame)
-        # A frame lasts until the next one; guess from the previous spacing.
-        t = self.anchor.place(t0, self._last_duration, now, anchor)
-        if self.frames and t > self.frames[-1][0]:
-            self._last_duration = min(0.2, max(1 / 120, t - self.frames[-1][0]))
+        # A picture has no length of its own: the anchor checks each frame
+        # against the previous frame's time (a frame before it is a jump back).
+        t = self.anchor.place(frame_seconds(frame), 0.0, now, anchor, self._interval)
+        if self.frames or self.current is not None:
+            spacing = t - self._last_t
+            if 0 < spacing <= 0.1:  # a normal frame interval (not a gap)
+                self._interval = spacing
+        self._last_t = t
         self.frames.append((t, frame))
         self.horizon = max(self.horizon, t)
         return t
