@@ -56,3 +56,35 @@ def test_every_builtin_trigger_is_documented(builtin_plugins):
     text = (DOCS / "triggers.md").read_text()
     for name, trigger in builtin_plugins.triggers.items():
         assert f"`{name}`" in text and trigger.label in text
+
+
+def python_blocks(page: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), re.DOTALL)
+
+
+def test_the_example_plugin_in_hooks_md_works():
+    """The first example of hooks.md registers and its trigger behaves as described."""
+    from types import ModuleType
+
+    from recfw.rooms import Joined, Participant, RoomState
+    from recfw.triggers import Action, step
+
+    module = ModuleType("recfw_docs_example")
+    exec(python_blocks("hooks.md")[0], module.__dict__)
+    plugins = Plugins(environ={})
+    info = plugins.register(module, name="three_people")
+    assert info is not None, plugins.failures
+    trigger = plugins.get("triggers", "three-people")
+    state = RoomState("room")
+    actions = []
+    for i in range(3):
+        state, decision = step(trigger, state, Joined(float(i), Participant(f"p{i}")))
+        actions.append(decision.action)
+    assert actions == [Action.NOTHING, Action.NOTHING, Action.START]
+
+
+def test_the_property_test_in_triggers_md_runs():
+    namespace: dict = {}
+    exec(python_blocks("hooks.md")[0], namespace)
+    exec(python_blocks("triggers.md")[-1], namespace)
+    namespace["test_never_records_an_empty_room"]()
