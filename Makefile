@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint setup system-deps clean
+.PHONY: demo test lint setup system-deps contrib-deps clean
 
 $(BIN)/recfw: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,18 @@ system-deps:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: setup system-deps
+# What the contrib/ plugins' tests need: their Python dependencies (pinned in
+# constraints.txt) and the Azurite emulator from the npm registry, in a cache dir.
+AZURITE_DIR ?= $(HOME)/.cache/recfw/azurite
+contrib-deps: setup
+	$(BIN)/pip install --quiet -c constraints.txt -r contrib/requirements.txt
+	@if [ -x "$(AZURITE_DIR)/node_modules/.bin/azurite-blob" ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  echo "installing the Azurite emulator (npm) into $(AZURITE_DIR)"; \
+	  npm install --no-audit --no-fund --silent --prefix "$(AZURITE_DIR)" azurite@3.35.0; \
+	else echo "npm is missing: the Azure sink tests will be skipped"; fi
+
+test: setup system-deps contrib-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -134,7 +134,11 @@ def room_states(
     max_durations: st.SearchStrategy[float] | None = None,
 ) -> st.SearchStrategy[RoomState]:
     """Empty rooms, not recording, with a maximum duration (small ones often)."""
-    durations = max_durations or st.one_of(st.floats(1, 120, allow_nan=False), st.just(24 * 3600.0))
+    durations = (
+        max_durations
+        if max_durations is not None
+        else st.one_of(st.floats(1, 120, allow_nan=False), st.just(24 * 3600.0))
+    )
     return st.builds(RoomState, name=st.sampled_from(["standup", "r"]), max_duration=durations)
 
 
@@ -461,7 +465,7 @@ def video_frames(
     sequence (sometimes the size changes mid-stream); ``pts`` (in
     ``time_base = 1/90000``) has jitter, gaps, jumps and late frames.
     """
-    sizes = sizes or st.tuples(st.integers(2, 160), st.integers(2, 120))
+    sizes = sizes if sizes is not None else st.tuples(st.integers(2, 160), st.integers(2, 120))
     count = draw(st.integers(min_frames, max_frames))
     rate = draw(st.sampled_from(frame_rates))
     pix_fmt = draw(st.sampled_from(pixel_formats))
@@ -558,16 +562,21 @@ class EncoderInput:
 
 def output_formats(
     sizes: st.SearchStrategy[tuple[int, int]] | None = None,
+    sample_rates: tuple[int, ...] = (16000, 44100, 48000),
 ) -> st.SearchStrategy[OutputFormat]:
     """Small :class:`OutputFormat` values (even sizes; common rates and layouts)."""
-    sizes = sizes or st.tuples(
-        st.integers(8, 80).map(lambda n: n * 2), st.integers(8, 60).map(lambda n: n * 2)
+    sizes = (
+        sizes
+        if sizes is not None
+        else st.tuples(
+            st.integers(8, 80).map(lambda n: n * 2), st.integers(8, 60).map(lambda n: n * 2)
+        )
     )
     return st.builds(
         lambda size, fps, rate, layout: OutputFormat(size[0], size[1], fps, rate, layout),
         sizes,
         st.sampled_from([10, 15, 24, 25, 30]),
-        st.sampled_from([16000, 44100, 48000]),
+        st.sampled_from(sample_rates),
         st.sampled_from(["mono", "stereo"]),
     )
 
@@ -587,7 +596,7 @@ def encoder_inputs(
     """
     import av
 
-    fmt = draw(formats or output_formats())
+    fmt = draw(formats if formats is not None else output_formats())
     n_video = draw(st.integers(1, max(1, int(max_seconds * fmt.fps))))
     raw = draw(video_frames(min_frames=1, max_frames=min(n_video, 6)))
     video = []
