@@ -46,11 +46,11 @@ log = logging.getLogger(__name__)
 #: Live recordings: how far behind the wall clock the output runs (jitter room).
 LATENCY = 0.3
 #: Virtual clock: how far ahead of the output a track is read.
-READ_AHEAD = 1.0
+READ_AHEAD = 0.5
 #: Virtual clock: how long (wall seconds) to wait for a silent track before going on.
 STALL_TIMEOUT = 2.0
 #: Frames handed to the worker thread and not yet encoded, at most.
-MAX_PENDING = 60
+MAX_PENDING = 15
 
 
 @dataclass

@@ -132,7 +132,8 @@ class AudioTrackBuffer:
         self.rate = sample_rate
         self.layout = layout
         self.channels = 1 if layout == "mono" else 2
-        self.resampler = av.AudioResampler(format="flt", layout=layout, rate=sample_rate)
+        self.resampler: av.AudioResampler | None = None
+        self._resampler_layout = ""
         self.chunks: deque[tuple[int, np.ndarray]] = deque()
         self.written_end = 0  # sample index after the last placed sample
         self.started = False
@@ -143,15 +144,24 @@ class AudioTrackBuffer:
         return self.written_end / self.rate if self.started else float("-inf")
 
     def _resample(self, frame: av.AudioFrame) -> np.ndarray:
+        # Mono input is resampled as mono and copied to both channels at full
+        # level (FFmpeg's upmix would lower it by 3 dB).
+        layout = "mono" if frame.layout.nb_channels == 1 else self.layout
+        if self.resampler is None or self._resampler_layout != layout:
+            self.resampler = av.AudioResampler(format="flt", layout=layout, rate=self.rate)
+            self._resampler_layout = layout
         try:
             out = self.resampler.resample(frame)
         except ValueError:  # the input format changed mid-stream: start a new resampler
-            self.resampler = av.AudioResampler(format="flt", layout=self.layout, rate=self.rate)
+            self.resampler = av.AudioResampler(format="flt", layout=layout, rate=self.rate)
             out = self.resampler.resample(frame)
+        channels = 1 if layout == "mono" else self.channels
         if not out:
             return np.zeros((0, self.channels), np.float32)
-        data = np.concatenate([f.to_ndarray().reshape(-1) for f in out])
-        return data.reshape(-1, self.channels)
+        data = np.concatenate([f.to_ndarray().reshape(-1) for f in out]).reshape(-1, channels)
+        if channels != self.channels:
+            data = np.repeat(data, self.channels, axis=1)
+        return data
 
     def push(self, frame: av.AudioFrame, now: float, anchor: float) -> float:
         duration = frame.samples / frame.sample_rate if frame.sample_rate else 0.0

@@ -35,8 +35,8 @@ from recfw.sources import ParticipantMedia
 VIDEO_CLOCK_RATE = 90000  # like aiortc's VideoStreamTrack
 BEEP_HZ = 2000.0
 BEEP_S = 0.050
-TONE_AMPLITUDE = 0.15
-BEEP_AMPLITUDE = 0.7
+TONE_AMPLITUDE = 0.1
+BEEP_AMPLITUDE = 0.8
 AUDIO_PTIME = 0.020
 
 #: Distinct, saturated colours that survive YUV 4:2:0 and H.264 well.

@@ -101,7 +101,7 @@ def flash_times(d: Decoded) -> list[float]:
     return times
 
 
-def beep_times(d: Decoded, threshold: float = 0.55, quiet: float = 0.3) -> list[float]:
+def beep_times(d: Decoded, threshold: float = 0.6, quiet: float = 0.3) -> list[float]:
     """Onsets of loud beeps in the mixed audio."""
     loud = np.flatnonzero(np.abs(d.audio) > threshold)
     times: list[float] = []
