@@ -195,9 +195,12 @@ class RoomServer:
 
     async def _retire(self, room: Room) -> None:
         """The last person left: the room's recording (if any) is stored; the room goes."""
+        if not room.empty:  # someone joined again while the last one was leaving
+            return
         if self.rooms.get(room.name) is room:
             del self.rooms[room.name]
-        self.closed_rooms.append(room)
+        if room not in self.closed_rooms:  # the last two may leave at the same moment
+            self.closed_rooms.append(room)
         await room.engine.wait_stored()
 
     # --- running --------------------------------------------------------------
