@@ -27,7 +27,7 @@ class Tile:
 
 
 def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
-    """The Y, U, V planes of a ``yuv420p`` frame as 2-D arrays (no line padding)."""
+    """The Y, U, V planes of a ``yuv420p`` frame as 2-D views (line padding cut off)."""
     out = []
     for plane in frame.planes:
         buf = np.frombuffer(plane, np.uint8)
@@ -44,11 +44,6 @@ class Compositor:
             raise ValueError(f"output size must be even, got {width}x{height}")
         self.width = width
         self.height = height
-        n = width * height
-        self._buf = np.empty(n * 3 // 2, np.uint8)
-        self._y = self._buf[:n].reshape(height, width)
-        self._u = self._buf[n : n + n // 4].reshape(height // 2, width // 2)
-        self._v = self._buf[n + n // 4 :].reshape(height // 2, width // 2)
         #: participant id -> (source frame, target rect, scaled planes)
         self._cache: dict[str, tuple[av.VideoFrame, Rect, list[np.ndarray]]] = {}
 
@@ -69,6 +64,9 @@ class Compositor:
 
     def render(self, tiles: list[Tile]) -> av.VideoFrame:
         """One output frame (``yuv420p``) showing ``tiles`` in grid order."""
+        # Drawn straight into the new frame's planes: no extra copy of the canvas.
+        out = av.VideoFrame(self.width, self.height, "yuv420p")
+        self._y, self._u, self._v = _planes(out)
         self._y[:] = BACKGROUND[0]
         self._u[:] = BACKGROUND[1]
         self._v[:] = BACKGROUND[2]
@@ -87,6 +85,4 @@ class Compositor:
         for pid in list(self._cache):
             if pid not in live:
                 del self._cache[pid]
-        return av.VideoFrame.from_ndarray(
-            self._buf.reshape(self.height * 3 // 2, self.width), format="yuv420p"
-        )
+        return out
