@@ -121,9 +121,7 @@ def _server(data: Any, errors: list[FieldError]) -> ServerSettings:
                 values["ice_addresses"] = tuple(value)
         elif key == "publicUrl":
             if not value.startswith(("http://", "https://")):
-                errors.append(
-                    FieldError("server.publicUrl", "must be an http:// or https:// URL")
-                )
+                errors.append(FieldError("server.publicUrl", "must be an http:// or https:// URL"))
             else:
                 values["public_url"] = value
         else:
