@@ -199,7 +199,9 @@ class RoomServer:
             return
         if self.rooms.get(room.name) is room:
             del self.rooms[room.name]
-        if room not in self.closed_rooms:  # the last two may leave at the same moment
+        # Kept for reporting (recfw run prints where files went); rooms that never
+        # recorded are dropped. The last two may leave at the same moment: once only.
+        if room.engine.sessions and room not in self.closed_rooms:
             self.closed_rooms.append(room)
         await room.engine.wait_stored()
 

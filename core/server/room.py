@@ -80,6 +80,7 @@ class Room:
             on_change=self._on_change,
         )
         self._last_status: tuple[str, str | None] | None = None
+        self._leaving = 0  # removals whose engine.leave() has not returned yet
 
     # --- membership ---------------------------------------------------------
 
@@ -114,6 +115,13 @@ class Room:
     async def remove(self, client: Client) -> None:
         if self.clients.pop(client.id, None) is None:
             return
+        self._leaving += 1
+        try:
+            await self._remove(client)
+        finally:
+            self._leaving -= 1
+
+    async def _remove(self, client: Client) -> None:
         log.info("room %r: %s left", self.name, client.id)
         for other in self.clients.values():
             other.send({"type": "peer_left", "id": client.id})
@@ -128,7 +136,8 @@ class Room:
 
     @property
     def empty(self) -> bool:
-        return not self.clients
+        """Nobody is in the room and nobody is still on their way out."""
+        return not self.clients and not self._leaving
 
     @property
     def full(self) -> bool:
