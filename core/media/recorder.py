@@ -240,6 +240,12 @@ class CompositeRecorder:
         self._t0 = time.monotonic()
         self._started.set()
         self._loop_task = loop.create_task(self._run())
+        self._loop_task.add_done_callback(self._loop_done)
+
+    def _loop_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # Reported now; stop() raises it again after closing the stream.
+            log.error("the recording's output loop failed: %r", task.exception())
 
     async def stop(self) -> RecordingStats:
         """Stop the clock, encode what is left, close the stream; return what was recorded."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import numpy as np
@@ -84,4 +83,26 @@ def test_synthetic_options_are_checked():
         synthetic("p", size=3)
 
 
-_ = asyncio
+async def test_realtime_source_clock_jump_and_jitter(tmp_path):
+    from .test_timeline import Damaged
+
+    def jump(t):  # hours forward after 0.8 s, with +-8 ms of jitter
+        return t + (3 * 3600.0 if t >= 0.8 else 0.0) + ((hash(round(t, 3)) % 17) - 8) / 1000
+
+    def make():
+        media = synthetic("p1", realtime=True, marker_interval_s=1.0, color=[40, 80, 230])
+        media.video = Damaged(media.video, jump)
+        media.audio = Damaged(media.audio, jump)
+        return media
+
+    path = tmp_path / "live-jump.mp4"
+    stats = await record(path, "mp4", [Step(0.0, "p1", make)], stop_at=2.2, realtime=True)
+    d = decode(path)
+    assert stats.duration_s < 3.0  # not hours
+    assert len(d.video_times) == stats.video_frames
+    assert np.allclose(np.diff(d.video_times), FRAME, atol=0.0011)
+    assert d.audio_duration == pytest.approx(stats.duration_s, abs=0.05)
+    flashes, beeps = flash_times(d), beep_times(d)
+    assert len(flashes) == 2 and len(beeps) == 2, (flashes, beeps)
+    for flash, beep in match(flashes, beeps, FRAME):
+        assert beep is not None, f"no beep near the flash at {flash:.3f}: {beeps}"
