@@ -9,11 +9,23 @@ import click
 
 from . import __version__
 from .commands import COMMANDS
-from .errors import RecfwError, SettingsError
+from .errors import PluginError, RecfwError, SettingsError
 
 
 class _Group(click.Group):
     """Turns recfw's own errors into one clear line and exit status 2 or 1."""
+
+    def main(self, *args, **kwargs):
+        # Plugins may add subcommands; loading them can fail in strict mode
+        # (RECFW_STRICT_PLUGINS), which must read as one line, not a traceback.
+        from .manager import load_plugins
+
+        try:
+            load_plugins().call_each("recfw_register_commands", cli=self)
+        except PluginError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -50,11 +62,3 @@ def main(verbose: int) -> None:
 for _command in COMMANDS:
     main.add_command(_command)
 
-
-def _add_plugin_commands() -> None:
-    from .manager import load_plugins
-
-    load_plugins().call_each("recfw_register_commands", cli=main)
-
-
-_add_plugin_commands()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .encoding import OutputFormat
 from .errors import RecfwError, StorageError
 from .events import RECORDING_FAILED, RECORDING_FINISHED, RECORDING_STARTED, Event, iso_utc
-from .naming import join_key, recording_file_name
+from .naming import recording_file_name
 
 if TYPE_CHECKING:
     from .config import Config
@@ -104,7 +104,8 @@ class RecordingSession:
         self.file_name = recording_file_name(
             self.room_name, self.started_at, self.encoder.extension
         )
-        self.key = join_key(self.destination.prefix, self.file_name)
+        # The sink puts the file under the destination's sub-folder itself.
+        self.key = self.file_name
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.spool_path = _free_path(self.spool_dir, self.file_name)
         try:

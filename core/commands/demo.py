@@ -179,5 +179,5 @@ def demo_command(config_path: Path | None, room: str, people: int, duration: flo
     or accepts the prompt when the trigger asks a host). Prints where the file
     went, its duration, resolution and size.
     """
-    console = Console(stderr=False)
+    console = Console(soft_wrap=True)  # paths stay whole, whatever the width
     raise SystemExit(asyncio.run(run_demo(config_path, room, people, duration, console)))
