@@ -14,7 +14,7 @@ libx264's default preset + AAC, at the track's 640x480), so it encodes N
 smaller pictures instead of one 720p composite. The table prints both and the
 ratios. Run:
 
-    .venv/bin/python benchmarks/media_bench.py [--seconds 10] [--people 1,4,9]
+    .venv/bin/python benchmarks/media_bench.py [--seconds 10] [--people 1,4,9] [--preset veryfast]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _usage() -> tuple[float, int]:
     return ru.ru_utime + ru.ru_stime, ru.ru_maxrss
 
 
-async def _recfw(people: int, seconds: float, out_dir: Path) -> dict:
+async def _recfw(people: int, seconds: float, out_dir: Path, preset: str) -> dict:
     from recfw.media import CompositeRecorder
     from recfw.plugins.encoders import MkvEncoder
     from recfw.plugins.sources.synthetic import SyntheticSource
@@ -45,7 +45,7 @@ async def _recfw(people: int, seconds: float, out_dir: Path) -> dict:
     src = SyntheticSource()
     path = out_dir / "recfw.mkv"
     with open(path, "wb") as out:
-        rec = CompositeRecorder(MkvEncoder(), out, realtime=False)
+        rec = CompositeRecorder(MkvEncoder(), out, options={"preset": preset}, realtime=False)
         for i in range(people):
             p = Participant(f"p{i + 1}", role=Role.VISITOR)
             rec.add(src.create(p, {"realtime": False}))
@@ -55,7 +55,7 @@ async def _recfw(people: int, seconds: float, out_dir: Path) -> dict:
     return {"recorded_s": stats.duration_s, "bytes": path.stat().st_size, "files": 1}
 
 
-async def _aiortc(people: int, seconds: float, out_dir: Path) -> dict:
+async def _aiortc(people: int, seconds: float, out_dir: Path, preset: str) -> dict:
     from aiortc.contrib.media import MediaRecorder
     from recfw.plugins.sources.synthetic import SyntheticSource
     from recfw.rooms import Participant, Role
@@ -81,13 +81,13 @@ async def _aiortc(people: int, seconds: float, out_dir: Path) -> dict:
     return {"recorded_s": seconds, "bytes": sum(p.stat().st_size for p in paths), "files": people}
 
 
-def child(kind: str, people: int, seconds: float) -> None:
+def child(kind: str, people: int, seconds: float, preset: str) -> None:
     """Run one measurement in this (fresh) process and print it as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         cpu0, _ = _usage()
         t0 = time.perf_counter()
         fn = _recfw if kind == "recfw" else _aiortc
-        result = asyncio.run(fn(people, seconds, Path(tmp)))
+        result = asyncio.run(fn(people, seconds, Path(tmp), preset))
         wall = time.perf_counter() - t0
         cpu1, maxrss = _usage()
     result.update(
@@ -101,9 +101,9 @@ def child(kind: str, people: int, seconds: float) -> None:
     print(json.dumps(result))
 
 
-def run(kind: str, people: int, seconds: float) -> dict:
+def run(kind: str, people: int, seconds: float, preset: str) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, "--people", str(people)]
-    cmd += ["--seconds", str(seconds)]
+    cmd += ["--seconds", str(seconds), "--preset", preset]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -112,13 +112,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--people", default="1,4,9")
+    ap.add_argument("--preset", default="veryfast", help="recfw's x264 preset")
     ap.add_argument("--child", choices=["recfw", "aiortc"])
     args = ap.parse_args()
     if args.child:
-        child(args.child, int(args.people), args.seconds)
+        child(args.child, int(args.people), args.seconds, args.preset)
         return
     print(f"{os.cpu_count()} CPUs; {args.seconds:g} s of 640x480@30 + 48 kHz per participant")
-    print("recfw: one 1280x720 composite mkv (H.264 veryfast crf 23 + Opus)")
+    print(f"recfw: one 1280x720 composite mkv (H.264 {args.preset} crf 23 + Opus)")
     print("aiortc MediaRecorder: one 640x480 mp4 per participant (H.264 default preset + AAC)")
     head = (
         f"{'people':>6} | {'':6} {'RTF':>6} {'CPU s/min':>10} {'peak MB':>8} {'MB out':>7} |"
@@ -127,8 +128,8 @@ def main() -> None:
     print(head)
     print("-" * len(head))
     for n in [int(x) for x in args.people.split(",")]:
-        r = run("recfw", n, args.seconds)
-        a = run("aiortc", n, args.seconds)
+        r = run("recfw", n, args.seconds, args.preset)
+        a = run("aiortc", n, args.seconds, args.preset)
         for row, name in ((r, "recfw"), (a, "aiortc")):
             line = (
                 f"{n:>6} | {name:6} {row['rtf']:6.2f} {row['cpu_s_per_min']:10.1f}"
