@@ -121,6 +121,9 @@ class CompositeRecorder:
         self._channels = 1 if fmt.audio_layout == "mono" else 2
         self._mixer = Mixer(fmt.sample_rate, self._channels)
         self._stats: RecordingStats | None = None
+        # Output frame n shows the input frame nearest to n/fps (not the latest
+        # before it): input frames up to just under half a frame later count.
+        self._nearest = 0.5 / fmt.fps - 1e-4
 
     # --- the clock -----------------------------------------------------------
 
@@ -315,7 +318,7 @@ class CompositeRecorder:
         t = self.position
         s1 = self._sample_index(self._frames + 1)
         for entry in self._people.values():
-            if entry.video is not None and not entry.video.ready(t):
+            if entry.video is not None and not entry.video.ready(t + self._nearest):
                 return False
             if entry.audio is not None and not entry.audio.ready(s1):
                 return False
@@ -335,7 +338,7 @@ class CompositeRecorder:
 
     def _ready_one(self, entry: _Participant) -> bool:
         s1 = self._sample_index(self._frames + 1)
-        return (entry.video is None or entry.video.ready(self.position)) and (
+        return (entry.video is None or entry.video.ready(self.position + self._nearest)) and (
             entry.audio is None or entry.audio.ready(s1)
         )
 
@@ -370,7 +373,7 @@ class CompositeRecorder:
         t = n / self.fmt.fps
         s0, s1 = self._sample_index(n), self._sample_index(n + 1)
         tiles = [
-            Tile(pid, e.video.picture_at(t) if e.video is not None else None)
+            Tile(pid, e.video.picture_at(t + self._nearest) if e.video is not None else None)
             for pid, e in self._people.items()
         ]
         tracks = [e.audio.read(s0, s1) for e in self._people.values() if e.audio is not None]
