@@ -227,9 +227,14 @@ class IngestPeer:
         return self._first_video.is_set()
 
     def media(self) -> ParticipantMedia | None:
-        """Fresh relayed copies of the tracks, for one recording (``None``: no tracks yet)."""
+        """Fresh relayed copies of the tracks for the recorder (``None``: no tracks yet).
+
+        The recorder is the only consumer of these copies: copies handed out
+        before are stopped, so an unread buffered copy never piles up frames.
+        """
         if self.video is None and self.audio is None:
             return None
+        self.release_media()
         video = self.relay.subscribe(self.video, buffered=False) if self.video else None
         audio = self.relay.subscribe(self.audio, buffered=True) if self.audio else None
         self._proxies.extend(t for t in (video, audio) if t is not None)

@@ -84,3 +84,37 @@ async def test_prompt_declined_records_nothing(make_server, builtin_plugins):
         assert engine.state.prompted is None
         await asyncio.sleep(0.5)
         assert engine.status == "idle" and not engine.sessions
+
+
+async def test_a_participant_joining_mid_recording_gets_a_tile(make_server, builtin_plugins):
+    green = (30, 200, 30)
+    server = await make_server("none")
+    visitor_link, host_link = server.links("standup")
+    async with (
+        HeadlessParticipant(host_link, _synthetic(builtin_plugins, "a", RED), name="A") as host,
+        HeadlessParticipant(visitor_link, _synthetic(builtin_plugins, "b", BLUE), name="B"),
+    ):
+        engine = server.rooms["standup"].engine
+        await host.command("start_recording")
+        await asyncio.sleep(1.0)
+        late = HeadlessParticipant(visitor_link, _synthetic(builtin_plugins, "c", green), name="C")
+        async with late:
+            late_peer = server.rooms["standup"].clients[late.result.participant_id].peer
+            await asyncio.sleep(2.5)
+            # Only the copies the recorder reads are live: one video and one audio.
+            assert len(late_peer._proxies) == 2
+            await host.command("stop_recording")
+        await engine.wait_stored()
+    (session,) = engine.sessions
+    assert session.status == "stored", session.error
+    path = Path(session.stored.location.removeprefix("file://"))
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    end = frames[-20:-5]  # the last half second: three people, a 3-tile grid
+    colours = []
+    for cell in grid(3, 1280, 720):
+        r = fit(320, 240, cell)
+        region = np.stack([f[r.y + 8 : r.y + r.h - 8, r.x + 8 : r.x + r.w - 8] for f in end])
+        colours.append(tuple(float(c) for c in region.reshape(-1, 3).mean(axis=0)))
+    for target in (RED, BLUE, green):
+        assert any(_is(c, target) for c in colours), (target, colours)
