@@ -96,7 +96,7 @@ async def test_automatic_records_both_browsers(browser, make_server, builtin_plu
 async def test_automatic_2nd_participant_to_s3(
     browser, make_server, shots, s3_server, s3_bucket, tmp_path
 ):
-    destination = s3_server.destination(s3_bucket).to_dict(reveal=True)
+    destination = s3_server.destination(s3_bucket, "meetings").to_dict(reveal=True)
     server = await make_server("automatic-2nd-participant", destination)
     visitor_link, host_link = server.links("standup")
     host = await open_room(browser, host_link, "Hana")
@@ -111,7 +111,7 @@ async def test_automatic_2nd_participant_to_s3(
     await asyncio.sleep(RECORD_SECONDS)
     await shots(guest, "recording")
     session = await _leave_and_get_file(server, [host, guest])
-    key = session.file_name
+    key = f"meetings/{session.file_name}"
     assert session.stored.location == f"s3://{s3_bucket}/{key}"
     local = tmp_path / session.file_name
     s3_server.client().download_file(s3_bucket, key, str(local))
