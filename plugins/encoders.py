@@ -117,13 +117,17 @@ class _Stream:
         a.bit_rate = settings.audio_bitrate
         self.video, self.audio = v, a
         self.closed = False
+        self._since_flush = 0
 
     def _mux(self, packets: list[av.Packet]) -> None:
-        keyframe = False
         for packet in packets:
             self.container.mux(packet)
-            keyframe = keyframe or (packet.is_keyframe and packet.stream is self.video)
-        if keyframe:
+            if packet.stream is self.video:
+                self._since_flush += 1
+        # Hand the bytes to the OS about once a second of video, so a killed
+        # process loses at most that much.
+        if self._since_flush >= self.fmt.fps:
+            self._since_flush = 0
             self.output.flush()
 
     def write_video(self, frame: av.VideoFrame) -> None:
