@@ -27,6 +27,10 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+#: A track holds at most this many pictures not yet shown (memory bound when a
+#: live recording's encoder cannot keep up); older ones are skipped.
+MAX_QUEUED_FRAMES = 150
+
 
 @dataclass
 class TimingPolicy:
@@ -98,6 +102,7 @@ class VideoTrackBuffer:
         self.horizon = float("-inf")
         self._interval = 1 / 30
         self._last_t = 0.0
+        self.dropped = 0
 
     def push(self, frame: av.VideoFrame, now: float, anchor: float) -> float:
         # A picture has no length of its own: the anchor checks each frame
@@ -109,6 +114,13 @@ class VideoTrackBuffer:
                 self._interval = spacing
         self._last_t = t
         self.frames.append((t, frame))
+        if len(self.frames) > MAX_QUEUED_FRAMES:  # the output is far behind: skip ahead
+            self.current = self.frames.popleft()[1]
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 300 == 0:
+                log.warning(
+                    "%s: output is behind; %d frames skipped", self.anchor.name, self.dropped
+                )
         self.horizon = max(self.horizon, t)
         return t
 

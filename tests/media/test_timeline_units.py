@@ -82,3 +82,12 @@ def test_realtime_drift_is_pulled_back_to_the_wall_clock():
         tv = vbuf.push(video_frame(i * 1800), now, now)  # 50 fps video on the same clock
         assert abs(tv - now) <= pol.max_drift + 0.021
     assert buf.anchor.reanchors >= 3
+
+
+def test_a_live_backlog_is_bounded():
+    from recfw.media.timeline import MAX_QUEUED_FRAMES
+
+    buf = VideoTrackBuffer(TimingPolicy(realtime=True), "v")
+    for i in range(MAX_QUEUED_FRAMES + 50):  # nobody reads: the output is stuck
+        buf.push(video_frame(i * 3000), i / 30, i / 30)
+    assert len(buf.frames) == MAX_QUEUED_FRAMES and buf.dropped == 50
