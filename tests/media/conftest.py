@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,14 +37,25 @@ class Step:
 
 
 async def record(
-    path: Path, fmt_name: str, steps: list[Step], stop_at: float, realtime: bool = False
+    path: Path,
+    fmt_name: str,
+    steps: list[Step],
+    stop_at: float,
+    realtime: bool = False,
+    clock: dict[str, float] | None = None,
 ) -> RecordingStats:
-    """Record the scripted joins/leaves into ``path`` and return the stats."""
+    """Record the scripted joins/leaves into ``path`` and return the stats.
+
+    ``clock`` gets the wall times (``time.monotonic``) at which ``start()``
+    returned and ``stop()`` was called.
+    """
+    clock = {} if clock is None else clock
     with open(path, "wb") as out:
         rec = CompositeRecorder(ENCODERS[fmt_name], out, realtime=realtime)
         for s in [s for s in steps if s.at <= 0]:
             rec.add(s.media())
         await rec.start()
+        clock["started"] = time.monotonic()
         for s in sorted([s for s in steps if s.at > 0], key=lambda s: s.at):
             await rec.wait_until(s.at)
             if s.media is not None:
@@ -51,6 +63,7 @@ async def record(
             else:
                 rec.remove(s.pid)
         await rec.wait_until(stop_at)
+        clock["stopping"] = time.monotonic()
         return await rec.stop()
 
 
