@@ -7,12 +7,14 @@ are installed with pip under ``constraints.txt``. Then, through the installed
 ``provider = "azure"`` validate, a demo meeting is recorded to a ``.webm`` file
 that PyAV decodes, and after ``pip uninstall`` both settings are rejected with
 errors naming their fields. Takes about a minute (pip works from its cache).
+pip builds from a copy of the checkout, so the checkout is left as it was.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,14 +66,26 @@ def _run(venv: Path, *args: str, cwd: Path | None = None, check: bool = True, ti
     return result
 
 
+#: Left out of the copy pip builds from (setuptools builds in the source tree:
+#: building in place would leave build/ and *.egg-info in the checkout, and an
+#: egg-info on sys.path is an installed distribution to importlib.metadata).
+_NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis",
+    ".pytest_cache", ".ruff_cache", "node_modules", "recordings", "artifacts",
+)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("venv") / "v"
+    base = tmp_path_factory.mktemp("install")
+    src = base / "src"
+    shutil.copytree(ROOT, src, ignore=_NOT_COPIED)
+    path = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=120)
     _run(
         path,
-        "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt"),
-        str(ROOT), str(ROOT / "contrib" / "recfw-webm"), str(ROOT / "contrib" / "recfw-azure"),
+        "pip", "install", "--quiet", "-c", str(src / "constraints.txt"),
+        str(src), str(src / "contrib" / "recfw-webm"), str(src / "contrib" / "recfw-azure"),
         timeout=600,
     )  # fmt: skip
     return path

@@ -15,9 +15,10 @@ FAST = settings(max_examples=150, deadline=None, database=None)
 
 
 def _installed(plugins) -> rst.Installed:
+    """The built-in names (a third-party sink installed here may have rules of its own)."""
     installed = rst.Installed.from_plugins(plugins)
     assert installed.formats, "no encoder installed"
-    return installed
+    return rst.Installed(installed.triggers, installed.formats, ("s3",))
 
 
 def test_valid_settings_are_valid(builtin_plugins):
