@@ -23,7 +23,16 @@ async def serve(
 
     config = load_config(config_path)
     plugins = load_plugins()
-    server = RoomServer(config, plugins)
+    reported: set[int] = set()
+
+    def done(room, session) -> None:
+        reported.add(id(session))
+        if session.stored is not None:
+            click.echo(f"stored {session.stored.location} (room {room.name})")
+        else:
+            click.echo(f"recording failed: {session.error} (kept at {session.kept_at})", err=True)
+
+    server = RoomServer(config, plugins, on_session_done=done)
     base = await server.start(host, port)
     settings = server.settings
     click.echo(f"recfw room server on {base}")
@@ -47,11 +56,9 @@ async def serve(
     failed = 0
     for room in server.closed_rooms:
         for session in room.engine.sessions:
-            if session.stored is not None:
-                click.echo(f"stored {session.stored.location}")
-            else:
-                failed += 1
-                click.echo(f"recording failed: {session.error} (kept at {session.kept_at})")
+            if id(session) not in reported:
+                done(room, session)
+            failed += session.stored is None
     return 1 if failed else 0
 
 

@@ -33,8 +33,11 @@ from .ice import is_loopback_only, restrict_host_addresses
 from .room import Client, Room
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..config import Config
     from ..manager import Plugins
+    from ..session import RecordingSession
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,9 @@ def web_dir() -> Path:
 class RoomServer:
     """Serves rooms; one :class:`Room` (and ``RoomEngine``) per room name in use.
 
+    ``on_session_done(room, session)`` is called when a recording has been
+    stored (``session.stored``) or has failed (``session.error``, ``kept_at``).
+
     The host key of a room is an HMAC of its name with the server's host secret
     (``RECFW_HOST_SECRET``, or random per run), so host links need no storage.
     """
@@ -61,8 +67,10 @@ class RoomServer:
         *,
         host_secret: str | None = None,
         spool_dir: Path | None = None,
+        on_session_done: Callable[[Room, RecordingSession], None] | None = None,
     ):
         self.config = config
+        self.on_session_done = on_session_done
         self.plugins = plugins
         self.settings = effective(config.recording, None, plugins)
         self.spool_dir = spool_dir
@@ -189,6 +197,7 @@ class RoomServer:
                 self.plugins,
                 loopback_only=self.loopback_only,
                 spool_dir=self.spool_dir,
+                on_session_done=self.on_session_done,
             )
             self.rooms[name] = room
         return room
@@ -234,6 +243,8 @@ class RoomServer:
                 await ws.close()
         for room in list(self.rooms.values()):
             await room.close()
+            if room.engine.sessions and room not in self.closed_rooms:
+                self.closed_rooms.append(room)
         self.rooms.clear()
         await self.wait_idle()
         if self._runner is not None:

@@ -21,10 +21,12 @@ from ..triggers import Action
 from .peer import IngestPeer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from ..config import Config
     from ..manager import Plugins
+    from ..session import RecordingSession
     from ..settings import RecordingSettings
 
 log = logging.getLogger(__name__)
@@ -65,8 +67,12 @@ class Room:
         *,
         loopback_only: bool,
         spool_dir: Path | None = None,
+        on_session_done: Callable[[Room, RecordingSession], None] | None = None,
     ):
         self.name = name
+        self.on_session_done = on_session_done
+        self._reported: set[int] = set()
+        self._report_tasks: set[asyncio.Task] = set()
         self.settings = settings
         self.loopback_only = loopback_only
         self.clients: dict[str, Client] = {}
@@ -227,7 +233,22 @@ class Room:
             "prompt": self.engine.state.prompted == client.id,
         }
 
+    async def _report_stored(self) -> None:
+        await self.engine.wait_stored()
+        for session in self.engine.sessions:
+            if id(session) in self._reported or session.status not in ("stored", "failed"):
+                continue
+            self._reported.add(id(session))
+            try:
+                self.on_session_done(self, session)
+            except Exception:
+                log.exception("room %r: on_session_done failed", self.name)
+
     def _on_change(self, engine: RoomEngine) -> None:
+        if engine.status == "stopped" and self.on_session_done is not None:
+            task = asyncio.get_running_loop().create_task(self._report_stored())
+            self._report_tasks.add(task)
+            task.add_done_callback(self._report_tasks.discard)
         if engine.status == "stopped":
             # The recorder's copies of the tracks are done; the next recording gets new ones.
             for client in self.clients.values():
@@ -248,6 +269,8 @@ class Room:
 
     async def close(self) -> None:
         await self.engine.close()
+        if self._report_tasks:
+            await asyncio.gather(*list(self._report_tasks), return_exceptions=True)
         for client in list(self.clients.values()):
             if client.peer is not None:
                 with contextlib.suppress(Exception):

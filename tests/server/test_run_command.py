@@ -1,4 +1,4 @@
-"""``recfw run`` as a real subprocess: links, a synthetic participant over WebRTC, Ctrl-C stores."""
+"""``recfw run`` as a subprocess: links, a synthetic host over WebRTC, stored files reported."""
 
 from __future__ import annotations
 
@@ -64,10 +64,19 @@ async def test_run_serves_rooms_records_and_stores_on_ctrl_c(tmp_path):
         media = source.create(Participant(id="synthetic-host", display_name="Syn"), {})
         async with HeadlessParticipant(links["host link"], media, name="Syn") as host:
             assert host.result.role == "host"
+            # A first recording, stopped by the host: recfw run says where it went.
+            await host.command("start_recording")
+            await asyncio.sleep(2)
+            await host.command("stop_recording")
+            line = ""
+            while not line.startswith("stored "):
+                line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+                assert line, "recfw run ended without reporting the stored file"
+            first = line.strip()
+            # A second one, still running when recfw run gets Ctrl-C: it is stored too.
             await host.command("start_recording")
             assert host.result.statuses[-1] in ("starting", "started")
             await asyncio.sleep(3)
-            # Ctrl-C while the host is still in the room and the recording runs.
             proc.send_signal(signal.SIGINT)
             await asyncio.wait_for(proc.wait(), 30)
     finally:
@@ -77,7 +86,10 @@ async def test_run_serves_rooms_records_and_stores_on_ctrl_c(tmp_path):
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     (stored,) = [line for line in out.decode().splitlines() if line.startswith("stored ")]
-    path = Path(stored.removeprefix("stored ").removeprefix("file://"))
+    assert stored != first and first.endswith(" (room standup)")
+    assert stored.endswith(" (room standup)"), stored
+    location = stored.removeprefix("stored ").removesuffix(" (room standup)")
+    path = Path(location.removeprefix("file://"))
     assert path.parent == tmp_path / "recordings" and path.name.startswith("standup-")
     with av.open(str(path)) as container:
         video = container.streams.video[0]
