@@ -2,12 +2,15 @@
 
 Both keep the file decodable up to the last written second if the process dies:
 packets are flushed to the output as they are muxed (``flush_packets``), the
-Python file object is flushed at every keyframe, Matroska closes a cluster at
-least every second, and MP4 is fragmented (``empty_moov``, a fragment per
-keyframe). Options (from the ``encoder`` settings): ``preset`` (default
-``veryfast``), ``crf`` (default 23) or ``bitrate`` (bits/s, e.g. ``"2500k"``;
-replaces CRF), ``gop`` (keyframe interval in frames, default 2 s worth),
-``audio_bitrate`` (default 128k).
+Python file object is flushed every second of video, Matroska closes a cluster
+at least every second, and MP4 is fragmented (``empty_moov``, a fragment per
+second; ``delay_moov`` writes the header with the first fragment, so a file
+cut in its first second has nothing to decode).
+
+Options (from the ``encoder`` settings): ``preset`` (default ``veryfast``),
+``crf`` (default 23) or ``bitrate`` (bits/s, e.g. ``"2500k"``; replaces CRF),
+``gop`` (keyframe interval in frames, default 2 s worth), ``audio_bitrate``
+(default 128k).
 """
 
 from __future__ import annotations
@@ -183,7 +186,7 @@ class MkvEncoder(_Encoder):
 
 
 class Mp4Encoder(_Encoder):
-    """H.264 + AAC in fragmented MP4 (a fragment per keyframe, moov with the first one)."""
+    """H.264 + AAC in fragmented MP4 (a fragment per second, moov with the first one)."""
 
     name = "mp4"
     extension = "mp4"
@@ -194,7 +197,9 @@ class Mp4Encoder(_Encoder):
         "flush_packets": "1",
         # delay_moov: the moov is written with the first fragment, so it carries
         # the edit lists that hide AAC priming and B-frame delay (A/V in sync).
-        "movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof",
+        # A fragment every second (not only at keyframes): a crash loses <= ~1 s.
+        "movflags": "empty_moov+delay_moov+default_base_moof",
+        "frag_duration": "1000000",
     }
 
 

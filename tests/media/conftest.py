@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from recfw.media import CompositeRecorder, RecordingStats
 from recfw.plugins.encoders import MkvEncoder, Mp4Encoder
 from recfw.plugins.sources.synthetic import SyntheticSource
@@ -65,8 +64,3 @@ async def record(
         await rec.wait_until(stop_at)
         clock["stopping"] = time.monotonic()
         return await rec.stop()
-
-
-@pytest.fixture(scope="session")
-def anyio_backend():
-    return "asyncio"
