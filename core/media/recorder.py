@@ -237,9 +237,13 @@ class CompositeRecorder:
         if self._loop_task is not None:
             raise RuntimeError("the recording was already started")
         loop = asyncio.get_running_loop()
-        self._stream = await loop.run_in_executor(
-            self._executor, self.encoder.open, self.output, self.fmt, self.options
-        )
+        try:
+            self._stream = await loop.run_in_executor(
+                self._executor, self.encoder.open, self.output, self.fmt, self.options
+            )
+        except Exception:
+            self._abandon()
+            raise
         self._t0 = time.monotonic()
         self._started.set()
         self._loop_task = loop.create_task(self._run())
@@ -255,6 +259,7 @@ class CompositeRecorder:
         if self._stats is not None:
             return self._stats
         if self._loop_task is None:
+            self._abandon()
             raise RuntimeError("the recording was never started")
         self._stopping = True
         if self.realtime and self._end_frame is None:
@@ -294,6 +299,14 @@ class CompositeRecorder:
         )
         log.info("recording stopped: %s", self._stats)
         return self._stats
+
+    def _abandon(self) -> None:
+        """Stop reading every track and free the worker thread (nothing was recorded)."""
+        self._stopping = True
+        for entry in self._people.values():
+            for task in entry.tasks:
+                task.cancel()
+        self._executor.shutdown(wait=False)
 
     # --- the output loop ------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 from recfw.plugins.sources.file import FileSource
@@ -105,3 +107,19 @@ async def test_realtime_source_clock_jump_and_jitter(tmp_path):
     assert len(flashes) == 2 and len(beeps) == 2, (flashes, beeps)
     for flash, beep in match(flashes, beeps, FRAME):
         assert beep is not None, f"no beep near the flash at {flash:.3f}: {beeps}"
+
+
+async def test_bad_encoder_options_fail_start_and_release_the_tracks():
+    import io
+
+    from recfw.media import CompositeRecorder
+
+    rec = CompositeRecorder(ENCODERS["mp4"], io.BytesIO(), options={"crf": 99}, realtime=False)
+    media = synthetic("p1")
+    rec.add(media)
+    with pytest.raises(ValueError, match="crf"):
+        await rec.start()
+    with pytest.raises(RuntimeError, match="never started"):
+        await rec.stop()
+    await asyncio.sleep(0)
+    assert all(t.done() for e in rec._people.values() for t in e.tasks)
