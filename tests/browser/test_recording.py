@@ -152,9 +152,7 @@ async def test_manual_record_button(browser, make_server, shots):
         await wait_status(page, "started")
     # The recorder asks each camera for a keyframe when it starts reading it.
     for page, before in zip((host, guest), plis, strict=True):
-        await wait_for(
-            lambda p=page, b=before: _more(pli_count(p), b), what="a keyframe request"
-        )
+        await wait_for(lambda p=page, b=before: _more(pli_count(p), b), what="a keyframe request")
     await asyncio.sleep(RECORD_SECONDS)
     await shots(guest, "recording")
     await host.click("#record-btn")
