@@ -112,6 +112,7 @@ class CompositeRecorder:
         self._end_frame: int | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._data = asyncio.Event()  # a track delivered something
+        self._stop_requested = asyncio.Event()
         self._tick = asyncio.Event()  # the output advanced
         self._barriers: list[tuple[float, asyncio.Future[None]]] = []
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="recfw-encode")
@@ -265,6 +266,7 @@ class CompositeRecorder:
         if self.realtime and self._end_frame is None:
             self._end_frame = max(self._frames, round(self.now() * self.fmt.fps))
         self._data.set()
+        self._stop_requested.set()
         self._wake()
         for _, fut in self._barriers:
             if not fut.done():
@@ -368,12 +370,9 @@ class CompositeRecorder:
                 due = self._t0 + self.position + LATENCY
                 delay = due - time.monotonic()
                 if delay > 0:
-                    self._data.clear()
                     with contextlib.suppress(TimeoutError):
-                        # Woken early only by stop().
-                        while not self._stopping and time.monotonic() < due:
-                            await asyncio.wait_for(self._data.wait(), due - time.monotonic())
-                            self._data.clear()
+                        # Sleeps until the frame is due; stop() wakes it early.
+                        await asyncio.wait_for(self._stop_requested.wait(), delay)
                     continue
             else:
                 await self._wait_for_inputs()
