@@ -208,13 +208,30 @@ class TestSyntheticSource(SourceContract):
         return builtin("sources", "synthetic")
 
 
+class TestFileSource(SourceContract):
+    """A 2 s clip made with the built-in mkv encoder, played as a participant."""
+
+    @pytest.fixture
+    def source(self):
+        return builtin("sources", "file")
+
+    @pytest.fixture
+    def source_options(self, tmp_path: Path) -> dict:
+        from recfw.encoding import OutputFormat
+        from recfw.testing import media
+
+        encoder = builtin("encoders", "mkv")
+        inp = media.steady_input(OutputFormat(160, 120, 15, 48000, "stereo"), seconds=2.0)
+        path = media.encode_to_file(encoder, inp, tmp_path / "clip.mkv")
+        return {"path": str(path)}
+
+
 def test_every_builtin_is_covered():
     """A new built-in gets a contract class here (or this list says why not)."""
     covered = {
         "triggers": {"automatic", "automatic-2nd-participant", "prompt", "none"},
         "encoders": {"mkv", "mp4"},
         "sinks": {"local", "s3", "fsspec"},
-        # "file" needs a media file to play; it is covered by the sources' own tests.
         "sources": {"synthetic", "file"},
     }
     for kind, names in covered.items():
