@@ -26,6 +26,9 @@ from recfw.encoding import EncodedStream, OutputFormat
 
 log = logging.getLogger(__name__)
 
+#: The sample rates Opus encodes; other rates are resampled to 48 kHz.
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+
 PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
     "veryslow", "placebo",
@@ -115,7 +118,10 @@ class _Stream:
         else:
             v.codec_context.bit_rate = settings.bitrate
         v.options = opts
-        a = self.container.add_stream(audio_codec, rate=fmt.sample_rate)
+        rate = fmt.sample_rate
+        if audio_codec == "libopus" and rate not in OPUS_RATES:
+            rate = 48000  # PyAV resamples the frames to the codec's rate
+        a = self.container.add_stream(audio_codec, rate=rate)
         a.layout = fmt.audio_layout
         a.bit_rate = settings.audio_bitrate
         self.video, self.audio = v, a
