@@ -53,6 +53,22 @@ STALL_TIMEOUT = 2.0
 MAX_PENDING = 15
 
 
+def receive_delay(track: MediaStreamTrack) -> float:
+    """Seconds a live track's frames arrive later than they were captured, where known.
+
+    aiortc's receiver releases audio only when its jitter buffer holds 4
+    packets (``JitterBuffer(prefetch=4)``): three 20 ms packets later than
+    video, whose frames are released as soon as they are complete.
+    """
+    if track.kind == "audio" and type(track).__name__ == "RemoteStreamTrack":
+        return AIORTC_AUDIO_PREFETCH_DELAY
+    return 0.0
+
+
+#: See :func:`receive_delay`.
+AIORTC_AUDIO_PREFETCH_DELAY = 0.060
+
+
 @dataclass
 class RecordingStats:
     """What was recorded: the output's duration, frame and sample counts and size."""
@@ -210,6 +226,7 @@ class CompositeRecorder:
         from aiortc.mediastreams import MediaStreamError
 
         await self._started.wait()
+        delay = receive_delay(track) if self.realtime else 0.0
         try:
             while not self._stopping:
                 while not self.realtime and buf.horizon > self.position + READ_AHEAD:
@@ -219,7 +236,7 @@ class CompositeRecorder:
                     frame = await track.recv()
                 except MediaStreamError:
                     break
-                now = self.now()
+                now = self.now() - delay
                 anchor = now if self.realtime else max(entry.joined_at, now)
                 buf.push(frame, now, anchor)  # type: ignore[arg-type]
                 self._data.set()

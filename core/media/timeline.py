@@ -9,7 +9,10 @@ first frame and re-anchored when the track's clock misbehaves:
 * a gap (nothing for a while, then frames with later timestamps) is kept: the
   compositor holds the last picture and the mixer plays silence;
 * a jump backwards, a jump forwards beyond ``max_gap``, or (live recordings) a
-  drift away from the wall clock re-anchors the track where it is expected.
+  drift away from the wall clock re-anchors the track where it is expected;
+* live recordings place a frame at its timestamp mapped through the fastest
+  arrival seen so far (a frame never lands after "now"; a late one keeps its
+  timestamp's place), so the latency of the first frame does not stick.
 
 The output never depends on the input's timestamps being sane: it is produced
 at a constant rate from these buffers.
@@ -77,6 +80,13 @@ class _Anchor:
             t = pts_s + self.offset
             if self.expected is not None:
                 if p.realtime:
+                    if now - p.max_drift <= t <= now + p.jitter:
+                        pass
+                    elif 0 < t - now <= p.max_drift:
+                        # Faster than any frame before: the path's latency is
+                        # lower than the anchor assumed; follow it (no jump).
+                        self.offset = now - pts_s
+                        t = now
                     bad = abs(t - now) > p.max_drift
                     target = now
                 else:

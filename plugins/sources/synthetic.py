@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import hashlib
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -147,19 +148,33 @@ class SyntheticOptions:
         )
 
 
-class _Pacer:
-    """Frame ``i`` is due ``i * period`` after the first ``recv()`` (realtime only)."""
+class _Clock:
+    """The participant's capture clock, shared by its video and audio track.
+
+    Realtime: media time 0 is the first ``recv()`` of either track, and media
+    time ``t`` is due ``t`` seconds later, so the two tracks stay in step
+    whenever each starts being read (like a camera and a microphone: what
+    nobody read before a track's first ``recv()`` is gone). Otherwise frames
+    are returned at once.
+    """
 
     def __init__(self, realtime: bool):
         self.realtime = realtime
         self.start: float | None = None
 
-    async def wait(self, at: float) -> None:
+    def begin(self) -> float:
+        """Called on a track's first ``recv()``: media time to start that track at."""
         if not self.realtime:
-            await asyncio.sleep(0)  # stay cooperative
-            return
+            return 0.0
         if self.start is None:
             self.start = time.monotonic()
+            return 0.0
+        return time.monotonic() - self.start
+
+    async def wait(self, at: float) -> None:
+        if not self.realtime or self.start is None:
+            await asyncio.sleep(0)  # stay cooperative
+            return
         delay = self.start + at - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -170,11 +185,12 @@ class SyntheticVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, opts: SyntheticOptions):
+    def __init__(self, opts: SyntheticOptions, clock: _Clock | None = None):
         super().__init__()
         self.opts = opts
         self._i = 0
-        self._pacer = _Pacer(opts.realtime)
+        self._begun = False
+        self._clock = clock or _Clock(opts.realtime)
         w, h = opts.width, opts.height
         y, u, v = rgb_to_yuv(opts.color)
         base = np.empty(w * h * 3 // 2, np.uint8)
@@ -199,12 +215,15 @@ class SyntheticVideoTrack(MediaStreamTrack):
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
+        if not self._begun:
+            self._begun = True
+            self._i = math.ceil(self._clock.begin() * self.opts.fps - 1e-9)
         i = self._i
         t = i / self.opts.fps
         if self.opts.duration_s is not None and t >= self.opts.duration_s:
             self.stop()
             raise MediaStreamError
-        await self._pacer.wait(t)
+        await self._clock.wait(t)
         self._i += 1
         w, h = self.opts.width, self.opts.height
         if self._is_marker(i):
@@ -227,11 +246,12 @@ class SyntheticAudioTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, opts: SyntheticOptions):
+    def __init__(self, opts: SyntheticOptions, clock: _Clock | None = None):
         super().__init__()
         self.opts = opts
         self._sample = 0
-        self._pacer = _Pacer(opts.realtime)
+        self._begun = False
+        self._clock = clock or _Clock(opts.realtime)
         self._n = int(opts.sample_rate * AUDIO_PTIME)
 
     def _samples(self, start: int, n: int) -> np.ndarray:
@@ -252,11 +272,14 @@ class SyntheticAudioTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         rate = self.opts.sample_rate
+        if not self._begun:
+            self._begun = True
+            self._sample = math.ceil(self._clock.begin() * rate / self._n - 1e-9) * self._n
         start = self._sample
         if self.opts.duration_s is not None and start >= self.opts.duration_s * rate:
             self.stop()
             raise MediaStreamError
-        await self._pacer.wait(start / rate)
+        await self._clock.wait(start / rate)
         self._sample += self._n
         mono = self._samples(start, self._n)
         layout = "mono" if self.opts.channels == 1 else "stereo"
@@ -275,6 +298,9 @@ class SyntheticSource:
 
     def create(self, participant: Participant, options: Mapping[str, Any]) -> ParticipantMedia:
         opts = SyntheticOptions.parse(participant.id, options)
+        clock = _Clock(opts.realtime)
         return ParticipantMedia(
-            participant, video=SyntheticVideoTrack(opts), audio=SyntheticAudioTrack(opts)
+            participant,
+            video=SyntheticVideoTrack(opts, clock),
+            audio=SyntheticAudioTrack(opts, clock),
         )
