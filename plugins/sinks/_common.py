@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Iterator
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from fsspec.callbacks import Callback
-from recfw.errors import FieldError
+from recfw.errors import FieldError, StorageError
 from recfw.storage import Progress
 
 #: How many " (n)" names a sink tries before it gives up on a free name.
 MAX_FREE_NAME_TRIES = 1000
+
+
+def local_size(path: Path) -> int:
+    """The size of the recording to store; ``StorageError`` if it cannot be read."""
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise StorageError(f"cannot read the recording {path}: {exc.strerror}") from None
 
 
 def has_control_chars(text: str) -> bool:

@@ -21,7 +21,13 @@ from recfw.naming import join_key
 from recfw.settings import Destination
 from recfw.storage import Progress, StoredObject
 
-from ._common import ProgressCallback, candidate_names, has_control_chars, prefix_errors
+from ._common import (
+    ProgressCallback,
+    candidate_names,
+    has_control_chars,
+    local_size,
+    prefix_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +75,7 @@ class FsspecSink:
             join_key("", key)
         except ValueError as exc:
             raise StorageError(f"fsspec sink: {exc}") from None
-        size = path.stat().st_size
+        size = local_size(path)
         try:
             from fsspec.core import url_to_fs
 

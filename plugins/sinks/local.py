@@ -23,7 +23,7 @@ from recfw.naming import join_key
 from recfw.settings import DEFAULT_LOCAL_FOLDER, Destination
 from recfw.storage import Progress, StoredObject
 
-from ._common import candidate_names, has_control_chars, report
+from ._common import candidate_names, has_control_chars, local_size, report
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,7 @@ class LocalSink:
         except ValueError as exc:
             raise StorageError(f"local sink: {exc}") from None
         folder = self.folder(destination)
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise StorageError(f"cannot read the recording {path}: {exc.strerror}") from None
+        size = local_size(path)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

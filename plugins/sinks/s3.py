@@ -42,7 +42,13 @@ from recfw.secrets import Secret, mask_key_id
 from recfw.settings import Destination
 from recfw.storage import Progress, StoredObject
 
-from ._common import MAX_FREE_NAME_TRIES, ProgressCallback, candidate_names, prefix_errors
+from ._common import (
+    MAX_FREE_NAME_TRIES,
+    ProgressCallback,
+    candidate_names,
+    local_size,
+    prefix_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +194,7 @@ class S3Sink:
             object_key = join_key(destination.prefix, key)
         except ValueError as exc:
             raise StorageError(f"s3 sink: {exc}") from None
-        size = path.stat().st_size
+        size = local_size(path)
         where = _where(bucket, destination)
         try:
             fs = self.filesystem(destination)

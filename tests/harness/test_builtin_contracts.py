@@ -132,12 +132,6 @@ class TestS3Sink(SinkContract):
     def listing(self, destination: Destination) -> list[str]:
         return self.s3.keys(destination.bucket_name)
 
-    @pytest.mark.xfail(
-        raises=FileNotFoundError,
-        reason="known bug: the s3 sink lets FileNotFoundError out instead of StorageError",
-    )
-    def test_a_missing_local_file_raises_storage_error(self, sink, destination, tmp_path):
-        super().test_a_missing_local_file_raises_storage_error(sink, destination, tmp_path)
 
 
 @pytest.fixture
@@ -167,12 +161,6 @@ class TestFsspecSink(SinkContract):
     def fetch(self, stored: StoredObject, destination: Destination) -> bytes:
         return Path(stored.location.removeprefix("file://")).read_bytes()
 
-    @pytest.mark.xfail(
-        raises=FileNotFoundError,
-        reason="known bug: the fsspec sink lets FileNotFoundError out instead of StorageError",
-    )
-    def test_a_missing_local_file_raises_storage_error(self, sink, destination, tmp_path):
-        super().test_a_missing_local_file_raises_storage_error(sink, destination, tmp_path)
 
     def listing(self, destination: Destination) -> list[str]:
         root = Path(destination.bucket.removeprefix("file://")).parent
