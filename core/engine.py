@@ -53,6 +53,10 @@ class RoomEngine:
     ``status`` is what the embed API reports: ``idle`` (never recorded),
     ``starting``, ``started``, ``stopping``, ``stopped``. ``on_change`` is called
     (synchronously) whenever the status or the prompted host changes.
+
+    Media handed to the engine (by ``media_for`` or :meth:`attach_media`) is the
+    recorder's own copy: the engine stops it when its participant leaves or the
+    recording ends, and asks for fresh media for the next recording.
     """
 
     def __init__(
@@ -118,6 +122,9 @@ class RoomEngine:
         if self.state.get(pid) is None:
             log.debug("media for %r, who is not in room %r, ignored", pid, self.state.name)
             return
+        previous = self._media.get(pid)
+        if previous is not None and previous is not media:
+            previous.stop()
         self._media[pid] = media
         session = self.current_session
         if session is not None and media.participant.is_person:
@@ -181,9 +188,11 @@ class RoomEngine:
             if isinstance(event, Left | RoomClosed):
                 for gone in before.participants:
                     if gone.is_person and self.state.get(gone.id) is None:
-                        self._media.pop(gone.id, None)
                         if self.current_session is not None:
                             self.current_session.remove(gone.id)
+                        media = self._media.pop(gone.id, None)
+                        if media is not None:
+                            media.stop()
                         self._emit(self._client_event(CLIENT_LEFT, gone))
             if decision.action == Action.REFUSE:
                 log.warning("room %r: refused: %s", self.state.name, decision.reason)
@@ -270,6 +279,11 @@ class RoomEngine:
         self._set_status("stopping")
         await session.stop()
         self._recorder_leaves()
+        # The recorder's copies of the tracks are done with: stop them so nothing
+        # keeps producing frames nobody reads. A next recording gets fresh ones.
+        for media in self._media.values():
+            media.stop()
+        self._media.clear()
         self._set_status("stopped")
         task = asyncio.get_running_loop().create_task(session.store())
         self._store_tasks.add(task)

@@ -87,6 +87,9 @@ class _Participant:
     video: VideoTrackBuffer | None
     audio: AudioTrackBuffer | None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: Live mode: when they left on the recording's clock. The tile stays for the
+    #: frames before that instant that are still to be made (the latency window).
+    left_at: float | None = None
 
 
 class CompositeRecorder:
@@ -151,8 +154,8 @@ class CompositeRecorder:
 
     @property
     def tiles(self) -> list[str]:
-        """Participant ids that have a tile, in grid order."""
-        return list(self._people)
+        """Participant ids in the composite (not leaving), in grid order."""
+        return [pid for pid, e in self._people.items() if e.left_at is None]
 
     def now(self) -> float:
         """The recording's clock: wall seconds since start, or the virtual position."""
@@ -189,7 +192,7 @@ class CompositeRecorder:
             log.warning("participant %r added while the recording stops: ignored", p.id)
             return
         if p.id in self._people:
-            self.remove(p.id)
+            self._drop(p.id)
         now = self.now()
         video = VideoTrackBuffer(self.policy, f"{p.id}/video") if media.video else None
         audio = (
@@ -208,14 +211,33 @@ class CompositeRecorder:
         log.info("participant %r joins the composite at %.3f s", p.id, now)
 
     def remove(self, participant_id: str) -> None:
-        """Take the participant's tile away and stop reading their tracks."""
+        """Take the participant's tile away and stop reading their tracks.
+
+        Live, the output runs :data:`LATENCY` behind the clock: the tile stays in
+        the frames before this instant that are still to be made, so a leaving
+        participant's last moments (and the end of a recording) are not cut.
+        """
+        entry = self._people.get(participant_id)
+        if entry is None or entry.left_at is not None:
+            return
+        if not self.realtime:
+            self._drop(participant_id)
+            return
+        entry.left_at = self.now()
+        for task in entry.tasks:
+            task.cancel()
+        self._data.set()
+        log.info("participant %r leaves the composite at %.3f s", participant_id, entry.left_at)
+
+    def _drop(self, participant_id: str) -> None:
         entry = self._people.pop(participant_id, None)
         if entry is None:
             return
         for task in entry.tasks:
             task.cancel()
         self._data.set()
-        log.info("participant %r leaves the composite at %.3f s", participant_id, self.now())
+        if entry.left_at is None:
+            log.info("participant %r leaves the composite at %.3f s", participant_id, self.now())
 
     async def _pull(
         self,
@@ -401,6 +423,8 @@ class CompositeRecorder:
         n = self._frames
         t = n / self.fmt.fps
         s0, s1 = self._sample_index(n), self._sample_index(n + 1)
+        for pid in [p for p, e in self._people.items() if e.left_at is not None and e.left_at <= t]:
+            self._drop(pid)
         tiles = [
             Tile(pid, e.video.picture_at(t + self._nearest) if e.video is not None else None)
             for pid, e in self._people.items()
