@@ -61,4 +61,3 @@ def main(verbose: int) -> None:
 
 for _command in COMMANDS:
     main.add_command(_command)
-

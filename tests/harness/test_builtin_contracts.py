@@ -133,7 +133,6 @@ class TestS3Sink(SinkContract):
         return self.s3.keys(destination.bucket_name)
 
 
-
 @pytest.fixture
 def s3_contract_bucket(s3_endpoint):
     name = s3_endpoint.create_bucket()
@@ -160,7 +159,6 @@ class TestFsspecSink(SinkContract):
 
     def fetch(self, stored: StoredObject, destination: Destination) -> bytes:
         return Path(stored.location.removeprefix("file://")).read_bytes()
-
 
     def listing(self, destination: Destination) -> list[str]:
         root = Path(destination.bucket.removeprefix("file://")).parent
