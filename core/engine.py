@@ -216,12 +216,17 @@ class RoomEngine:
                 self._changed()
             return decision
 
-    def _add_media(self, participant: Participant, session: RecordingSession) -> None:
+    def _media_of(self, participant: Participant) -> ParticipantMedia | None:
+        """The participant's media: attached already, or asked of ``media_for``."""
         media = self._media.get(participant.id)
         if media is None and self.media_for is not None:
             media = self.media_for(participant)
             if media is not None:
                 self._media[participant.id] = media
+        return media
+
+    def _add_media(self, participant: Participant, session: RecordingSession) -> None:
+        media = self._media_of(participant)
         if media is not None:
             session.add(media)
 
@@ -249,15 +254,7 @@ class RoomEngine:
         self._set_status("starting")
         self.state = apply_event(self.state, Joined(self._now(), self.recorder))
         self._emit(self._client_event(CLIENT_JOINED, self.recorder))
-        media = []
-        for person in self.state.people:
-            m = self._media.get(person.id)
-            if m is None and self.media_for is not None:
-                m = self.media_for(person)
-                if m is not None:
-                    self._media[person.id] = m
-            if m is not None:
-                media.append(m)
+        media = [m for m in map(self._media_of, self.state.people) if m is not None]
         try:
             await session.start(media)
         except Exception:

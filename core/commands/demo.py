@@ -17,6 +17,7 @@ from ..manager import load_plugins
 from ..rooms import Participant, Role
 from ..session import SessionStatus
 from ..settings import effective
+from .options import config_option
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +149,7 @@ def _report(engine: RoomEngine, console: Console) -> int:
 
 
 @click.command("demo")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Config file (TOML). Default: record to ./recordings as mkv.",
-)
+@config_option("record to ./recordings as mkv.")
 @click.option(
     "--room", default="demo", show_default=True, help="Room name (goes into the file name)."
 )

@@ -12,6 +12,7 @@ import click
 
 from ..config import load_config
 from ..manager import load_plugins
+from .options import config_option
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,7 @@ async def serve(
 
 
 @click.command("run")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Config file (TOML). Default: record to ./recordings as mkv, automatic start.",
-)
+@config_option("record to ./recordings as mkv, automatic start.")
 @click.option("--host", default=None, help="Address to listen on (default: [server] host).")
 @click.option(
     "--port", default=None, type=click.IntRange(0, 65535), help="Port (default: [server] port)."
@@ -86,7 +82,7 @@ def run_command(
 ) -> None:
     """Serve room pages and record real meetings over WebRTC.
 
-    Prints each room's visitor link and host link (``?roomKey=...``: only a
+    Prints each room's visitor link and host link (with ?roomKey=...; only a
     host may start or stop a recording). Open a link in a browser to join.
     Set RECFW_HOST_SECRET to keep host links valid across restarts.
     """
