@@ -32,6 +32,7 @@ from .rooms import (
     apply_event,
 )
 from .session import RecordingSession, SessionStatus
+from .spool import DEFAULT_SPOOL_DIR
 from .triggers import Action, Decision, step
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SPOOL_DIR = Path(".recfw") / "spool"
 
 MediaFor = Callable[[Participant], "ParticipantMedia | None"]
 

@@ -21,6 +21,7 @@ from .encoding import OutputFormat
 from .errors import RecfwError, StorageError
 from .events import RECORDING_FAILED, RECORDING_FINISHED, RECORDING_STARTED, Event, iso_utc
 from .naming import recording_file_name
+from .spool import SpoolLock
 
 if TYPE_CHECKING:
     from .config import Config
@@ -92,6 +93,7 @@ class RecordingSession:
         self.progress: Progress | None = None
         self._recorder: Any = None
         self._output: Any = None
+        self._lock: SpoolLock | None = None
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -110,6 +112,7 @@ class RecordingSession:
         self.spool_path = _free_path(self.spool_dir, self.file_name)
         try:
             self._output = open(self.spool_path, "wb")  # noqa: SIM115 - closed in stop()
+            self._lock = SpoolLock(self.spool_path)
             self._recorder = CompositeRecorder(
                 self.encoder,
                 self._output,
@@ -172,6 +175,8 @@ class RecordingSession:
         except RecfwError as exc:
             self._fail(str(exc), kept_at=str(self.spool_path))
             return
+        finally:
+            self._release()
         self.status = SessionStatus.STORED
         log.info("stored %s (%d bytes)", self.stored.location, self.stored.size)
         self._emit(Event(RECORDING_FINISHED, self._data()))
@@ -184,7 +189,14 @@ class RecordingSession:
             os.fsync(self._output.fileno())
             self._output.close()
 
+    def _release(self) -> None:
+        """Let ``recfw spool upload`` at the file: this session is done with it."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
     def _fail(self, message: str, kept_at: str | None = None) -> None:
+        self._release()
         self.status = SessionStatus.FAILED
         self.error = message
         if kept_at is None and self.spool_path is not None and self.spool_path.exists():

@@ -5,5 +5,6 @@ from .join import join_command
 from .plugins import plugins_command
 from .run import run_command
 from .settings import settings_group
+from .spool import spool_group
 
-COMMANDS = [demo_command, plugins_command, settings_group, run_command, join_command]
+COMMANDS = [demo_command, plugins_command, settings_group, run_command, join_command, spool_group]

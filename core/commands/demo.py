@@ -18,6 +18,7 @@ from ..rooms import Participant, Role
 from ..session import SessionStatus
 from ..settings import effective
 from .options import config_option
+from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ async def run_demo(
         f"{settings.destination.provider}:{settings.destination.bucket}",
         highlight=False,
     )
+    warn_about_waiting(console)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     with progress:

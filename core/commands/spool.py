@@ -1,0 +1,92 @@
+"""``recfw spool``: recordings that wait on local disk, and storing them again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ..config import load_config
+from ..errors import StorageError
+from ..manager import load_plugins
+from ..settings import effective
+from ..spool import DEFAULT_SPOOL_DIR, pending, upload
+from .options import config_option
+
+spool_dir_option = click.option(
+    "--spool",
+    "spool_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_SPOOL_DIR,
+    show_default=True,
+    help="The spool folder.",
+)
+
+
+@click.group("spool")
+def spool_group() -> None:
+    """Recordings waiting on local disk: storing failed, or recfw stopped mid-recording.
+
+    Nothing in the spool is ever deleted until its destination confirmed the copy.
+    """
+
+
+@spool_group.command("list")
+@spool_dir_option
+def list_command(spool_dir: Path) -> None:
+    """List the recordings in the spool."""
+    console = Console(soft_wrap=True, highlight=False)
+    entries = pending(spool_dir)
+    if not entries:
+        console.print(f"{spool_dir}: no recordings waiting")
+        return
+    for entry in entries:
+        note = "  (being recorded)" if entry.in_use else ""
+        console.print(f"{entry.path}  {entry.size / 1e6:.2f} MB{note}")
+
+
+@spool_group.command("upload")
+@config_option("record to ./recordings.")
+@spool_dir_option
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def upload_command(config_path: Path | None, spool_dir: Path, files: tuple[Path, ...]) -> None:
+    """Store spooled recordings (all, or FILES from the spool) at the configured destination.
+
+    Each goes under its own file name; its local copy is removed only once the
+    destination confirmed it. Exits 1 if any could not be stored.
+    """
+    console = Console(soft_wrap=True, highlight=False)
+    config = load_config(config_path)
+    plugins = load_plugins()
+    settings = effective(config.recording, None, plugins)
+    outside = [f for f in files if f.resolve().parent != spool_dir.resolve()]
+    if outside:
+        raise click.BadParameter(
+            f"{outside[0]} is not in the spool folder {spool_dir}", param_hint="FILES"
+        )
+    paths = list(files) or [e.path for e in pending(spool_dir) if not e.in_use]
+    if not paths:
+        console.print(f"{spool_dir}: no recordings waiting")
+        return
+    failed = 0
+    for path in paths:
+        try:
+            stored = upload(path, settings.destination, plugins)
+        except StorageError as exc:
+            failed += 1
+            console.print(f"[red]not stored[/red] {path.name}: {exc}")
+            continue
+        console.print(f"[green]stored[/green] {stored.location} ({stored.size / 1e6:.2f} MB)")
+    if failed:
+        raise SystemExit(1)
+
+
+def warn_about_waiting(console: Console, spool_dir: Path = DEFAULT_SPOOL_DIR) -> None:
+    """One line when earlier recordings still wait in the spool."""
+    waiting = [e for e in pending(spool_dir) if not e.in_use]
+    if waiting:
+        console.print(
+            f"[yellow]{len(waiting)} recording(s) from earlier runs wait in {spool_dir}[/yellow]"
+            " (storing failed or recfw stopped): `recfw spool upload` stores them."
+        )
