@@ -9,10 +9,12 @@ import signal
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from ..config import load_config
 from ..manager import load_plugins
 from .options import config_option
+from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ async def serve(
         f"{settings.destination.provider}:{settings.destination.bucket}"
     )
     click.echo(f"ICE addresses offered: {', '.join(server.ice_addresses)}")
+    warn_about_waiting(Console(soft_wrap=True, highlight=False))
     for room in rooms:
         visitor, host_link = server.links(room)
         click.echo(f"\nroom {room}\n  visitor link: {visitor}\n  host link:    {host_link}")
