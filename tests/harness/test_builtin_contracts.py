@@ -1,8 +1,8 @@
 """The built-in plugins pass the same contract suites that plugin authors use.
 
 Each class points a :mod:`recfw.testing.contracts` suite at one built-in plugin,
-looked up by name through the entry points (as a user's settings would), so a
-built-in that is not installed yet is skipped with a reason.
+looked up by name through the entry points (as a user's settings would); a
+built-in missing from the entry points is a failure.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ _PLUGINS.load_entry_points()
 
 
 def builtin(kind: str, name: str):
-    """The installed built-in ``kind`` called ``name``, or a skip naming what is missing."""
+    """The installed built-in ``kind`` called ``name``; fails naming what is missing."""
     registry = getattr(_PLUGINS, kind)
     if name not in registry:
-        pytest.skip(f"the built-in {kind[:-1]} {name!r} is not installed yet")
+        pytest.fail(f"the built-in {kind[:-1]} {name!r} is not registered: {_PLUGINS.failures}")
     return registry[name]
 
 
