@@ -12,7 +12,15 @@ first frame and re-anchored when the track's clock misbehaves:
   drift away from the wall clock re-anchors the track where it is expected;
 * live recordings place a frame at its timestamp mapped through the fastest
   arrival seen so far (a frame never lands after "now"; a late one keeps its
-  timestamp's place), so the latency of the first frame does not stick.
+  timestamp's place), so the latency of the first frame does not stick;
+* live audio without timestamps is laid end to end but held to the same wall
+  clock, so a source that delivers faster (or slower) than real time cannot
+  run away from it;
+* a live track holds a bounded amount of media not yet output
+  (:data:`MAX_QUEUED_FRAMES` pictures, :attr:`TimingPolicy.max_queued_audio`
+  seconds of audio) for when the output falls behind the wall clock (a slow
+  encoder): the oldest is dropped, and nothing is moved, so once the output
+  catches up the tracks are in sync again.
 
 The output never depends on the input's timestamps being sane: it is produced
 at a constant rate from these buffers.
@@ -46,6 +54,9 @@ class TimingPolicy:
     max_gap: float = 5.0
     #: Wall clock: a track further than this from "now" is re-anchored to now.
     max_drift: float = 0.25
+    #: Wall clock: a track holds at most this much audio not yet output (as long as
+    #: :data:`MAX_QUEUED_FRAMES` pictures at 30 fps); the oldest is dropped beyond it.
+    max_queued_audio: float = 5.0
 
 
 def frame_seconds(frame: Any) -> float | None:
@@ -74,6 +85,14 @@ class _Anchor:
         p = self.policy
         if pts_s is None:  # no timestamp: lay it end to end
             t = self.expected if self.expected is not None else anchor
+            if p.realtime and duration > 0 and self.expected is not None:
+                # Live audio: on the wall clock too, as a timestamped track would be.
+                if t > now + p.jitter:
+                    t = now  # delivered faster than real time: never after "now"
+                elif t < now - p.max_drift:
+                    self.reanchors += 1
+                    log.info("%s: %.3f s behind the wall clock; re-anchored", self.name, now - t)
+                    t = now
         else:
             if self.offset is None:
                 self.offset = anchor - pts_s
@@ -160,6 +179,17 @@ class AudioTrackBuffer:
         self.written_end = 0  # sample index after the last placed sample
         self.started = False
         self.ended = False
+        #: Live: samples dropped because the output was too far behind (oldest first).
+        self.dropped = 0
+        #: Samples dropped because they overlapped what was already placed (a track
+        #: re-anchored backwards, or one delivering faster than real time).
+        self.overlapped = 0
+        self._warned: set[str] = set()
+
+    @property
+    def queued(self) -> int:
+        """Samples held: from the start of the oldest chunk kept to the newest placed."""
+        return self.written_end - self.chunks[0][0] if self.chunks else 0
 
     @property
     def horizon(self) -> float:
@@ -193,15 +223,50 @@ class AudioTrackBuffer:
         if self.started and abs(start - self.written_end) <= self.policy.jitter * self.rate:
             start = self.written_end  # jitter: lay end to end
         if self.started and start < self.written_end:  # re-anchored backwards: drop the overlap
-            data = data[self.written_end - start :]
+            overlap = min(self.written_end - start, len(data))
+            self.overlapped += overlap
+            data = data[overlap:]
             start = self.written_end
+            if self.policy.realtime and self.overlapped >= self.rate:
+                self._warn_once(
+                    "fast",
+                    "%s: audio arrives faster than real time; %.1f s dropped so far",
+                    self.overlapped / self.rate,
+                )
         self.started = True
         if len(data):
             self.chunks.append((start, data))
             self.written_end = start + len(data)
         # Keep the anchor's idea of "expected" in step with what was really laid down.
         self.anchor.expected = self.written_end / self.rate
+        if self.policy.realtime:  # (virtual clock: reading is throttled by the recorder)
+            self._bound()
         return t
+
+    def _bound(self) -> None:
+        """Drop the oldest audio beyond ``max_queued_audio`` (the output is far behind)."""
+        limit = self.written_end - round(self.policy.max_queued_audio * self.rate)
+        dropped = 0
+        while self.chunks and self.chunks[0][0] < limit:
+            start, data = self.chunks[0]
+            if start + len(data) <= limit:
+                self.chunks.popleft()
+                dropped += len(data)
+            else:
+                self.chunks[0] = (limit, data[limit - start :])
+                dropped += limit - start
+        if dropped:
+            self.dropped += dropped
+            self._warn_once(
+                "behind",
+                "%s: the output is over %.1f s behind this track; its oldest audio is dropped",
+                self.policy.max_queued_audio,
+            )
+
+    def _warn_once(self, kind: str, msg: str, *args: object) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            log.warning(msg, self.anchor.name, *args)
 
     def read(self, s0: int, s1: int) -> np.ndarray:
         """Samples ``[s0, s1)`` (silence where nothing was placed); older audio is dropped."""

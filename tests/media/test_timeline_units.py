@@ -91,3 +91,58 @@ def test_a_live_backlog_is_bounded():
     for i in range(MAX_QUEUED_FRAMES + 50):  # nobody reads: the output is stuck
         buf.push(video_frame(i * 3000), i / 30, i / 30)
     assert len(buf.frames) == MAX_QUEUED_FRAMES and buf.dropped == 50
+
+
+def untimed(n: int = 960) -> av.AudioFrame:
+    f = audio_frame(0, n=n)
+    f.pts = None
+    return f
+
+
+@pytest.mark.parametrize("speed", [3.0, 1.0, 0.9])
+def test_live_audio_without_timestamps_stays_on_the_wall_clock(speed):
+    pol = TimingPolicy(realtime=True)
+    buf = AudioTrackBuffer(pol, "a", 48000, "mono")
+    now, read_to = 2.0, 0
+    for _ in range(round(10 / 0.020 * speed)):  # 10 s of 20 ms frames arriving at `speed`x
+        now += 0.020 / speed
+        buf.push(untimed(), now, now)
+        s1 = round((now - 0.3) * 48000)  # the output reads 0.3 s behind
+        if s1 > read_to:
+            buf.read(read_to, s1)
+            read_to = s1
+        assert buf.written_end / 48000 <= now + pol.jitter + 0.021
+        assert buf.written_end / 48000 >= now - pol.max_drift - 0.021
+        assert buf.queued <= (0.3 + pol.jitter + 0.041) * 48000
+    if speed == 1.0:  # in time: laid end to end, nothing dropped or moved
+        assert buf.overlapped == 0 and buf.anchor.reanchors == 0 and buf.dropped == 0
+    elif speed > 1:  # 30 s delivered in 10 s: the 20 s that does not fit is dropped
+        assert buf.overlapped / 48000 == pytest.approx(10 * (speed - 1), abs=0.1)
+    else:  # slow: pulled forward to the wall clock now and then
+        assert buf.anchor.reanchors >= 3
+
+
+def test_live_audio_backlog_is_bounded_and_stays_in_place(caplog):
+    pol = TimingPolicy(realtime=True, max_queued_audio=2.0)
+    buf = AudioTrackBuffer(pol, "p/audio", 48000, "mono")
+    for i in range(500):  # 10 s on time, and nobody reads: the output is stuck
+        now = 1.0 + i * 0.020
+        buf.push(audio_frame(i * 960, value=0.5 if i % 50 else -0.5), now, now)
+        assert buf.queued <= 2.0 * 48000
+    assert buf.written_end == 11 * 48000 and buf.dropped == 8 * 48000
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "p/audio" in warnings[0].getMessage()
+    # What is kept is where it was placed: the marker frames (i % 50 == 0) at 1 s steps.
+    out = buf.read(0, 11 * 48000)[:, 0]
+    assert np.all(out[: 9 * 48000] == 0)
+    for k in (9, 10):
+        assert np.all(out[k * 48000 : k * 48000 + 960] < -0.4)
+        assert np.all(out[k * 48000 + 960 : (k + 1) * 48000] > 0.4)
+
+
+def test_virtual_audio_is_not_bounded():
+    # The virtual clock throttles reading instead (READ_AHEAD): nothing is dropped here.
+    buf = AudioTrackBuffer(TimingPolicy(realtime=False, max_queued_audio=2.0), "a", 48000, "mono")
+    for i in range(500):
+        buf.push(audio_frame(i * 960), 0, 0)
+    assert buf.queued == 10 * 48000 and buf.dropped == 0

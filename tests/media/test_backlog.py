@@ -1,0 +1,187 @@
+"""Live recordings hold a bounded amount of audio when a track outruns the output.
+
+Two ways audio piles up in a live (wall clock) recording: a source delivering
+faster than real time (a clock that runs fast), and an encoder that falls
+behind real time. Either way the track's buffer must stay bounded, the output
+constant-rate and monotonic, and the audio that is played in its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from aiortc import MediaStreamTrack
+from recfw.encoding import EncodedStream, OutputFormat
+from recfw.media import CompositeRecorder, RecordingStats
+from recfw.media.recorder import LATENCY
+from recfw.media.timeline import AudioTrackBuffer
+
+from .analysis import beep_times, decode, flash_times, match
+from .conftest import ENCODERS, synthetic
+
+FRAME = 1 / 30
+RATE = 48000
+
+
+class FastAudio(MediaStreamTrack):
+    """Another audio track's frames, ``speed`` times faster than real time.
+
+    ``timestamps=False``: the frames carry no timestamps (laid end to end).
+    """
+
+    kind = "audio"
+
+    def __init__(self, inner: MediaStreamTrack, speed: float, timestamps: bool):
+        super().__init__()
+        self.inner, self.speed, self.timestamps = inner, speed, timestamps
+        self.start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        frame = await self.inner.recv()  # an unpaced source: at once
+        t = float(frame.pts * frame.time_base)
+        if self.start is None:
+            self.start = time.monotonic()
+        delay = self.start + t / self.speed - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if not self.timestamps:
+            frame.pts = None
+        return frame
+
+
+class SlowEncoder:
+    """A real encoder whose pictures take ``seconds`` each to encode until ``until``."""
+
+    def __init__(self, inner: Any, seconds: float):
+        self.inner, self.seconds = inner, seconds
+        self.until = float("inf")  # time.monotonic() after which it is fast again
+
+    def open(self, output: Any, fmt: OutputFormat, options: Any) -> EncodedStream:
+        stream = self.inner.open(output, fmt, options)
+        encoder = self
+
+        class Slow:
+            def write_video(self, frame: av.VideoFrame) -> None:
+                if time.monotonic() < encoder.until:
+                    time.sleep(encoder.seconds)
+                stream.write_video(frame)
+
+            def write_audio(self, frame: av.AudioFrame) -> None:
+                stream.write_audio(frame)
+
+            def close(self) -> None:
+                stream.close()
+
+        return Slow()
+
+
+def held(buf: AudioTrackBuffer) -> int:
+    """Samples the buffer holds (from its oldest chunk to the newest sample placed)."""
+    return buf.written_end - buf.chunks[0][0] if buf.chunks else 0
+
+
+async def watch(rec: CompositeRecorder, pid: str, seen: list[tuple[int, float]]) -> None:
+    """Every 10 ms: the audio held and how far the output is behind the wall clock."""
+    while True:
+        buf = rec._people[pid].audio
+        assert buf is not None
+        seen.append((held(buf), rec.now() - rec.position))
+        await asyncio.sleep(0.010)
+
+
+async def live(
+    rec: CompositeRecorder, pid: str, stop_at: float
+) -> tuple[RecordingStats, list[tuple[int, float]]]:
+    seen: list[tuple[int, float]] = []
+    await rec.start()
+    watcher = asyncio.get_running_loop().create_task(watch(rec, pid, seen))
+    try:
+        await rec.wait_until(stop_at)
+    finally:
+        watcher.cancel()
+    return await rec.stop(), seen
+
+
+def check_output(path, stats: RecordingStats) -> Any:
+    """Constant 30 fps, monotonic, audio as long as the video; returns the decoded file."""
+    d = decode(path)
+    assert len(d.video_times) == stats.video_frames > 0
+    assert np.all(np.diff(d.video_times) > 0)
+    assert np.allclose(np.diff(d.video_times), FRAME, atol=0.0011)
+    assert np.all(np.diff(d.audio_times) > 0)
+    assert d.audio_duration == pytest.approx(stats.duration_s, abs=0.05)
+    return d
+
+
+@pytest.mark.parametrize("timestamps", [True, False], ids=["timestamps", "no-timestamps"])
+async def test_audio_three_times_faster_than_real_time(tmp_path, timestamps):
+    media = synthetic("p1", realtime=True, marker_interval_s=0)
+    tone = synthetic("p1", realtime=False, marker_interval_s=0).audio  # unpaced
+    media.audio = FastAudio(tone, 3.0, timestamps)
+    path = tmp_path / "fast.mkv"
+    with open(path, "wb") as out:
+        rec = CompositeRecorder(ENCODERS["mkv"], out, realtime=True)
+        rec.add(media)
+        stats, seen = await live(rec, "p1", 3.0)
+    # The buffer holds no more than what the output has still to read up to the
+    # wall clock, plus the jitter allowed on either side of "now" and a frame or
+    # two: the surplus is not kept.
+    slack = 2 * rec.policy.jitter + 0.05
+    for samples, behind in seen:
+        assert samples / RATE <= behind + slack, (samples / RATE, behind)
+    assert max(s for s, _ in seen) / RATE < LATENCY + 0.5  # (it was 6 s after 3 s)
+    d = check_output(path, stats)
+    # The tone is played all along (after the first frame's latency), no holes.
+    a = d.audio[round((LATENCY + 0.1) * RATE) :]
+    rms = np.sqrt(np.mean(a[: len(a) // 960 * 960].reshape(-1, 960) ** 2, axis=1))
+    assert rms.min() > 0.03, rms.min()
+
+
+async def test_encoder_behind_real_time_drops_the_oldest_audio_and_keeps_sync(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, "recfw.media.timeline")
+    encoder = SlowEncoder(ENCODERS["mkv"], 0.2)  # 5 pictures a second...
+    path = tmp_path / "behind.mkv"
+    with open(path, "wb") as out:
+        rec = CompositeRecorder(encoder, out, realtime=True)
+        rec.policy.max_queued_audio = 0.8
+        rec.add(synthetic("p1", realtime=True, marker_interval_s=1.0))
+        encoder.until = time.monotonic() + 2.5  # ... for 2.5 s, then it catches up
+        stats, seen = await live(rec, "p1", 4.6)
+        buf = rec._people["p1"].audio
+    assert max(b for _, b in seen) > 1.2  # the output really was far behind
+    assert max(s for s, _ in seen) <= 0.8 * RATE
+    assert buf.dropped > 0.3 * RATE
+    behind = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "p1/audio" in r.getMessage()
+    ]
+    assert len(behind) == 1, [r.getMessage() for r in behind]  # warned once
+    d = check_output(path, stats)
+    # Nothing was moved: every beep still played is at its flash, and once the
+    # output has caught up, the markers have both.
+    flashes, beeps = flash_times(d), beep_times(d)
+    assert len(flashes) == 4, flashes
+    for beep, flash in match(beeps, flashes, FRAME + 0.005):
+        assert flash is not None, f"a beep at {beep:.3f} s with no flash: {flashes}"
+    for flash, beep in match(flashes, beeps, FRAME + 0.005):
+        if flash > 3.5:
+            assert beep is not None, f"no beep at the flash at {flash:.3f} s: {beeps}"
+    assert len(beeps) < len(flashes)  # the audio of the backlog is gone
+
+
+async def test_virtual_clock_audio_is_not_capped():
+    # The virtual clock reads a track at most READ_AHEAD ahead instead: the live cap
+    # does not apply (here it would cut what is waiting to be read).
+    rec = CompositeRecorder(ENCODERS["mkv"], io.BytesIO(), realtime=False)
+    rec.policy.max_queued_audio = 0.1
+    rec.add(synthetic("p1", marker_interval_s=0))
+    stats, seen = await live(rec, "p1", 1.0)
+    buf = rec._people["p1"].audio
+    assert stats.video_frames == 30 and stats.audio_samples == RATE
+    assert buf.dropped == 0 and max(s for s, _ in seen) > 0.2 * RATE
