@@ -33,6 +33,7 @@ Without a file, :data:`recfw.settings.EMBEDDED_DEFAULT` applies: a local
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -90,6 +91,14 @@ class Config:
     path: Path | None = None
 
 
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
 def _server(data: Any, errors: list[FieldError]) -> ServerSettings:
     if data is None:
         return ServerSettings()
@@ -118,7 +127,17 @@ def _server(data: Any, errors: list[FieldError]) -> ServerSettings:
                     FieldError("server.iceAddresses", "must be a non-empty list of addresses")
                 )
             else:
-                values["ice_addresses"] = tuple(value)
+                bad = [a for a in value if not _is_ip(a)]
+                if bad:
+                    errors.append(
+                        FieldError(
+                            "server.iceAddresses",
+                            f"must list IP addresses (ICE offers no host names): "
+                            f"{bad[0]!r} is not an IP address",
+                        )
+                    )
+                else:
+                    values["ice_addresses"] = tuple(value)
         elif key == "publicUrl":
             if not value.startswith(("http://", "https://")):
                 errors.append(FieldError("server.publicUrl", "must be an http:// or https:// URL"))

@@ -143,6 +143,8 @@ def test_missing_file(tmp_path):
         ("[server]\nport = 70000\n", ["server.port"]),
         ("[server]\nport = true\n", ["server.port"]),
         ("[server]\niceAddresses = []\n", ["server.iceAddresses"]),
+        ('[server]\niceAddresses = ["not-an-ip"]\n', ["server.iceAddresses"]),
+        ('[server]\niceAddresses = ["127.0.0.1", "example.com"]\n', ["server.iceAddresses"]),
         ('[server]\nhots = "x"\n', ["server.hots"]),
         ("server = 1\n", ["server"]),
         ('webhooks = "https://x"\n', ["webhooks"]),
@@ -182,3 +184,24 @@ def test_parse_config_from_a_mapping():
     config = parse_config({"recording": {"startTrigger": "prompt"}}, environ={})
     assert config.recording.start_trigger == "prompt"
     assert config.path is None
+
+
+def test_ice_addresses_must_be_ip_addresses(tmp_path):
+    with pytest.raises(SettingsError) as info:
+        load_config(write(tmp_path, '[server]\niceAddresses = ["127.0.0.1", "not-an-ip"]\n'))
+    assert str(info.value).startswith("server.iceAddresses: ")
+    assert "'not-an-ip' is not an IP address" in str(info.value)
+    config = load_config(write(tmp_path, '[server]\niceAddresses = ["192.0.2.7", "::1"]\n'))
+    assert config.server.ice_addresses == ("192.0.2.7", "::1")
+
+
+def test_ice_addresses_are_checked_by_settings_check(tmp_path):
+    from click.testing import CliRunner
+    from recfw.cli import main
+
+    path = write(tmp_path, '[server]\niceAddresses = ["not-an-ip"]\n')
+    result = CliRunner().invoke(main, ["settings", "check", str(path)])
+    assert result.exit_code != 0
+    assert "server.iceAddresses" in result.output
+    assert "'not-an-ip' is not an IP address" in result.output
+    assert "Traceback" not in result.output
