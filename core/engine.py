@@ -124,7 +124,7 @@ class RoomEngine:
             return
         previous = self._media.get(pid)
         if previous is not None and previous is not media:
-            previous.stop()
+            _stop_media(previous)
         self._media[pid] = media
         session = self.current_session
         if session is not None and media.participant.is_person:
@@ -192,7 +192,7 @@ class RoomEngine:
                             self.current_session.remove(gone.id)
                         media = self._media.pop(gone.id, None)
                         if media is not None:
-                            media.stop()
+                            _stop_media(media)
                         self._emit(self._client_event(CLIENT_LEFT, gone))
             if decision.action == Action.REFUSE:
                 log.warning("room %r: refused: %s", self.state.name, decision.reason)
@@ -217,10 +217,20 @@ class RoomEngine:
             return decision
 
     def _media_of(self, participant: Participant) -> ParticipantMedia | None:
-        """The participant's media: attached already, or asked of ``media_for``."""
+        """The participant's media: attached already, or asked of ``media_for``.
+
+        A ``media_for`` that raises (a broken source plugin) is logged and the
+        participant recorded without media: it never takes the room down.
+        """
         media = self._media.get(participant.id)
         if media is None and self.media_for is not None:
-            media = self.media_for(participant)
+            try:
+                media = self.media_for(participant)
+            except Exception:
+                log.exception(
+                    "room %r: no media for %r: the source failed", self.state.name, participant.id
+                )
+                return None
             if media is not None:
                 self._media[participant.id] = media
         return media
@@ -274,14 +284,18 @@ class RoomEngine:
         if session is None:
             return
         self._set_status("stopping")
-        await session.stop()
-        self._recorder_leaves()
-        # The recorder's copies of the tracks are done with: stop them so nothing
-        # keeps producing frames nobody reads. A next recording gets fresh ones.
-        for media in self._media.values():
-            media.stop()
-        self._media.clear()
-        self._set_status("stopped")
+        try:
+            await session.stop()
+        finally:
+            # Whatever happened to the file, the recorder leaves and the room is
+            # free to record again.
+            self._recorder_leaves()
+            # The recorder's copies of the tracks are done with: stop them so nothing
+            # keeps producing frames nobody reads. A next recording gets fresh ones.
+            for media in self._media.values():
+                _stop_media(media)
+            self._media.clear()
+            self._set_status("stopped")
         task = asyncio.get_running_loop().create_task(session.store())
         self._store_tasks.add(task)
         task.add_done_callback(self._store_tasks.discard)
@@ -299,6 +313,13 @@ class RoomEngine:
         delay = started + self.state.max_duration - self._now()
         await asyncio.sleep(max(delay, 0))
         await self.tick()
+
+
+def _stop_media(media: ParticipantMedia) -> None:
+    try:
+        media.stop()
+    except Exception:  # a source's bug must not stop the room
+        log.exception("stopping the media of %r failed", media.participant.id)
 
 
 def _not_recording(state: RoomState) -> RoomState:

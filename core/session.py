@@ -9,16 +9,17 @@ store leaves it where :attr:`RecordingSession.kept_at` says.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .encoding import OutputFormat
-from .errors import RecfwError, StorageError
+from .errors import StorageError
 from .events import RECORDING_FAILED, RECORDING_FINISHED, RECORDING_STARTED, Event, iso_utc
 from .naming import recording_file_name
 from .spool import SpoolLock
@@ -42,14 +43,21 @@ class SessionStatus(StrEnum):
     FAILED = "failed"
 
 
-def _free_path(folder: Path, name: str) -> Path:
-    path = folder / name
+_ACTIVE = (SessionStatus.STARTING, SessionStatus.RECORDING)
+
+
+def _create_spool_file(folder: Path, name: str) -> tuple[Path, BinaryIO]:
+    """Create a new spool file (``name``, else ``stem-2.ext``, ...), never opening one
+    that exists: two recorders in the same folder never write into one file."""
+    folder = folder.resolve()  # kept_at is shown to people and webhooks: absolute
     stem, dot, ext = name.rpartition(".")
-    n = 2
-    while path.exists():
-        path = folder / f"{stem}-{n}{dot}{ext}"
-        n += 1
-    return path
+    for n in range(1, 10_000):
+        path = folder / (name if n == 1 else f"{stem}-{n}{dot}{ext}")
+        try:
+            return path, open(path, "xb")  # noqa: SIM115 - closed by the session
+        except FileExistsError:
+            continue
+    raise OSError(f"no free spool file name for {name} in {folder}")
 
 
 class RecordingSession:
@@ -98,20 +106,23 @@ class RecordingSession:
     # --- lifecycle ----------------------------------------------------------
 
     async def start(self, media: list[ParticipantMedia]) -> None:
-        """Open the spool file and the encoder, add the participants, start the clock."""
+        """Open the spool file and the encoder, add the participants, start the clock.
+
+        On any failure the session is ``failed`` (with ``recording.failed`` sent)
+        and the exception propagates; an empty spool file is not left behind.
+        """
         from .media import CompositeRecorder  # the media stack is only imported when recording
 
         self.status = SessionStatus.STARTING
         self.started_at = datetime.now(UTC)
-        self.file_name = recording_file_name(
-            self.room_name, self.started_at, self.encoder.extension
-        )
-        # The sink puts the file under the destination's sub-folder itself.
-        self.key = self.file_name
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        self.spool_path = _free_path(self.spool_dir, self.file_name)
         try:
-            self._output = open(self.spool_path, "wb")  # noqa: SIM115 - closed in stop()
+            self.file_name = recording_file_name(
+                self.room_name, self.started_at, self.encoder.extension
+            )
+            # The sink puts the file under the destination's sub-folder itself.
+            self.key = self.file_name
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            self.spool_path, self._output = _create_spool_file(self.spool_dir, self.file_name)
             self._lock = SpoolLock(self.spool_path)
             self._recorder = CompositeRecorder(
                 self.encoder,
@@ -124,6 +135,7 @@ class RecordingSession:
                 self._recorder.add(m)
             await self._recorder.start()
         except Exception as exc:
+            self._discard_empty_file()
             self._fail(f"could not start recording: {type(exc).__name__}: {exc}")
             raise
         self.status = SessionStatus.RECORDING
@@ -131,28 +143,37 @@ class RecordingSession:
         self._emit(Event(RECORDING_STARTED, self._data()))
 
     def add(self, media: ParticipantMedia) -> None:
-        if self._recorder is not None and self.status == SessionStatus.RECORDING:
+        """Give a participant a tile (also while the recording is still starting)."""
+        if self._recorder is not None and self.status in _ACTIVE:
             self._recorder.add(media)
 
     def remove(self, participant_id: str) -> None:
-        if self._recorder is not None and self.status == SessionStatus.RECORDING:
+        if self._recorder is not None and self.status in _ACTIVE:
             self._recorder.remove(participant_id)
 
     async def stop(self) -> None:
-        """Finish the file (the media part). :meth:`store` puts it in storage."""
+        """Finish the file (the media part). :meth:`store` puts it in storage.
+
+        If finishing fails (encoder error, disk full), the session is ``failed``
+        and the spool file, which decodes up to the failure, is kept.
+        """
         if self.status != SessionStatus.RECORDING:
             return
         self.status = SessionStatus.STOPPING
         self.stopped_at = datetime.now(UTC)
+        error: str | None = None
         try:
             self.stats = await self._recorder.stop()
-        except Exception as exc:  # the spool file stays: it decodes up to the failure
+        except Exception as exc:
             log.exception("finishing the recording of %r failed", self.room_name)
+            error = f"finishing the file failed: {type(exc).__name__}: {exc}"
+        try:
             self._close_output()
-            self._fail(f"finishing the file failed: {type(exc).__name__}: {exc}")
-            return
-        self._close_output()
-        self.size = self.spool_path.stat().st_size
+            self.size = self.spool_path.stat().st_size
+        except OSError as exc:
+            error = error or f"writing the file failed: {exc.strerror or exc}"
+        if error is not None:
+            self._fail(error, kept_at=str(self.spool_path))
 
     async def store(self) -> None:
         """Hand the finished spool file to the sink; keep it if that fails."""
@@ -172,8 +193,9 @@ class RecordingSession:
         except StorageError as exc:
             self._fail(str(exc), kept_at=exc.kept_at or str(self.spool_path))
             return
-        except RecfwError as exc:
-            self._fail(str(exc), kept_at=str(self.spool_path))
+        except Exception as exc:  # store_recording wraps sinks' errors; this is a last guard
+            log.exception("storing the recording of %r failed", self.room_name)
+            self._fail(f"storing failed: {type(exc).__name__}: {exc}", kept_at=str(self.spool_path))
             return
         finally:
             self._release()
@@ -185,9 +207,20 @@ class RecordingSession:
 
     def _close_output(self) -> None:
         if self._output is not None and not self._output.closed:
-            self._output.flush()
-            os.fsync(self._output.fileno())
-            self._output.close()
+            try:
+                self._output.flush()
+                os.fsync(self._output.fileno())
+            finally:
+                self._output.close()
+
+    def _discard_empty_file(self) -> None:
+        """A recording that never started leaves nothing to keep: no 0-byte "recordings"."""
+        with contextlib.suppress(OSError):
+            self._close_output()
+        if self.spool_path is not None:
+            with contextlib.suppress(OSError):
+                if self.spool_path.stat().st_size == 0:
+                    self.spool_path.unlink()
 
     def _release(self) -> None:
         """Let ``recfw spool upload`` at the file: this session is done with it."""

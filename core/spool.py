@@ -74,6 +74,8 @@ def _in_use(path: Path) -> bool:
         SpoolLock(path).release()
     except StorageError:
         return True
+    except FileNotFoundError:
+        return False
     return False
 
 
@@ -82,11 +84,16 @@ def pending(spool_dir: Path = DEFAULT_SPOOL_DIR) -> list[SpoolEntry]:
     if not spool_dir.is_dir():
         return []
     entries = []
-    for path in sorted(spool_dir.iterdir(), key=lambda p: p.stat().st_mtime):
-        if not path.is_file() or path.name.startswith("."):
+    for path in spool_dir.iterdir():
+        if path.name.startswith("."):
             continue
-        entries.append(SpoolEntry(path, path.stat().st_size, in_use=_in_use(path)))
-    return entries
+        try:  # a recording being stored right now may vanish under our feet
+            stat = path.stat()
+            if path.is_file():
+                entries.append((stat.st_mtime, SpoolEntry(path, stat.st_size, _in_use(path))))
+        except FileNotFoundError:
+            continue
+    return [entry for _, entry in sorted(entries, key=lambda pair: pair[0])]
 
 
 def upload(
@@ -100,4 +107,7 @@ def upload(
     from .storing import store_recording
 
     with SpoolLock(path):
+        if path.stat().st_size == 0:
+            # Nothing was recorded (or a recording is this instant creating it).
+            raise StorageError(f"{path.name} is empty: nothing to store", kept_at=str(path))
         return store_recording(path, path.name, destination, plugins, progress)
