@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,15 +99,24 @@ async def run_demo(
     )
     warn_about_waiting(console)
     loop = asyncio.get_running_loop()
+    # Ctrl-C (or SIGTERM) ends the meeting early; what was recorded is still stored.
+    interrupted = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, interrupted.set)
     t0 = loop.time()
     with progress:
         task = progress.add_task("meeting", total=duration)
         for s in demo_script(people, duration):
             delay = t0 + s.at - loop.time()
-            while delay > 0:
-                await asyncio.sleep(min(delay, 0.25))
+            while delay > 0 and not interrupted.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(interrupted.wait(), min(delay, 0.25))
                 progress.update(task, completed=loop.time() - t0, description=_describe(engine))
                 delay = t0 + s.at - loop.time()
+            if interrupted.is_set():
+                console.print("interrupted: ending the meeting and storing what was recorded")
+                break
             who = participants[s.who]
             if s.what == "join":
                 await engine.join(who)
