@@ -13,6 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -259,6 +260,7 @@ class RoomEngine:
             emit=self._emit,
             base_data=self._base_data(),
             realtime=self.realtime,
+            on_media_failure=self._media_failed,
         )
         self.sessions.append(session)
         self._set_status("starting")
@@ -300,6 +302,23 @@ class RoomEngine:
         self._store_tasks.add(task)
         task.add_done_callback(self._store_tasks.discard)
 
+    def _media_failed(self, session: RecordingSession) -> None:
+        """The encoder died mid-recording: stop now (the file is kept), not at the next stop."""
+        task = asyncio.get_running_loop().create_task(self._stop_failed(session))
+        self._store_tasks.add(task)
+        task.add_done_callback(self._store_tasks.discard)
+
+    async def _stop_failed(self, session: RecordingSession) -> None:
+        async with self._lock:
+            if self.current_session is not session:
+                return
+            log.error("room %r: the recording failed; stopping it", self.state.name)
+            # Not again by itself until the room has emptied: it would likely fail again.
+            self.state = replace(
+                self.state, recording_since=None, auto_start_held=bool(self.state.people)
+            )
+            await self._stop()
+
     def _recorder_leaves(self) -> None:
         if self.state.get(self.recorder.id) is not None:
             self.state = apply_event(self.state, Left(self._now(), self.recorder.id))
@@ -323,6 +342,4 @@ def _stop_media(media: ParticipantMedia) -> None:
 
 
 def _not_recording(state: RoomState) -> RoomState:
-    from dataclasses import replace
-
     return replace(state, recording_since=None)

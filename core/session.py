@@ -75,6 +75,7 @@ class RecordingSession:
         base_data: dict[str, Any],
         realtime: bool = True,
         fmt: OutputFormat | None = None,
+        on_media_failure: Callable[[RecordingSession], None] | None = None,
     ):
         self.room_name = room_name
         self.settings = settings
@@ -86,6 +87,7 @@ class RecordingSession:
         self.realtime = realtime
         self.fmt = fmt or OutputFormat()
         self._emit = emit
+        self._on_media_failure = on_media_failure
         self._base_data = base_data
         self.status = SessionStatus.IDLE
         self.started_at: datetime | None = None
@@ -131,6 +133,8 @@ class RecordingSession:
                 dict(self.config.encoder),
                 realtime=self.realtime,
             )
+            if self._on_media_failure is not None:
+                self._recorder.on_failure = lambda exc: self._on_media_failure(self)
             for m in media:
                 self._recorder.add(m)
             await self._recorder.start()

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -118,6 +118,9 @@ class CompositeRecorder:
     ):
         self.encoder = encoder
         self.output = output
+        #: Called (on the event loop) with the exception when the output loop dies
+        #: mid-recording, so the owner can stop at once instead of at the next stop().
+        self.on_failure: Callable[[BaseException], None] | None = None
         self.fmt = fmt
         self.options = dict(options)
         self.realtime = realtime
@@ -293,6 +296,8 @@ class CompositeRecorder:
         if not task.cancelled() and task.exception() is not None:
             # Reported now; stop() raises it again after closing the stream.
             log.error("the recording's output loop failed: %r", task.exception())
+            if self.on_failure is not None:
+                self.on_failure(task.exception())
 
     async def stop(self) -> RecordingStats:
         """Stop the clock, encode what is left, close the stream; return what was recorded."""

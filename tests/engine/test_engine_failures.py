@@ -6,7 +6,9 @@ import asyncio
 import errno
 from pathlib import Path
 
+import av
 import recfw.session
+from recfw import hookimpl
 from recfw.config import Config
 
 from .test_engine import GUEST, HOST, make_engine, settings_for
@@ -99,4 +101,75 @@ async def test_a_recording_that_cannot_start_leaves_no_empty_file(plugins, tmp_p
     assert engine.sessions[0].status == "failed"
     assert "crf" in engine.sessions[0].error
     assert list((tmp_path / "spool").glob("*")) == []
+    await engine.close()
+
+
+class FailingMkv:
+    """The built-in mkv encoder, except that its stream dies after ``frames`` pictures."""
+
+    name = "failing-mkv"
+    extension = "mkv"
+    content_type = "video/x-matroska"
+
+    def __init__(self, inner, frames: int):
+        self.inner = inner
+        self.frames = frames
+
+    def open(self, output, fmt, options):
+        stream = self.inner.open(output, fmt, options)
+        budget = [self.frames]
+
+        class Stream:
+            def write_video(self, frame):
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise OSError("the encoder died")
+                stream.write_video(frame)
+
+            def write_audio(self, frame):
+                stream.write_audio(frame)
+
+            def close(self):
+                stream.close()
+
+        return Stream()
+
+
+class FailingEncoderPlugin:
+    def __init__(self, encoder):
+        self.encoder = encoder
+
+    @hookimpl
+    def recfw_register_encoders(self, register):
+        register(self.encoder)
+
+
+async def test_an_encoder_dying_mid_recording_stops_it_at_once(plugins, events, tmp_path):
+    plugins.register(FailingEncoderPlugin(FailingMkv(plugins.get("encoders", "mkv"), 20)), "bad")
+    settings = settings_for(
+        plugins,
+        tmp_path,
+        destination={
+            "provider": "local",
+            "bucket": str(tmp_path / "out"),
+            "fileFormat": "failing-mkv",
+        },
+    )
+    engine = make_engine(plugins, settings, tmp_path)
+    await engine.join(HOST)
+    assert engine.status == "started"
+    for _ in range(100):  # 20 frames are 0.7 s of a live recording
+        await asyncio.sleep(0.1)
+        if engine.status == "stopped":
+            break
+    await engine.wait_stored()
+    assert_room_free(engine)
+    [session] = engine.sessions
+    assert session.status == "failed" and "the encoder died" in session.error
+    kept = Path(session.kept_at)
+    with av.open(str(kept)) as container:
+        assert sum(1 for _ in container.decode(video=0)) > 0
+    assert "recording.failed" in events.types()
+    await engine.join(GUEST)  # people are still here: no automatic retry into the same failure
+    assert len(engine.sessions) == 1
     await engine.close()
