@@ -149,7 +149,8 @@ async def test_encoder_behind_real_time_drops_the_oldest_audio_and_keeps_sync(tm
     encoder = SlowEncoder(ENCODERS["mkv"], 0.2)  # 5 pictures a second...
     path = tmp_path / "behind.mkv"
     with open(path, "wb") as out:
-        rec = CompositeRecorder(encoder, out, realtime=True)
+        # ultrafast: catching up after the slow stretch must not need a fast machine
+        rec = CompositeRecorder(encoder, out, options={"preset": "ultrafast"}, realtime=True)
         rec.policy.max_queued_audio = 0.8
         rec.add(synthetic("p1", realtime=True, marker_interval_s=1.0))
         encoder.until = time.monotonic() + 2.5  # ... for 2.5 s, then it catches up
