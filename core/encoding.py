@@ -59,7 +59,14 @@ class EncodedStream(Protocol):
 
 @runtime_checkable
 class Encoder(Protocol):
-    """A file format. ``name`` is its ``fileFormat`` value in settings."""
+    """A file format. ``name`` is its ``fileFormat`` value in settings.
+
+    Optional (not part of the required members, so encoders without it still
+    fit): ``validate_options(options: Mapping[str, Any]) -> list[FieldError]``
+    returns every option :meth:`open` would reject, each ``FieldError`` named by
+    the option (``"crf"``) with the problem. :func:`recfw.settings.validate_encoder_options`
+    calls it to check the ``[encoder]`` settings before any recording starts.
+    """
 
     name: str
     #: File name extension without the dot, e.g. ``"mkv"``.

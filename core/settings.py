@@ -21,6 +21,7 @@ so that a plugin's new format or provider is valid once it is installed.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -353,23 +354,126 @@ def _problems(settings: RecordingSettings, plugins: Plugins, prefix: str) -> lis
                     )
                 )
         if dest.bucket:
-            for error in sink.validate(dest):
-                field_name = (
-                    error.field if error.field.startswith(dprefix) else f"{dprefix}.{error.field}"
-                )
-                errors.append(FieldError(field_name, error.message))
+            errors += _sink_problems(sink, dest, plugins, dprefix)
     return errors
 
 
+def _owner(plugins: Plugins, kind: str, item_name: str) -> str | None:
+    """The name of the plugin whose ``kind`` ``item_name`` is in use (the last to register it)."""
+    owner = None
+    for plugin_name, info in getattr(plugins, "info", {}).items():
+        if item_name in info.provides.get(kind, ()):
+            owner = plugin_name
+    return owner
+
+
+def _sink_problems(
+    sink: Any, dest: Destination, plugins: Plugins, dprefix: str
+) -> list[FieldError]:
+    """The sink's own checks, under the destination's field names.
+
+    A sink whose ``validate`` raises (or answers something other than field
+    errors) is a broken plugin: that becomes one error on ``provider`` naming
+    the plugin and what went wrong, instead of an exception in every command.
+    """
+    try:
+        found = list(sink.validate(dest))
+        bad = next((e for e in found if not isinstance(e, FieldError)), None)
+        if bad is not None:
+            raise TypeError(f"validate() answered {type(bad).__name__}, not FieldError")
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug must not crash every command
+        owner = _owner(plugins, "sinks", dest.provider or "")
+        plugin = f" (plugin {owner!r})" if owner and owner != dest.provider else ""
+        text = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
+        detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return [
+            FieldError(
+                f"{dprefix}.provider",
+                f"the {dest.provider!r} sink{plugin} failed to check the destination: {detail}",
+            )
+        ]
+    errors = []
+    for error in found:
+        field_name = error.field if error.field.startswith(dprefix) else f"{dprefix}.{error.field}"
+        errors.append(FieldError(field_name, error.message))
+    return errors
+
+
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#]*@")
+
+
+def strip_url_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it removed.
+
+    ``"cannot reach ftp://bob:hunter2@host/rec"`` -> ``"cannot reach ftp://host/rec"``.
+    For messages, logs and locations shown to people; the URL is not otherwise changed.
+    """
+    return _URL_USERINFO.sub(r"\g<scheme>", text)
+
+
 def _scrub(errors: list[FieldError], secret: Secret | None) -> list[FieldError]:
-    """Mask the secret in messages that quote a value (a sink's, a misplaced secret)."""
+    """Mask the secret and URL credentials in messages that quote a value (a sink's, ...)."""
     value = secret.reveal() if isinstance(secret, Secret) else None
     if not value or len(value) < 4:
-        return errors
-    return [
-        FieldError(e.field, e.message.replace(value, Secret.MASK)) if value in e.message else e
-        for e in errors
-    ]
+        value = None
+    out = []
+    for e in errors:
+        message = strip_url_credentials(e.message)
+        if value and value in message:
+            message = message.replace(value, Secret.MASK)
+        out.append(e if message == e.message else FieldError(e.field, message))
+    return out
+
+
+def validate_encoder_options(
+    file_format: str | None,
+    options: Mapping[str, Any] | None,
+    plugins: Plugins,
+    prefix: str = "encoder",
+) -> list[FieldError]:
+    """Every problem of the ``[encoder]`` options for ``file_format``, each naming its field.
+
+    Asks the format's encoder through its optional ``validate_options(options)``
+    (a list of :class:`FieldError` named by option, e.g. ``"crf"``, reported as
+    ``encoder.crf``). An encoder without that method is not checked here (its
+    ``open`` still rejects bad options); an unknown or unset ``file_format`` gives
+    nothing (:func:`validate` reports it as ``recording.destination.fileFormat``).
+    An encoder whose check raises gives one error on ``prefix`` naming the format.
+    """
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        return [FieldError(prefix, "must be a table of encoder options")]
+    encoder = plugins.encoders.get(file_format) if file_format else None
+    check = getattr(encoder, "validate_options", None)
+    if not callable(check):
+        return []
+    try:
+        found = list(check(options))
+        bad = next((e for e in found if not isinstance(e, FieldError)), None)
+        if bad is not None:
+            raise TypeError(f"validate_options() answered {type(bad).__name__}, not FieldError")
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug is reported, not raised
+        owner = _owner(plugins, "encoders", file_format or "")
+        plugin = f" (plugin {owner!r})" if owner and owner != file_format else ""
+        text = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
+        detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return _scrub(
+            [
+                FieldError(
+                    prefix,
+                    f"the {file_format!r} encoder{plugin} failed to check its options: {detail}",
+                )
+            ],
+            None,
+        )
+    errors = []
+    for error in found:
+        name = error.field
+        if not (name == prefix or name.startswith(f"{prefix}.")):
+            name = f"{prefix}.{name}" if name else prefix
+        errors.append(FieldError(name, error.message))
+    return _scrub(errors, None)
 
 
 def effective(
@@ -403,4 +507,6 @@ __all__ = [
     "validate",
     "effective",
     "with_env_credentials",
+    "strip_url_credentials",
+    "validate_encoder_options",
 ]

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import av
 from recfw import hookimpl
 from recfw.encoding import EncodedStream, OutputFormat
+from recfw.errors import FieldError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,14 @@ PRESETS = (
 )  # fmt: skip
 
 
+class _OptionError(ValueError):
+    """One bad encoder option: ``option`` and what is wrong with it."""
+
+    def __init__(self, option: str, problem: str):
+        self.option, self.problem = option, problem
+        super().__init__(f"encoder option {option!r}: {problem}")
+
+
 def _bits(value: Any, field: str) -> int:
     """``"2500k"``, ``"2M"``, ``2500000`` -> bits per second."""
     text = str(value).strip().lower()
@@ -44,12 +53,28 @@ def _bits(value: Any, field: str) -> int:
     elif text.endswith("m"):
         mult, text = 1_000_000, text[:-1]
     try:
+        if isinstance(value, bool):
+            raise ValueError
         bits = int(float(text) * mult)
-    except ValueError:
-        raise ValueError(f"encoder option {field!r}: {value!r} is not a bit rate") from None
+    except (ValueError, OverflowError):
+        raise _OptionError(field, f"{value!r} is not a bit rate (e.g. 2500k)") from None
     if bits <= 0:
-        raise ValueError(f"encoder option {field!r}: must be positive, got {value!r}")
+        raise _OptionError(field, f"must be positive, got {value!r}")
     return bits
+
+
+def _whole(options: Mapping[str, Any], option: str, default: int) -> int:
+    value = options.get(option, default)
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise _OptionError(option, f"{value!r} is not a number") from None
+
+
+#: The options both built-in encoders read.
+KNOWN_OPTIONS = ("preset", "crf", "bitrate", "gop", "audio_bitrate")
 
 
 @dataclass(frozen=True)
@@ -64,32 +89,48 @@ class VideoSettings:
 
     @classmethod
     def parse(cls, options: Mapping[str, Any], fmt: OutputFormat) -> VideoSettings:
-        known = {"preset", "crf", "bitrate", "gop", "audio_bitrate"}
-        unknown = set(options) - known
-        if unknown:
-            raise ValueError(f"unknown encoder option(s) {sorted(unknown)}; known: {sorted(known)}")
-        preset = str(options.get("preset", "veryfast"))
-        if preset not in PRESETS:
-            raise ValueError(f"encoder option 'preset': {preset!r} is not one of {PRESETS}")
-        bitrate = _bits(options["bitrate"], "bitrate") if options.get("bitrate") else None
-        crf: int | None = None
-        if bitrate is None:
+        """The checked settings; ``ValueError`` naming every bad option."""
+        settings, problems = cls.check(options, fmt)
+        if settings is None:
+            raise ValueError("; ".join(str(p) for p in problems))
+        return settings
+
+    @classmethod
+    def check(
+        cls, options: Mapping[str, Any], fmt: OutputFormat
+    ) -> tuple[VideoSettings | None, list[_OptionError]]:
+        """``(settings, [])``, or ``(None, problems)`` with one problem per bad option."""
+        problems: list[_OptionError] = []
+
+        def read(fn: Any, *args: Any) -> Any:
             try:
-                crf = int(options.get("crf", 23))
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"encoder option 'crf': {options['crf']!r} is not a number"
-                ) from None
-            if not 0 <= crf <= 51:
-                raise ValueError(f"encoder option 'crf': must be 0..51, got {crf}")
-        try:
-            gop = int(options.get("gop", 2 * fmt.fps))
-        except (TypeError, ValueError):
-            raise ValueError(f"encoder option 'gop': {options['gop']!r} is not a number") from None
-        if gop < 1:
-            raise ValueError(f"encoder option 'gop': must be >= 1, got {gop}")
-        audio_bitrate = _bits(options.get("audio_bitrate", "128k"), "audio_bitrate")
-        return cls(preset, crf, bitrate, gop, audio_bitrate)
+                return fn(*args)
+            except _OptionError as exc:
+                problems.append(exc)
+                return None
+
+        for option in sorted(set(map(str, options)) - set(KNOWN_OPTIONS)):
+            problems.append(
+                _OptionError(option, f"unknown option (known: {', '.join(KNOWN_OPTIONS)})")
+            )
+        preset = options.get("preset", "veryfast")
+        if preset not in PRESETS:
+            problems.append(
+                _OptionError("preset", f"{preset!r} is not one of {', '.join(PRESETS)}")
+            )
+        bitrate = read(_bits, options["bitrate"], "bitrate") if options.get("bitrate") else None
+        crf: int | None = None
+        if not options.get("bitrate"):
+            crf = read(_whole, options, "crf", 23)
+            if crf is not None and not 0 <= crf <= 51:
+                problems.append(_OptionError("crf", f"must be 0..51, got {crf}"))
+        gop = read(_whole, options, "gop", 2 * fmt.fps)
+        if gop is not None and gop < 1:
+            problems.append(_OptionError("gop", f"must be >= 1, got {gop}"))
+        audio_bitrate = read(_bits, options.get("audio_bitrate", "128k"), "audio_bitrate")
+        if problems:
+            return None, problems
+        return cls(str(preset), crf, bitrate, gop, audio_bitrate), []
 
 
 class _Stream:
@@ -178,6 +219,11 @@ class _Encoder:
             self.audio_codec,
             dict(self.container_options),
         )
+
+    def validate_options(self, options: Mapping[str, Any]) -> list[FieldError]:
+        """Every bad option, named by its option (``"crf"``), as :meth:`open` would reject it."""
+        _, problems = VideoSettings.check(options, OutputFormat())
+        return [FieldError(p.option, p.problem) for p in problems]
 
 
 class MkvEncoder(_Encoder):

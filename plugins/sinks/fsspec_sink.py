@@ -18,7 +18,8 @@ from typing import Any
 
 from recfw.errors import FieldError, StorageError
 from recfw.naming import join_key
-from recfw.settings import Destination
+from recfw.secrets import Secret
+from recfw.settings import Destination, strip_url_credentials
 from recfw.storage import Progress, StoredObject
 
 from ._common import (
@@ -36,8 +37,20 @@ def split_url(url: str) -> tuple[str, str]:
     """``("gcs", "bucket/sub")`` for ``gcs://bucket/sub``; raise ``ValueError`` if not a URL."""
     protocol, sep, rest = url.partition("://")
     if not sep or not protocol:
-        raise ValueError(f"{url!r} is not an fsspec URL (expected protocol://path)")
+        # Not a URL, so its credentials cannot be told apart: quoted only without any.
+        shown = "the value" if "@" in url else repr(url)
+        raise ValueError(f"{shown} is not an fsspec URL (expected protocol://path)")
     return protocol, rest
+
+
+def _hide(text: str, url: str) -> str:
+    """``text`` without URL credentials, nor ``url``'s password quoted on its own."""
+    text = strip_url_credentials(text)
+    netloc = url.partition("://")[2].split("/", 1)[0]
+    password = netloc.rpartition("@")[0].partition(":")[2]
+    if len(password) >= 4:
+        text = text.replace(password, Secret.MASK)
+    return text
 
 
 class FsspecSink:
@@ -71,6 +84,7 @@ class FsspecSink:
         if errors:
             raise StorageError("; ".join(str(e) for e in errors))
         url = (destination.bucket or "").rstrip("/")
+        shown = strip_url_credentials(url)  # what errors, logs and the location show
         try:
             join_key("", key)
         except ValueError as exc:
@@ -81,17 +95,18 @@ class FsspecSink:
 
             fs, root = url_to_fs(url)
             fs.makedirs(root, exist_ok=True)
-            target = self._free_path(fs, root, key)
+            target = self._free_path(fs, root, key, shown)
             fs.put_file(str(path), target, callback=ProgressCallback(progress, size))
             stored = int(fs.info(target)["size"])
         except StorageError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clear StorageError
-            first = str(exc).splitlines()[0][:200] if str(exc) else ""
+            first = _hide(str(exc).splitlines()[0][:200] if str(exc) else "", url)
             raise StorageError(
-                f"cannot store the recording at {url}: {type(exc).__name__}: {first}"
+                f"cannot store the recording at {shown}: {type(exc).__name__}: {first}"
             ) from None
-        location = f"{url}/{target.rsplit('/', 1)[-1]}"  # as the user wrote the URL
+        # As the user wrote the URL, without its user:password.
+        location = f"{shown}/{target.rsplit('/', 1)[-1]}"
         if stored != size:
             raise StorageError(
                 f"{location} has {stored} bytes after the upload, the recording {size}"
@@ -101,11 +116,15 @@ class FsspecSink:
         return StoredObject(location=location, size=size)
 
     @staticmethod
-    def _free_path(fs: Any, root: str, key: str) -> str:
+    def _free_path(fs: Any, root: str, key: str, shown: str) -> str:
+        """The first name of :func:`candidate_names` not taken under ``root``.
+
+        ``shown`` is the destination URL as logs and errors may show it.
+        """
         for candidate in candidate_names(key):
             target = f"{root.rstrip('/')}/{candidate}"
             if not fs.exists(target):
                 if candidate != key:
-                    log.warning("%s/%s exists; storing as %s", root, key, candidate)
+                    log.warning("%s/%s exists; storing as %s", shown, key, candidate)
                 return target
-        raise StorageError(f"no free file name for {key} at {root}")
+        raise StorageError(f"no free file name for {key} at {shown}")

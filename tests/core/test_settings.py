@@ -19,6 +19,7 @@ from recfw.settings import (
     effective,
     merge,
     parse_recording,
+    strip_url_credentials,
     validate,
     with_env_credentials,
 )
@@ -351,6 +352,80 @@ def test_a_sink_quoting_the_secret_is_masked(plugins):
     (error,) = errors_of(rest_cloud(provider="chatty"), plugins)
     assert error.field == "recording.destination.accessKeySecret"
     assert SECRET not in str(error) and Secret.MASK in str(error)
+
+
+class _RaisingSink:
+    """A sink plugin with a bug in ``validate``: it raises, quoting the secret."""
+
+    name = "raising"
+    needs_credentials = True
+
+    def __init__(self, answer=None):
+        self.answer = answer
+
+    def validate(self, destination):
+        if self.answer is not None:
+            return self.answer
+        raise KeyError(f"oops {destination.access_key_secret.reveal()}")
+
+    def store(self, path, key, destination, progress):
+        raise NotImplementedError
+
+
+def _register_sink(plugins, sink, name):
+    class SinkPlugin:
+        @staticmethod
+        @recfw.hookimpl
+        def recfw_register_sinks(register):
+            register(sink)
+
+    plugins.register(SinkPlugin, name=name)
+    assert plugins.failures == []
+
+
+def test_a_sink_whose_validate_raises_is_a_named_field_error(plugins):
+    _register_sink(plugins, _RaisingSink(), "acme-raising-sink")
+    (error,) = errors_of(rest_cloud(provider="raising"), plugins)
+    assert error.field == "recording.destination.provider"
+    assert "'raising' sink" in error.message
+    assert "acme-raising-sink" in error.message  # the plugin to blame
+    assert "KeyError" in error.message and "oops" in error.message
+    assert SECRET not in error.message and Secret.MASK in error.message
+    # effective() (what every command calls) raises SettingsError, not KeyError.
+    with pytest.raises(SettingsError, match="acme-raising-sink"):
+        effective(EMBEDDED_DEFAULT, parse_recording(rest_cloud(provider="raising")), plugins, {})
+
+
+def test_a_sink_answering_something_else_is_a_named_field_error(plugins):
+    _register_sink(plugins, _RaisingSink(answer=["bucket is wrong"]), "acme-odd-sink")
+    (error,) = errors_of(rest_cloud(provider="raising"), plugins)
+    assert error.field == "recording.destination.provider"
+    assert "acme-odd-sink" in error.message and "not FieldError" in error.message
+
+
+def test_url_credentials_in_a_sinks_message_are_stripped(plugins):
+    url = "ftp://bob:hunter2-pw@127.0.0.1:21/rec"
+    answer = [FieldError("bucket", f"cannot reach {url}")]
+    _register_sink(plugins, _RaisingSink(answer=answer), "acme-url-sink")
+    (error,) = errors_of(rest_cloud(provider="raising", bucket=url), plugins)
+    assert error == FieldError(
+        "recording.destination.bucket", "cannot reach ftp://127.0.0.1:21/rec"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("at ftp://user:PASSW0RD@127.0.0.1:1/rec: refused", "at ftp://127.0.0.1:1/rec: refused"),
+        ("'sftp://u:p@ss@h/r'", "'sftp://h/r'"),
+        ("simplecache::s3://key:secret@bucket/x", "simplecache::s3://bucket/x"),
+        ("http://[::1]:9/a?x=1", "http://[::1]:9/a?x=1"),
+        ("gcs://bucket/a@b", "gcs://bucket/a@b"),
+        ("memory://recordings and mail a@b", "memory://recordings and mail a@b"),
+    ],
+)
+def test_strip_url_credentials(text, shown):
+    assert strip_url_credentials(text) == shown
 
 
 # --- credentials from the environment -----------------------------------------

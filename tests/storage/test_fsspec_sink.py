@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from recfw.errors import StorageError
 from recfw.plugins.sinks import FsspecSink
 from recfw.settings import Destination
 from recfw.storing import store_recording
-from storage_helpers import make_file, sha256
+from storage_helpers import closed_port, make_file, sha256
 
 KEY = "standup-2026-11-23T19:40:05Z.mp4"
 
@@ -89,3 +90,55 @@ def test_validation(url, problem):
     errors = FsspecSink().validate(_dest(url))
     assert errors and all(e.field == "bucket" for e in errors)
     assert any(problem in e.message for e in errors), errors
+
+
+PASSWORD = "PASSW0RD-fsspec"
+
+
+def _recfw_log(caplog) -> str:
+    """What recfw logged (fsspec's own memoryfs debug log shows its paths)."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("recfw"))
+
+
+def test_credentials_in_the_url_are_not_in_errors_or_logs(tmp_path, builtin_plugins, caplog):
+    spool = tmp_path / "rec.mp4"
+    make_file(spool, 10)
+    url = f"ftp://user:{PASSWORD}@127.0.0.1:{closed_port()}/rec"
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(StorageError) as exc_info:
+        store_recording(spool, KEY, _dest(url), builtin_plugins)
+    message = str(exc_info.value)
+    assert f"ftp://127.0.0.1:{url.rsplit(':', 1)[1]}" in message  # the place is still named
+    assert PASSWORD not in message and "user:" not in message
+    assert "could not store" in _recfw_log(caplog)  # the failure was logged ...
+    assert PASSWORD not in caplog.text  # ... without the password
+    assert spool.exists()
+
+
+def test_credentials_in_the_url_are_not_in_the_location(tmp_path, builtin_plugins, caplog):
+    root = f"recfw-test-{uuid.uuid4().hex[:8]}"
+    # memory:// keeps "user:password@" as part of the path: the store really goes there.
+    url = f"memory://user:{PASSWORD}@{root}/sub"
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    make_file(a, 10)
+    digest = make_file(b, 20)
+    caplog.set_level(logging.DEBUG)
+    fs = fsspec.filesystem("memory")
+    try:
+        store_recording(a, KEY, _dest(url), builtin_plugins)
+        stored = store_recording(b, KEY, _dest(url), builtin_plugins)  # logs "exists"
+        second = KEY.replace(".mp4", " (2).mp4")
+        assert stored.location == f"memory://{root}/sub/{second}"
+        assert sha256(fs.cat_file(f"{url}/{second}")) == digest
+        assert "exists; storing as" in _recfw_log(caplog)
+        assert f"stored b.mp4 as {stored.location}" in _recfw_log(caplog)
+        assert PASSWORD not in _recfw_log(caplog)
+    finally:
+        fs.rm(f"/user:{PASSWORD}@{root}", recursive=True)
+
+
+def test_a_bad_url_is_not_quoted_with_its_credentials():
+    for url in (f"user:{PASSWORD}@host/rec", f"ftp//user:{PASSWORD}@host/rec"):
+        (error,) = FsspecSink().validate(_dest(url))
+        assert "is not an fsspec URL" in error.message
+        assert PASSWORD not in error.message
