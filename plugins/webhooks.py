@@ -12,19 +12,24 @@ up to ``max_attempts`` times with exponential backoff; other 4xx responses are
 not retried. Failures are logged with the URL stripped of credentials and
 query string, never with the secret.
 
-Call :func:`flush` to wait for pending deliveries (the CLI does it at exit;
-an ``atexit`` hook also waits up to :data:`EXIT_FLUSH_TIMEOUT` seconds).
+Call :func:`flush` to wait for pending deliveries. An ``atexit`` hook waits
+for them up to :data:`EXIT_FLUSH_TIMEOUT` seconds (``RECFW_WEBHOOK_EXIT_WAIT``
+sets another bound) and logs at WARNING every delivery it had to drop (event
+type and id only).
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import math
+import os
 import queue
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -40,7 +45,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Seconds the interpreter waits at exit for deliveries still pending.
-EXIT_FLUSH_TIMEOUT = 10.0
+EXIT_FLUSH_TIMEOUT = 30.0
+#: Environment variable overriding :data:`EXIT_FLUSH_TIMEOUT` (seconds, 0 = do not wait).
+EXIT_WAIT_ENV = "RECFW_WEBHOOK_EXIT_WAIT"
+#: Upper bound on any exit wait, whatever the environment says.
+MAX_EXIT_WAIT = 600.0
+#: At most this many dropped deliveries are listed one by one in the exit warning.
+MAX_LISTED_DROPS = 20
 USER_AGENT = "recfw-webhooks/1"
 
 
@@ -100,6 +111,8 @@ class WebhookDispatcher:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
+        # Deliveries queued or in flight, by identity: what an exit would drop.
+        self._outstanding: dict[int, Delivery] = {}
         self._closed = threading.Event()
 
     # --- submitting -----------------------------------------------------------
@@ -109,6 +122,7 @@ class WebhookDispatcher:
         delivery = Delivery(endpoint.url, endpoint.secret, event.body(), event.type, event.id)
         with self._lock:
             self._pending += 1
+            self._outstanding[id(delivery)] = delivery
             q = self._queues.get(endpoint.url)
             if q is None:
                 q = self._queues[endpoint.url] = queue.Queue()
@@ -137,6 +151,11 @@ class WebhookDispatcher:
         with self._lock:
             return self._pending
 
+    def pending_deliveries(self) -> list[tuple[str, str]]:
+        """``(event_type, event_id)`` of each delivery queued or in flight, oldest first."""
+        with self._lock:
+            return [(d.event_type, d.event_id) for d in self._outstanding.values()]
+
     # --- delivering -----------------------------------------------------------
 
     def _work(self, q: queue.Queue[Delivery]) -> None:
@@ -153,6 +172,7 @@ class WebhookDispatcher:
                 self.results.append(result)
                 del self.results[: -self.keep_results]
                 self._pending -= 1
+                self._outstanding.pop(id(delivery), None)
                 self._idle.notify_all()
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
@@ -237,10 +257,67 @@ def flush(timeout: float | None = None) -> bool:
     return _dispatcher.flush(timeout)
 
 
+def exit_wait(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds to wait at exit: ``RECFW_WEBHOOK_EXIT_WAIT`` or :data:`EXIT_FLUSH_TIMEOUT`.
+
+    The value is bounded to 0..:data:`MAX_EXIT_WAIT`; a value that is not a
+    number is logged and the default used.
+    """
+    environ = os.environ if environ is None else environ
+    raw = environ.get(EXIT_WAIT_ENV, "").strip()
+    if not raw:
+        return EXIT_FLUSH_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if math.isnan(seconds):
+        log.warning(
+            "%s=%r is not a number of seconds; waiting %.0fs",
+            EXIT_WAIT_ENV,
+            raw,
+            EXIT_FLUSH_TIMEOUT,
+        )
+        return EXIT_FLUSH_TIMEOUT
+    return min(max(seconds, 0.0), MAX_EXIT_WAIT)
+
+
+def flush_at_exit(
+    dispatcher: WebhookDispatcher | None = None, timeout: float | None = None
+) -> list[tuple[str, str]]:
+    """Wait up to ``timeout`` (default :func:`exit_wait`) and report what is dropped.
+
+    Returns the ``(event_type, event_id)`` of every delivery still pending when
+    the wait ran out (logged at WARNING), ``[]`` if all were delivered or given up.
+    """
+    dispatcher = _dispatcher if dispatcher is None else dispatcher
+    if dispatcher is None or not dispatcher.pending:
+        return []
+    wait = exit_wait() if timeout is None else timeout
+    log.info("waiting up to %.3gs for %d webhook deliveries", wait, dispatcher.pending)
+    if dispatcher.flush(wait):
+        return []
+    dropped = dispatcher.pending_deliveries()
+    listed = ", ".join(f"{t} {i}" for t, i in dropped[:MAX_LISTED_DROPS])
+    more = len(dropped) - MAX_LISTED_DROPS
+    if more > 0:
+        listed += f" and {more} more"
+    log.warning(
+        "%d webhook deliveries dropped at exit, still pending after %.3gs (%s=seconds waits "
+        "longer): %s",
+        len(dropped),
+        wait,
+        EXIT_WAIT_ENV,
+        listed,
+    )
+    return dropped
+
+
 def _flush_at_exit() -> None:
-    if _dispatcher is not None and _dispatcher.pending:
-        if not _dispatcher.flush(EXIT_FLUSH_TIMEOUT):
-            log.warning("%d webhook deliveries were still pending at exit", _dispatcher.pending)
+    try:
+        flush_at_exit()
+    except Exception:  # noqa: BLE001 - never fail the interpreter's exit
+        log.exception("webhook flush at exit failed")
 
 
 @hookimpl
@@ -255,6 +332,8 @@ __all__ = [
     "WebhookDispatcher",
     "DeliveryResult",
     "flush",
+    "flush_at_exit",
+    "exit_wait",
     "get_dispatcher",
     "recfw_on_event",
     "safe_url",

@@ -200,3 +200,84 @@ def test_flush_times_out_while_a_delivery_hangs(receiver):
 def test_safe_url():
     assert safe_url("https://u:p@example.com:8443/a/b?x=1#f") == "https://example.com:8443/a/b"
     assert safe_url("http://[::1]:9000/h") == "http://[::1]:9000/h"
+
+
+def test_exit_flush_reports_dropped_deliveries(caplog):
+    url = f"http://hookuser:HOOKPASSWORD@127.0.0.1:{closed_port()}/hooks?token=QSECRET"
+    # Retries keep the deliveries pending much longer than the exit wait.
+    dispatcher = WebhookDispatcher(max_attempts=5, backoff=5.0)
+    events = [_event(), _event("room.client.joined")]
+    for event in events:
+        dispatcher.submit(_endpoint(url), event)
+    caplog.set_level(logging.INFO, logger="recfw")
+    try:
+        dropped = webhooks.flush_at_exit(dispatcher, timeout=0.05)
+    finally:
+        dispatcher._closed.set()  # end the backoff waits: the worker finishes at once
+    assert dropped == [(e.type, e.id) for e in events]
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    text = warning.getMessage()
+    assert "2 webhook deliveries dropped at exit" in text
+    for event in events:
+        assert f"{event.type} {event.id}" in text
+    assert "RECFW_WEBHOOK_EXIT_WAIT" in text
+    for secret in (SECRET, "HOOKPASSWORD", "QSECRET"):
+        assert secret not in caplog.text
+    assert dispatcher.flush(30) and dispatcher.pending_deliveries() == []
+
+
+def test_exit_flush_reports_nothing_when_all_were_delivered(receiver, caplog):
+    r = receiver()
+    dispatcher = WebhookDispatcher(max_attempts=1)
+    dispatcher.submit(_endpoint(r.url()), _event())
+    caplog.set_level(logging.WARNING, logger="recfw")
+    assert webhooks.flush_at_exit(dispatcher, timeout=30) == []
+    assert len(r.requests) == 1 and caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, 30.0),
+        ("", 30.0),
+        ("2.5", 2.5),
+        ("0", 0.0),
+        ("-4", 0.0),
+        ("1e9", 600.0),
+        ("soon", 30.0),
+        ("nan", 30.0),
+    ],
+)
+def test_exit_wait_is_configurable_and_bounded(value, seconds):
+    environ = {} if value is None else {"RECFW_WEBHOOK_EXIT_WAIT": value}
+    assert webhooks.exit_wait(environ) == seconds
+
+
+def test_the_atexit_hook_waits_as_configured_and_reports(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "exiting.py"
+    script.write_text(
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.WARNING, stream=sys.stderr)\n"
+        "from recfw.config import WebhookEndpoint\n"
+        "from recfw.events import Event\n"
+        "from recfw.plugins import webhooks\n"
+        "from recfw.secrets import Secret\n"
+        f"endpoint = WebhookEndpoint({f'http://127.0.0.1:{closed_port()}/h'!r},"
+        f" Secret({SECRET!r}), None)\n"
+        "event = Event('recording.finished', {})\n"
+        "webhooks.get_dispatcher().submit(endpoint, event)\n"
+        "print(event.id)\n"
+    )
+    env = dict(os.environ, RECFW_WEBHOOK_EXIT_WAIT="0.2")
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    event_id = done.stdout.strip()
+    assert "1 webhook deliveries dropped at exit, still pending after 0.2s" in done.stderr
+    assert f"recording.finished {event_id}" in done.stderr
+    assert SECRET not in done.stderr
