@@ -13,13 +13,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..config import load_config
 from ..engine import RoomEngine
-from ..manager import load_plugins
 from ..rooms import Participant, Role
 from ..session import SessionStatus
-from ..settings import effective
-from .options import config_option
+from .options import config_option, load_effective
 from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
@@ -54,9 +51,7 @@ async def run_demo(
     duration: float,
     console: Console,
 ) -> int:
-    config = load_config(config_path)
-    plugins = load_plugins()
-    settings = effective(config.recording, None, plugins)
+    config, plugins, settings = load_effective(config_path)
     source = plugins.get("sources", "synthetic")
     participants = [
         Participant(

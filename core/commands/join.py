@@ -33,7 +33,13 @@ def make_media(participant: Participant, file: Path | None) -> ParticipantMedia:
 
 
 async def join(
-    url: str, name: str, duration: float, file: Path | None, record: bool, receive: bool
+    url: str,
+    name: str,
+    duration: float,
+    file: Path | None,
+    record: bool,
+    receive: bool,
+    timeout: float = 15.0,
 ) -> int:
     from ..server.client import HeadlessParticipant, parse_room_url
 
@@ -55,12 +61,16 @@ async def join(
         elif kind == "error":
             click.echo(f"refused: {message.get('message')}", err=True)
 
-    client = HeadlessParticipant(url, media, name=name, receive=receive, on_message=on_message)
-    await client.connect()
-    result = client.result
-    click.echo(f"joined room {room_url.room} as {result.role} ({result.participant_id})")
+    try:
+        client = HeadlessParticipant(url, media, name=name, receive=receive, on_message=on_message)
+    except BaseException:
+        media.stop()
+        raise
     status = 0
     try:
+        await client.connect(timeout)  # a RecfwError (one clear line) if there is no answer
+        result = client.result
+        click.echo(f"joined room {room_url.room} as {result.role} ({result.participant_id})")
         if record:
             try:
                 await client.command("start_recording")
@@ -99,12 +109,25 @@ async def join(
     help="Start a recording on joining and stop it on leaving (needs the host link).",
 )
 @click.option("--receive", is_flag=True, help="Also receive the others' media (and discard it).")
+@click.option(
+    "--timeout",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600.0),
+    help="Seconds to wait for the room server's answer and for the media connection.",
+)
 def join_command(
-    url: str, name: str, duration: float, file: Path | None, record: bool, receive: bool
+    url: str,
+    name: str,
+    duration: float,
+    file: Path | None,
+    record: bool,
+    receive: bool,
+    timeout: float,
 ) -> None:
     """Join the room at URL with a synthetic (or --file) participant over WebRTC.
 
     Use the host link (``?roomKey=...``) to join as a host. For demos, load
     tests and the test suite.
     """
-    raise SystemExit(asyncio.run(join(url, name, duration, file, record, receive)))
+    raise SystemExit(asyncio.run(join(url, name, duration, file, record, receive, timeout)))

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+from ..config import load_config
+from ..errors import SettingsError
+from ..manager import load_plugins
+from ..settings import effective, validate_encoder_options
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..manager import Plugins
+    from ..settings import RecordingSettings
 
 
 def config_option(default_help: str):
@@ -15,3 +26,22 @@ def config_option(default_help: str):
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
         help=f"Config file (TOML). Default: {default_help}",
     )
+
+
+def load_effective(config_path: Path | None) -> tuple[Config, Plugins, RecordingSettings]:
+    """The config, the plugins and the validated effective recording settings.
+
+    Raises ``SettingsError`` listing every field-named problem, encoder options
+    included, before anything is recorded.
+    """
+    config = load_config(config_path)
+    plugins = load_plugins()
+    settings = effective(config.recording, None, plugins)
+    errors = validate_encoder_options(
+        settings.destination.file_format if settings.destination else None,
+        config.encoder,
+        plugins,
+    )
+    if errors:
+        raise SettingsError(errors)
+    return config, plugins, settings

@@ -11,9 +11,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ..config import load_config
-from ..manager import load_plugins
-from .options import config_option
+from .options import config_option, load_effective
 from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
@@ -24,8 +22,7 @@ async def serve(
 ) -> int:
     from ..server import RoomServer
 
-    config = load_config(config_path)
-    plugins = load_plugins()
+    config, plugins, _ = load_effective(config_path)  # every settings error before serving
     reported: set[int] = set()
 
     def done(room, session) -> None:

@@ -12,7 +12,7 @@ from ..config import load_config
 from ..errors import SettingsError
 from ..manager import load_plugins
 from ..secrets import Secret
-from ..settings import validate
+from ..settings import validate, validate_encoder_options
 
 
 @click.group("settings")
@@ -34,6 +34,10 @@ def check_command(config_file: Path) -> None:
         # A provider, format or trigger may be "unknown" only because its plugin broke.
         click.echo(f"warning: {failure}", err=True)
     errors = validate(config.recording, plugins)
+    destination = config.recording.destination
+    errors += validate_encoder_options(
+        destination.file_format if destination else None, config.encoder, plugins
+    )
     if errors:
         raise SettingsError(errors)
     out = {

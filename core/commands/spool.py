@@ -7,12 +7,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ..config import load_config
 from ..errors import StorageError
-from ..manager import load_plugins
-from ..settings import effective
 from ..spool import DEFAULT_SPOOL_DIR, pending, upload
-from .options import config_option
+from .options import config_option, load_effective
 
 spool_dir_option = click.option(
     "--spool",
@@ -57,9 +54,7 @@ def upload_command(config_path: Path | None, spool_dir: Path, files: tuple[Path,
     destination confirmed it. Exits 1 if any could not be stored.
     """
     console = Console(soft_wrap=True, highlight=False)
-    config = load_config(config_path)
-    plugins = load_plugins()
-    settings = effective(config.recording, None, plugins)
+    _, plugins, settings = load_effective(config_path)
     outside = [f for f in files if f.resolve().parent != spool_dir.resolve()]
     if outside:
         raise click.BadParameter(

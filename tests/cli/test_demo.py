@@ -127,3 +127,12 @@ def test_demo_rejects_bad_settings_with_field_names(tmp_path):
     assert result.returncode == 2
     assert "recording.startTrigger" in result.stderr
     assert "recording.destination.fileFormat" in result.stderr
+
+
+def test_demo_rejects_bad_encoder_options_before_recording(tmp_path):
+    config = tmp_path / "recfw.toml"
+    config.write_text('[encoder]\ncrf = "abc"\n')
+    result = run_demo(tmp_path, "--config", str(config))
+    assert result.returncode == 2
+    assert "encoder.crf" in result.stderr
+    assert not (tmp_path / ".recfw").exists()
