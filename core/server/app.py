@@ -22,7 +22,7 @@ import re
 import secrets
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
@@ -92,8 +92,13 @@ class RoomServer:
         mac = hmac.new(self._host_secret.encode(), room.encode(), hashlib.sha256)
         return mac.hexdigest()[:24]
 
-    def is_host_key(self, room: str, key: str | None) -> bool:
-        return bool(key) and hmac.compare_digest(self.host_key(room), str(key))
+    def is_host_key(self, room: str, key: object) -> bool:
+        """Whether ``key`` is ``room``'s host key (anything not a non-empty string is not)."""
+        if not isinstance(key, str) or not key:
+            return False
+        # compare_digest takes only ASCII str: compare bytes (lone surrogates too).
+        given = key.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(self.host_key(room).encode("ascii"), given)
 
     def links(self, room: str) -> tuple[str, str]:
         """``(visitor link, host link)`` of ``room``."""
@@ -137,18 +142,25 @@ class RoomServer:
         writer: asyncio.Task | None = None
         try:
             async for msg in ws:
+                if msg.type == WSMsgType.BINARY:
+                    await ws.send_json({"type": "error", "message": "messages are JSON text"})
+                    continue
                 if msg.type != WSMsgType.TEXT:
                     continue
-                try:
-                    message = json.loads(msg.data)
-                    if not isinstance(message, dict):
-                        raise ValueError("not an object")
-                except ValueError:
-                    await ws.send_json({"type": "error", "message": "messages are JSON objects"})
+                message, problem = parse_message(msg.data)
+                if message is None:
+                    await ws.send_json({"type": "error", "message": problem})
                     continue
+                kind = message["type"]
                 if client is None:
-                    if message.get("type") != "join":
-                        await ws.send_json({"type": "error", "message": "send 'join' first"})
+                    if kind != "join":
+                        await ws.send_json(
+                            {"type": "error", "command": kind, "message": "send 'join' first"}
+                        )
+                        continue
+                    problem = join_problem(message)
+                    if problem is not None:
+                        await ws.send_json({"type": "error", "command": "join", "message": problem})
                         continue
                     key = message.get("roomKey")
                     role = Role.HOST if self.is_host_key(name, key) else Role.VISITOR
@@ -162,21 +174,33 @@ class RoomServer:
                         )
                         room = None
                         break
-                    display = str(message.get("name") or ("Host" if role is Role.HOST else "Guest"))
-                    client = await room.add(display, role)
+                    display = message.get("name") or ("Host" if role is Role.HOST else "Guest")
+                    try:
+                        client = await room.add(display, role)
+                    except Exception as exc:
+                        # Room.add has taken the half-joined client out again.
+                        log.exception("room %r: a join failed", name)
+                        reason = str(exc) if isinstance(exc, RecfwError) else "server error"
+                        await ws.send_json(
+                            {
+                                "type": "error",
+                                "command": "join",
+                                "message": f"the join failed: {reason}",
+                            }
+                        )
+                        failed, room = room, None
+                        if failed.empty:
+                            await self._retire(failed)
+                        break
                     writer = asyncio.ensure_future(_write(ws, client))
                     continue
                 try:
                     await room.handle(client, message)
                 except RecfwError as exc:
-                    client.send(
-                        {"type": "error", "command": message.get("type"), "message": str(exc)}
-                    )
+                    client.send({"type": "error", "command": kind, "message": str(exc)})
                 except Exception:
-                    log.exception("room %r: handling %r failed", name, message.get("type"))
-                    client.send(
-                        {"type": "error", "command": message.get("type"), "message": "server error"}
-                    )
+                    log.exception("room %r: handling %r failed", name, kind)
+                    client.send({"type": "error", "command": kind, "message": "server error"})
         finally:
             self._sockets.discard(ws)
             if client is not None and room is not None:
@@ -250,6 +274,37 @@ class RoomServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def parse_message(text: str) -> tuple[dict[str, Any] | None, str]:
+    """``(message, "")`` for a JSON object with a string ``type``; else ``(None, problem)``."""
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        return None, "messages are JSON objects: this is not valid JSON (or nested too deeply)"
+    if not isinstance(message, dict):
+        return None, f"messages are JSON objects, not {_json_type(message)}"
+    if not isinstance(message.get("type"), str):
+        return None, "'type' must be a string naming the message (e.g. \"join\")"
+    return message, ""
+
+
+def join_problem(message: dict[str, Any]) -> str | None:
+    """What is wrong with a ``join`` message's fields (``None``: nothing)."""
+    for field in ("roomKey", "name"):
+        value = message.get(field)
+        if value is not None and not isinstance(value, str):
+            return f"join: '{field}' must be a string, not {_json_type(value)}"
+    return None
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
 
 
 async def _write(ws: web.WebSocketResponse, client: Client) -> None:

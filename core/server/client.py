@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from aiortc import (
 from aiortc.contrib.media import MediaBlackhole
 
 from ..errors import RecfwError
+from ..secrets import Secret
 from ..sources import ParticipantMedia
 from .ice import filter_sdp, restrict_host_addresses
 
@@ -38,7 +40,7 @@ class RoomUrl:
 
     base: str
     room: str
-    room_key: str | None
+    room_key: str | None = field(default=None, repr=False)  # a host key is a secret
 
     @property
     def ws_url(self) -> str:
@@ -59,11 +61,25 @@ class RoomUrl:
             return False
 
 
+_ROOM_KEY = re.compile(r"(roomKey=)[^&#]*", re.IGNORECASE)
+
+
+def mask_room_key(url: str) -> str:
+    """``url`` with its ``roomKey`` value masked (a host key never goes into messages or logs)."""
+    return _ROOM_KEY.sub(lambda m: m.group(1) + Secret.MASK, url)
+
+
 def parse_room_url(url: str) -> RoomUrl:
     """``http://host:port/<room>[?roomKey=…]`` -> :class:`RoomUrl`; clear error otherwise."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise RecfwError(f"room URL {mask_room_key(url)!r}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise RecfwError(f"room URL: expected http(s)://host:port/<room>, got {url!r}")
+        raise RecfwError(
+            f"room URL: expected http(s)://host:port/<room>, got {mask_room_key(url)!r}"
+        )
     room = parts.path.strip("/")
     if not room or "/" in room:
         raise RecfwError(f"room URL: the path must be the room name (/<room>), got {parts.path!r}")
@@ -109,6 +125,7 @@ class HeadlessParticipant:
         self._welcome = asyncio.Event()
         self._pending: dict[str, asyncio.Future] = {}
         self._loopback = self.url.is_loopback
+        self._closed = False
 
     async def __aenter__(self) -> HeadlessParticipant:
         await self.connect()
@@ -118,21 +135,55 @@ class HeadlessParticipant:
         await self.close()
 
     async def connect(self, timeout: float = 15.0) -> None:
-        """Join, negotiate, and wait until the media connection is up."""
+        """Join, negotiate, and wait until the media connection is up.
+
+        Raises :class:`RecfwError` (and closes everything) when the server cannot
+        be reached, refuses the join, or does not answer within ``timeout`` seconds.
+        """
+        try:
+            await self._connect(timeout)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _connect(self, timeout: float) -> None:
         if self._loopback:
             restrict_host_addresses(["127.0.0.1"])
         self._session = aiohttp.ClientSession()
         try:
-            self._ws = await self._session.ws_connect(self.url.ws_url)
-        except aiohttp.ClientError as exc:
-            await self._session.close()
+            self._ws = await asyncio.wait_for(self._session.ws_connect(self.url.ws_url), timeout)
+        except (aiohttp.ClientError, OSError) as exc:
             raise RecfwError(f"cannot reach the room at {self.url.ws_url}: {exc}") from None
+        except TimeoutError:
+            raise RecfwError(
+                f"no answer from the room server at {self.url.ws_url} within {timeout:g} s"
+            ) from None
         await self._ws.send_json({"type": "join", "name": self.name, "roomKey": self.url.room_key})
         self._reader = asyncio.ensure_future(self._read())
-        await asyncio.wait_for(self._welcome.wait(), timeout)
+        try:
+            await asyncio.wait_for(self._welcome.wait(), timeout)
+        except TimeoutError:
+            raise RecfwError(
+                f"no answer from the room server at {self.url.ws_url} within {timeout:g} s"
+            ) from None
         if self.result.participant_id is None:
             raise RecfwError("; ".join(self.result.errors) or "the room refused the join")
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        connected = asyncio.ensure_future(self._connected.wait())
+        await asyncio.wait(
+            {connected, self._reader}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if self._connected.is_set():
+            return
+        connected.cancel()
+        if self._reader.done():  # the server hung up, or sent something unreadable
+            raise RecfwError(
+                "; ".join(self.result.errors) or "the room server closed the connection"
+            )
+        state = self.result.connection_state or "not started"
+        raise RecfwError(
+            f"media not connected within {timeout:g} s (connection {state}); "
+            "check the server's iceAddresses"
+        )
 
     async def _negotiate(self, slots: int) -> None:
         pc = RTCPeerConnection(
@@ -165,11 +216,24 @@ class HeadlessParticipant:
         )
 
     async def _read(self) -> None:
+        try:
+            await self._read_messages()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a malformed answer: reported, not a stray traceback
+            log.warning("%s: bad message from the room server: %r", self.name, exc)
+            self.result.errors.append(f"bad message from the room server: {exc!r}")
+        finally:
+            self._welcome.set()
+
+    async def _read_messages(self) -> None:
         assert self._ws is not None
         async for msg in self._ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
             message = msg.json()
+            if not isinstance(message, dict):
+                raise ValueError(f"not a JSON object: {str(msg.data)[:80]!r}")
             kind = message.get("type")
             if self.on_message is not None:
                 self.on_message(message)
@@ -193,7 +257,6 @@ class HeadlessParticipant:
                     self._welcome.set()
             elif kind == "result":
                 self._settle(message.get("command"), None)
-        self._welcome.set()
 
     def _settle(self, command: str | None, error: Exception | None) -> None:
         future = self._pending.pop(command or "", None)
@@ -208,17 +271,29 @@ class HeadlessParticipant:
         future = asyncio.get_running_loop().create_future()
         self._pending[kind] = future
         await self._ws.send_json({"type": kind, **extra})
-        await asyncio.wait_for(future, 10)
+        try:
+            await asyncio.wait_for(future, 10)
+        except TimeoutError:
+            self._pending.pop(kind, None)
+            raise RecfwError(f"no answer to {kind!r} from the room server within 10 s") from None
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._blackhole.stop()
-        if self.pc is not None:
-            await self.pc.close()
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-        if self._session is not None:
-            await self._session.close()
-        self.media.stop()
+        """Leave: close the media connection, the WebSocket and the tracks (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            with contextlib.suppress(Exception):
+                await self._blackhole.stop()
+            if self.pc is not None:
+                with contextlib.suppress(Exception):
+                    await self.pc.close()
+            if self._ws is not None:
+                with contextlib.suppress(Exception):
+                    await self._ws.close()
+        finally:
+            if self._reader is not None:
+                self._reader.cancel()
+            if self._session is not None:
+                await self._session.close()
+            self.media.stop()

@@ -114,7 +114,16 @@ class Room:
             }
         )
         log.info("room %r: %s joined as %s (%s)", self.name, client.id, role, name)
-        await self.engine.join(participant)
+        try:
+            await self.engine.join(participant)
+        except BaseException:
+            # Not left half in the room: the others are told, the engine forgets
+            # them, the peer is closed, and the room can empty again.
+            try:
+                await self.remove(client)
+            except Exception:
+                log.exception("room %r: cleaning up after %s's failed join", self.name, client.id)
+            raise
         self._broadcast_status(force=True)
         return client
 
@@ -135,10 +144,12 @@ class Room:
                 slot = other.peer.hide(client.id)
                 if slot is not None:
                     other.send({"type": "slot", "index": slot.index, "peer": None})
-        await self.engine.leave(client.id)
-        if client.peer is not None:
-            await client.peer.close()
-        self._wire()
+        try:
+            await self.engine.leave(client.id)
+        finally:
+            if client.peer is not None:
+                await client.peer.close()
+            self._wire()
 
     @property
     def empty(self) -> bool:
@@ -169,7 +180,9 @@ class Room:
         if kind == "offer":
             sdp = message.get("sdp")
             if not isinstance(sdp, str):
-                client.send({"type": "error", "command": kind, "message": "offer needs 'sdp'"})
+                client.send(
+                    {"type": "error", "command": kind, "message": "offer: 'sdp' must be a string"}
+                )
                 return
             answer = await client.peer.accept_offer(sdp)
             client.send({"type": "answer", "sdp": answer})
@@ -181,7 +194,17 @@ class Room:
                 decision = await self.engine.stop_command(client.id)
             self._reply(client, kind, decision)
         elif kind == "prompt_answer":
-            decision = await self.engine.prompt_answer(client.id, bool(message.get("accepted")))
+            accepted = message.get("accepted")
+            if not isinstance(accepted, bool):
+                client.send(
+                    {
+                        "type": "error",
+                        "command": kind,
+                        "message": "prompt_answer: 'accepted' must be true or false",
+                    }
+                )
+                return
+            decision = await self.engine.prompt_answer(client.id, accepted)
             self._reply(client, kind, decision)
         else:
             client.send(
