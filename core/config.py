@@ -21,6 +21,7 @@ A TOML file (``recfw.toml``)::
     host = "127.0.0.1"
     port = 8080
     iceAddresses = ["127.0.0.1"]
+    # apiKey: enables the meetings API; better from RECFW_API_KEY than in the file
 
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
@@ -53,19 +54,31 @@ from .settings import (
 )
 
 _TOP_LEVEL = ("recording", "encoder", "server", "webhooks")
-_SERVER_FIELDS = {"host": str, "port": int, "iceAddresses": list, "publicUrl": str}
+_SERVER_FIELDS = {
+    "host": str,
+    "port": int,
+    "iceAddresses": list,
+    "publicUrl": str,
+    "apiKey": str,
+}
+API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
 _TYPE_NAMES = {str: "a string", int: "an integer", list: "a list"}
 
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Where the room server listens, and which addresses it offers as ICE candidates."""
+    """Where the room server listens, and which addresses it offers as ICE candidates.
+
+    ``api_key`` (``[server] apiKey`` or ``RECFW_API_KEY``) enables the meetings
+    API; ``None`` leaves it disabled.
+    """
 
     host: str = "127.0.0.1"
     port: int = 8080
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
     public_url: str | None = None
+    api_key: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -99,13 +112,14 @@ def _is_ip(address: str) -> bool:
     return True
 
 
-def _server(data: Any, errors: list[FieldError]) -> ServerSettings:
+def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> ServerSettings:
+    env_key = environ.get(API_KEY_ENV) or None
     if data is None:
-        return ServerSettings()
+        return ServerSettings(api_key=Secret(env_key) if env_key else None)
     if not isinstance(data, Mapping):
         errors.append(FieldError("server", "must be a table"))
         return ServerSettings()
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"api_key": Secret(env_key) if env_key else None}
     for key, value in data.items():
         expected = _SERVER_FIELDS.get(key)
         if expected is None:
@@ -143,6 +157,16 @@ def _server(data: Any, errors: list[FieldError]) -> ServerSettings:
                 errors.append(FieldError("server.publicUrl", "must be an http:// or https:// URL"))
             else:
                 values["public_url"] = value
+        elif key == "apiKey":
+            if not value.strip():
+                errors.append(
+                    FieldError(
+                        "server.apiKey",
+                        "must not be empty (leave it out to disable the meetings API)",
+                    )
+                )
+            else:
+                values["api_key"] = Secret(value)
         else:
             values[key] = value
     return ServerSettings(**values)
@@ -219,7 +243,7 @@ def parse_config(
     if not isinstance(encoder, Mapping):
         errors.append(FieldError("encoder", "must be a table"))
         encoder = {}
-    server = _server(data.get("server"), errors)
+    server = _server(data.get("server"), environ, errors)
     webhooks = _webhooks(data.get("webhooks"), environ, errors)
     if errors:
         raise SettingsError(errors)

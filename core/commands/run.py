@@ -41,6 +41,10 @@ async def serve(
         f"{settings.destination.provider}:{settings.destination.bucket}"
     )
     click.echo(f"ICE addresses offered: {', '.join(server.ice_addresses)}")
+    if config.server.api_key is not None:
+        click.echo(f"meetings API: POST {base}/v1/meetings (Authorization: Bearer <apiKey>)")
+    else:
+        click.echo("meetings API: off (set RECFW_API_KEY or [server] apiKey to enable it)")
     warn_about_waiting(Console(soft_wrap=True, highlight=False))
     for room in rooms:
         visitor, host_link = server.links(room)

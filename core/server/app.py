@@ -6,7 +6,9 @@ Routes:
   for an iframe, ``?name=…`` your display name);
 * ``GET /<room>/ws`` — the room's signalling WebSocket (JSON messages, see
   docs/rooms.md);
-* ``GET /static/…`` — the page's scripts and styles, and ``embed-example.html``.
+* ``GET /static/…`` — the page's scripts and styles, and ``embed-example.html``;
+* ``POST /v1/meetings``, ``GET|DELETE /v1/meetings/{id}`` — the meetings API
+  (``Authorization: Bearer <[server] apiKey or RECFW_API_KEY>``; see docs/rooms.md).
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from ..errors import RecfwError
+from ..errors import RecfwError, SettingsError
 from ..rooms import Role
 from ..settings import effective
 from .ice import is_loopback_only, restrict_host_addresses
+from .meetings import Meeting, bearer_matches, create_meeting, parse_body
 from .room import Client, Room
 
 if TYPE_CHECKING:
@@ -81,6 +84,11 @@ class RoomServer:
         self.loopback_only = is_loopback_only(self.ice_addresses)
         self.rooms: dict[str, Room] = {}
         self.closed_rooms: list[Room] = []
+        #: Meetings created through the API, by id, and the room names they own.
+        self.meetings: dict[str, Meeting] = {}
+        self._meeting_rooms: dict[str, Meeting] = {}
+        self._deleted_rooms: set[str] = set()
+        self._room_sockets: dict[str, set[web.WebSocketResponse]] = {}
         self.base_url: str | None = None
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -112,6 +120,9 @@ class RoomServer:
         app.router.add_get("/", self._index)
         app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static/", web_dir(), show_index=False)
+        app.router.add_post("/v1/meetings", self._create_meeting)
+        app.router.add_get("/v1/meetings/{id}", self._get_meeting)
+        app.router.add_delete("/v1/meetings/{id}", self._delete_meeting)
         app.router.add_get("/{room}/ws", self._websocket)
         app.router.add_get("/{room}", self._room_page)
         return app
@@ -137,6 +148,7 @@ class RoomServer:
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
         self._sockets.add(ws)
+        self._room_sockets.setdefault(name, set()).add(ws)
         client: Client | None = None
         room: Room | None = None
         writer: asyncio.Task | None = None
@@ -162,6 +174,10 @@ class RoomServer:
                     if problem is not None:
                         await ws.send_json({"type": "error", "command": "join", "message": problem})
                         continue
+                    closed = self._closed_meeting(name)
+                    if closed is not None:
+                        await ws.send_json({"type": "error", "command": "join", "message": closed})
+                        break
                     key = message.get("roomKey")
                     role = Role.HOST if self.is_host_key(name, key) else Role.VISITOR
                     if key and role is Role.VISITOR:
@@ -203,6 +219,11 @@ class RoomServer:
                     client.send({"type": "error", "command": kind, "message": "server error"})
         finally:
             self._sockets.discard(ws)
+            sockets = self._room_sockets.get(name)
+            if sockets is not None:
+                sockets.discard(ws)
+                if not sockets:
+                    del self._room_sockets[name]
             if client is not None and room is not None:
                 await room.remove(client)
                 if room.empty:
@@ -212,19 +233,124 @@ class RoomServer:
         return ws
 
     def _room(self, name: str) -> Room:
+        """The room ``name``, made if needed: a meeting's with its own settings and id."""
         room = self.rooms.get(name)
         if room is None:
+            meeting = self._meeting_rooms.get(name)
             room = Room(
                 name,
-                self.settings,
+                meeting.settings if meeting else self.settings,
                 self.config,
                 self.plugins,
                 loopback_only=self.loopback_only,
                 spool_dir=self.spool_dir,
                 on_session_done=self.on_session_done,
+                meeting_id=meeting.meeting_id if meeting else None,
             )
             self.rooms[name] = room
         return room
+
+    def _closed_meeting(self, name: str) -> str | None:
+        """Why nobody may join room ``name`` (a deleted or ended meeting's), else ``None``."""
+        if name in self._deleted_rooms:
+            return "this meeting has been deleted"
+        meeting = self._meeting_rooms.get(name)
+        if meeting is not None and meeting.ended:
+            return "this meeting has ended"
+        return None
+
+    # --- the meetings API -----------------------------------------------------
+
+    def _authorize(self, request: web.Request) -> web.Response | None:
+        """``None`` if the request carries the API key; else the 503/401 answer."""
+        key = self.config.server.api_key
+        if key is None:
+            return _json_error(
+                503,
+                "the meetings API is disabled: set RECFW_API_KEY (or [server] apiKey in the "
+                "config file) and restart the server",
+            )
+        if not bearer_matches(request.headers.get("Authorization"), key):
+            log.warning("meetings API: a request with a missing or wrong API key was refused")
+            return _json_error(
+                401,
+                "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                headers={"WWW-Authenticate": 'Bearer realm="recfw"'},
+            )
+        return None
+
+    def _describe(self, meeting: Meeting) -> dict[str, Any]:
+        visitor, host = self.links(meeting.room_name)
+        return meeting.to_dict(visitor, host)
+
+    async def _create_meeting(self, request: web.Request) -> web.Response:
+        refused = self._authorize(request)
+        if refused is not None:
+            return refused
+        try:
+            body = parse_body(await request.read())
+            meeting = create_meeting(body, self.config.recording, self.plugins)
+        except SettingsError as exc:
+            fields = [{"field": e.field, "message": e.message} for e in exc.errors]
+            return web.json_response({"error": "invalid request", "fields": fields}, status=400)
+        while meeting.room_name in self.rooms or meeting.room_name in self._meeting_rooms:
+            meeting = create_meeting(body, self.config.recording, self.plugins)  # name taken
+        self.meetings[meeting.meeting_id] = meeting
+        self._meeting_rooms[meeting.room_name] = meeting
+        self._room(meeting.room_name)
+        log.info(
+            "meeting %s created: room %r, trigger %s, %s to %s",
+            meeting.meeting_id,
+            meeting.room_name,
+            meeting.settings.start_trigger,
+            meeting.settings.destination.file_format if meeting.settings.destination else None,
+            meeting.settings.destination.provider if meeting.settings.destination else None,
+        )
+        return web.json_response(self._describe(meeting), status=201)
+
+    def _meeting(self, request: web.Request) -> Meeting | web.Response:
+        refused = self._authorize(request)
+        if refused is not None:
+            return refused
+        meeting = self.meetings.get(request.match_info["id"])
+        if meeting is None:
+            return _json_error(404, "no such meeting")
+        return meeting
+
+    async def _get_meeting(self, request: web.Request) -> web.Response:
+        meeting = self._meeting(request)
+        if isinstance(meeting, web.Response):
+            return meeting
+        return web.json_response(self._describe(meeting))
+
+    async def _delete_meeting(self, request: web.Request) -> web.Response:
+        meeting = self._meeting(request)
+        if isinstance(meeting, web.Response):
+            return meeting
+        await self.delete_meeting(meeting.meeting_id)
+        return web.Response(status=204)
+
+    async def delete_meeting(self, meeting_id: str) -> None:
+        """End a meeting: nobody may join its room again; everyone in it is disconnected,
+        and its recording (if any) is stopped and stored before this returns."""
+        meeting = self.meetings.pop(meeting_id, None)
+        if meeting is None:
+            return
+        name = meeting.room_name
+        self._meeting_rooms.pop(name, None)
+        self._deleted_rooms.add(name)
+        room = self.rooms.pop(name, None)
+        await asyncio.gather(
+            *(
+                _hang_up(ws, "this meeting has been deleted")
+                for ws in self._room_sockets.get(name, ())
+            )
+        )
+        if room is not None:
+            await room.close()
+            if room.engine.sessions and room not in self.closed_rooms:
+                self.closed_rooms.append(room)
+        log.info("meeting %s deleted (room %r)", meeting_id, name)
 
     async def _retire(self, room: Room) -> None:
         """The last person left: the room's recording (if any) is stored; the room goes."""
@@ -253,6 +379,10 @@ class RoomServer:
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{actual}"
         log.info("room server listening on %s", self.base_url)
+        if self.config.server.api_key is None:
+            log.info("meetings API disabled: set RECFW_API_KEY or [server] apiKey to enable it")
+        else:
+            log.info("meetings API at %s/v1/meetings", self.base_url)
         return self.base_url
 
     async def wait_idle(self) -> None:
@@ -274,6 +404,17 @@ class RoomServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+async def _hang_up(ws: web.WebSocketResponse, message: str) -> None:
+    """Tell a client why, then close its WebSocket (its handler then leaves the room)."""
+    with contextlib.suppress(Exception):
+        await ws.send_json({"type": "error", "message": message})
+        await ws.close()
+
+
+def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
 
 
 def parse_message(text: str) -> tuple[dict[str, Any] | None, str]:

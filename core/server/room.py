@@ -56,7 +56,11 @@ class Client:
 
 
 class Room:
-    """A room's clients and :class:`RoomEngine`."""
+    """A room's clients and :class:`RoomEngine`.
+
+    ``settings`` are the room's effective recording settings (a meeting's own,
+    or the organization default); ``meeting_id`` goes into every event.
+    """
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class Room:
         loopback_only: bool,
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
+        meeting_id: str | None = None,
     ):
         self.name = name
         self.on_session_done = on_session_done
@@ -81,6 +86,7 @@ class Room:
             settings,
             config,
             plugins,
+            meeting_id=meeting_id,
             media_for=self._media_for,
             spool_dir=spool_dir,
             on_change=self._on_change,
