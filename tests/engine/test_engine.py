@@ -34,13 +34,13 @@ def settings_for(plugins, tmp_path: Path, **override):
 
 def make_engine(plugins, settings, tmp_path, **kwargs):
     source = plugins.get("sources", "synthetic")
+    kwargs.setdefault("spool_dir", tmp_path / "spool")
     return RoomEngine(
         "standup",
         settings,
         Config(recording=settings),
         plugins,
         media_for=lambda p: source.create(p, {}),
-        spool_dir=tmp_path / "spool",
         **kwargs,
     )
 

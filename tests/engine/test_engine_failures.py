@@ -54,17 +54,7 @@ async def test_a_spool_folder_that_cannot_be_made_is_a_clear_failure(plugins, ev
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     settings = settings_for(plugins, tmp_path)
-    source = plugins.get("sources", "synthetic")
-    from recfw.engine import RoomEngine
-
-    engine = RoomEngine(
-        "standup",
-        settings,
-        Config(recording=settings),
-        plugins,
-        media_for=lambda p: source.create(p, {}),
-        spool_dir=blocker / "spool",
-    )
+    engine = make_engine(plugins, settings, tmp_path, spool_dir=blocker / "spool")
     await engine.join(HOST)
     assert_room_free(engine)
     [session] = engine.sessions
