@@ -21,20 +21,18 @@ so that a plugin's new format or provider is valid once it is installed.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import FieldError, SettingsError
-from .secrets import Secret, mask_key_id
+from .defaults import DEFAULT_LOCAL_FOLDER, DEFAULT_MAX_DURATION
+from .errors import FieldError, SettingsError, describe
+from .secrets import Secret, mask_key_id, mask_secrets, strip_url_credentials
 
 if TYPE_CHECKING:
     from .manager import Plugins
 
 RECORDING_TYPES = ("none", "local", "cloud")
-DEFAULT_MAX_DURATION = 24 * 3600.0
-DEFAULT_LOCAL_FOLDER = "recordings"
 
 # REST name -> attribute name, for the destination object.
 _DESTINATION_FIELDS = {
@@ -83,7 +81,7 @@ class Destination:
         return parts[1].strip("/") if len(parts) > 1 else ""
 
     def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
-        """The REST shape. Secrets are masked unless ``reveal`` is true."""
+        """The REST shape. Secrets (and URL credentials) are masked unless ``reveal`` is true."""
         out: dict[str, Any] = {}
         for rest, attr in _DESTINATION_FIELDS.items():
             value = getattr(self, attr)
@@ -93,6 +91,8 @@ class Destination:
                 value = value.reveal() if reveal else Secret.MASK
             elif attr == "access_key_id" and not reveal:
                 value = mask_key_id(value)
+            elif attr in ("endpoint_url", "bucket") and not reveal:
+                value = strip_url_credentials(value)  # a URL may carry user:password@
             out[rest] = value
         return out
 
@@ -384,8 +384,7 @@ def _sink_problems(
     except Exception as exc:  # noqa: BLE001 - a plugin's bug must not crash every command
         owner = _owner(plugins, "sinks", dest.provider or "")
         plugin = f" (plugin {owner!r})" if owner and owner != dest.provider else ""
-        text = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
-        detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        detail = describe(exc)
         return [
             FieldError(
                 f"{dprefix}.provider",
@@ -399,28 +398,11 @@ def _sink_problems(
     return errors
 
 
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#]*@")
-
-
-def strip_url_credentials(text: str) -> str:
-    """``text`` with the ``user:password@`` of every URL in it removed.
-
-    ``"cannot reach ftp://bob:hunter2@host/rec"`` -> ``"cannot reach ftp://host/rec"``.
-    For messages, logs and locations shown to people; the URL is not otherwise changed.
-    """
-    return _URL_USERINFO.sub(r"\g<scheme>", text)
-
-
 def _scrub(errors: list[FieldError], secret: Secret | None) -> list[FieldError]:
     """Mask the secret and URL credentials in messages that quote a value (a sink's, ...)."""
-    value = secret.reveal() if isinstance(secret, Secret) else None
-    if not value or len(value) < 4:
-        value = None
     out = []
     for e in errors:
-        message = strip_url_credentials(e.message)
-        if value and value in message:
-            message = message.replace(value, Secret.MASK)
+        message = mask_secrets(e.message, secret)
         out.append(e if message == e.message else FieldError(e.field, message))
     return out
 
@@ -456,8 +438,7 @@ def validate_encoder_options(
     except Exception as exc:  # noqa: BLE001 - a plugin's bug is reported, not raised
         owner = _owner(plugins, "encoders", file_format or "")
         plugin = f" (plugin {owner!r})" if owner and owner != file_format else ""
-        text = str(exc).splitlines()[0][:200] if str(exc).strip() else ""
-        detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        detail = describe(exc)
         return _scrub(
             [
                 FieldError(

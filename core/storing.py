@@ -14,9 +14,9 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import RecfwError, StorageError
+from .errors import RecfwError, StorageError, describe
 from .naming import join_key
-from .secrets import Secret
+from .secrets import mask_secrets
 from .storage import Progress, StoredObject
 
 if TYPE_CHECKING:
@@ -83,11 +83,7 @@ def store_recording(
         log.error("the %s sink could not store %s: %s", sink_name, local_path, message)
         raise StorageError(message, kept_at=kept_at) from None
     except Exception as exc:  # noqa: BLE001 - a plugin's bug must not lose the recording
-        text = str(exc).splitlines()[0][:300] if str(exc) else ""
-        message = _scrub(
-            f"the {sink_name!r} sink failed: {type(exc).__name__}: {text}".rstrip(": "),
-            destination,
-        )
+        message = _scrub(f"the {sink_name!r} sink failed: {describe(exc, 300)}", destination)
         log.error("%s", message, exc_info=log.isEnabledFor(logging.DEBUG))
         raise StorageError(message, kept_at=kept_at) from None
     if not isinstance(stored, StoredObject):
@@ -116,9 +112,7 @@ def _message_of(exc: StorageError) -> str:
 
 
 def _scrub(message: str, destination: Destination) -> str:
-    secret = destination.access_key_secret
-    value = secret.reveal() if isinstance(secret, Secret) else secret
-    return message.replace(value, Secret.MASK) if value else message
+    return mask_secrets(message, destination.access_key_secret)
 
 
 __all__ = ["store_recording", "check_key"]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import FieldError, SettingsError
 from ..settings import effective, parse_recording
+from ..times import iso_utc
 
 if TYPE_CHECKING:
     from ..manager import Plugins
@@ -56,15 +57,10 @@ class Meeting:
             "roomName": f"/{self.room_name}",
             "roomUrl": room_url,
             "hostRoomUrl": host_room_url,
-            "startDate": iso(self.start_date),
-            "endDate": iso(self.end_date),
+            "startDate": iso_utc(self.start_date),
+            "endDate": iso_utc(self.end_date),
             "recording": self.settings.to_dict(),
         }
-
-
-def iso(moment: datetime) -> str:
-    """``2026-11-23T19:40:05.123Z`` (UTC, milliseconds)."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_room_name(prefix: str | None) -> str:
@@ -103,7 +99,7 @@ def _end_date(value: Any, now: datetime, errors: list[FieldError]) -> datetime |
         )
         return None
     if moment <= now:
-        errors.append(FieldError("endDate", f"must be in the future (now is {iso(now)})"))
+        errors.append(FieldError("endDate", f"must be in the future (now is {iso_utc(now)})"))
         return None
     return moment
 

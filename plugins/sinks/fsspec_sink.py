@@ -16,15 +16,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from recfw.errors import FieldError, StorageError
-from recfw.naming import join_key
-from recfw.secrets import Secret
-from recfw.settings import Destination, strip_url_credentials
+from recfw.errors import FieldError, StorageError, describe
+from recfw.naming import free_names, join_key
+from recfw.secrets import mask_secrets, strip_url_credentials
+from recfw.settings import Destination
 from recfw.storage import Progress, StoredObject
 
 from ._common import (
     ProgressCallback,
-    candidate_names,
     has_control_chars,
     local_size,
     prefix_errors,
@@ -45,12 +44,10 @@ def split_url(url: str) -> tuple[str, str]:
 
 def _hide(text: str, url: str) -> str:
     """``text`` without URL credentials, nor ``url``'s password quoted on its own."""
-    text = strip_url_credentials(text)
-    netloc = url.partition("://")[2].split("/", 1)[0]
-    password = netloc.rpartition("@")[0].partition(":")[2]
-    if len(password) >= 4:
-        text = text.replace(password, Secret.MASK)
-    return text
+    full = url.partition("://")[2]
+    userinfo = full[: len(full) - len(strip_url_credentials(url).partition("://")[2])]
+    password = userinfo[:-1].partition(":")[2]  # userinfo ends with its "@"
+    return mask_secrets(text, password)
 
 
 class FsspecSink:
@@ -101,10 +98,8 @@ class FsspecSink:
         except StorageError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clear StorageError
-            first = _hide(str(exc).splitlines()[0][:200] if str(exc) else "", url)
-            raise StorageError(
-                f"cannot store the recording at {shown}: {type(exc).__name__}: {first}"
-            ) from None
+            detail = _hide(describe(exc), url)
+            raise StorageError(f"cannot store the recording at {shown}: {detail}") from None
         # As the user wrote the URL, without its user:password.
         location = f"{shown}/{target.rsplit('/', 1)[-1]}"
         if stored != size:
@@ -121,7 +116,7 @@ class FsspecSink:
 
         ``shown`` is the destination URL as logs and errors may show it.
         """
-        for candidate in candidate_names(key):
+        for candidate in free_names(key):
             target = f"{root.rstrip('/')}/{candidate}"
             if not fs.exists(target):
                 if candidate != key:

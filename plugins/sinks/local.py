@@ -19,11 +19,11 @@ import uuid
 from pathlib import Path
 
 from recfw.errors import FieldError, StorageError
-from recfw.naming import join_key
+from recfw.naming import free_names, join_key
 from recfw.settings import DEFAULT_LOCAL_FOLDER, Destination
 from recfw.storage import Progress, StoredObject
 
-from ._common import candidate_names, has_control_chars, local_size, report
+from ._common import has_control_chars, local_size, report
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class LocalSink:
     @staticmethod
     def _place(tmp: Path, folder: Path, name: str) -> Path:
         """Give ``tmp`` the first free name of ``name``, ``name (2)``, ... atomically."""
-        for candidate in candidate_names(name):
+        for candidate in free_names(name):
             target = folder / candidate
             try:
                 os.link(tmp, target)  # fails if target exists: no silent overwrite

@@ -36,19 +36,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from recfw.errors import FieldError, StorageError
-from recfw.naming import join_key
-from recfw.secrets import Secret, mask_key_id
+from recfw.errors import FieldError, StorageError, describe
+from recfw.naming import MAX_FREE_NAMES, free_names, join_key
+from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url
 from recfw.settings import Destination
 from recfw.storage import Progress, StoredObject
 
-from ._common import (
-    MAX_FREE_NAME_TRIES,
-    ProgressCallback,
-    candidate_names,
-    local_size,
-    prefix_errors,
-)
+from ._common import ProgressCallback, local_size, prefix_errors
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +220,7 @@ class S3Sink:
         stem = object_key.rsplit(".", 1)[0] if "." in object_key.rsplit("/", 1)[-1] else object_key
         try:
             listing = fs.call_s3(
-                "list_objects_v2", Bucket=bucket, Prefix=stem, MaxKeys=MAX_FREE_NAME_TRIES + 1
+                "list_objects_v2", Bucket=bucket, Prefix=stem, MaxKeys=MAX_FREE_NAMES + 1
             )
         except Exception as exc:  # noqa: BLE001
             if _code(exc) in ("AccessDenied",):
@@ -236,7 +230,7 @@ class S3Sink:
                 return object_key
             raise
         taken = {item["Key"] for item in listing.get("Contents", [])}
-        for candidate in candidate_names(object_key):
+        for candidate in free_names(object_key):
             if candidate not in taken:
                 if candidate != object_key:
                     log.warning("s3://%s/%s exists; storing as %s", bucket, object_key, candidate)
@@ -333,18 +327,10 @@ def _unreachable_reason(exc: BaseException) -> str:
 def _where(bucket: str, destination: Destination) -> str:
     where = f"bucket {bucket!r}"
     if destination.endpoint_url:
-        where += f" at {_safe_url(destination.endpoint_url)}"
+        where += f" at {safe_url(destination.endpoint_url)}"
     elif destination.region:
         where += f" in {destination.region}"
     return where
-
-
-def _safe_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
 
 
 def explain(exc: BaseException, *, where: str, key_id: str | None) -> str:
@@ -372,13 +358,8 @@ def explain(exc: BaseException, *, where: str, key_id: str | None) -> str:
         return f"the {where} does not exist or the object path is wrong: {exc}"
     if isinstance(exc, PermissionError):
         return f"S3 denied access to {where} (access key id {masked}): {exc}"
-    first = str(exc).splitlines()[0][:200] if str(exc) else ""
-    return f"the upload to {where} failed: {type(exc).__name__}: {first}".rstrip(": ")
+    return f"the upload to {where} failed: {describe(exc)}"
 
 
 def _scrub(message: str, destination: Destination) -> str:
-    secret = destination.access_key_secret
-    value = secret.reveal() if isinstance(secret, Secret) else secret
-    if value and value in message:
-        message = message.replace(value, Secret.MASK)
-    return message
+    return mask_secrets(message, destination.access_key_secret)
