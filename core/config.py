@@ -22,6 +22,9 @@ A TOML file (``recfw.toml``)::
     port = 8080
     iceAddresses = ["127.0.0.1"]
     # apiKey: enables the meetings API; better from RECFW_API_KEY than in the file
+    # database = "postgresql://user@host/recfw"   # or RECFW_DATABASE_URL; default:
+    #                                             # SQLite in the data folder
+    # dataDir = ".recfw"          # or RECFW_DATA_DIR: spool, database, secret key
 
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
@@ -60,6 +63,8 @@ _SERVER_FIELDS = {
     "iceAddresses": list,
     "publicUrl": str,
     "apiKey": str,
+    "database": str,
+    "dataDir": str,
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -79,6 +84,10 @@ class ServerSettings:
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
     public_url: str | None = None
     api_key: Secret | None = None
+    #: ``[server] database``: the control plane's database URL (see docs/database.md).
+    database: str | None = None
+    #: ``[server] dataDir``: recfw's data folder (spool, SQLite database, secret key).
+    data_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,18 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 )
             else:
                 values["api_key"] = Secret(value)
+        elif key == "database":
+            if not value.strip():
+                errors.append(
+                    FieldError("server.database", "must not be empty (leave it out for SQLite)")
+                )
+            else:
+                values["database"] = value.strip()
+        elif key == "dataDir":
+            if not value.strip():
+                errors.append(FieldError("server.dataDir", "must not be empty"))
+            else:
+                values["data_dir"] = value
         else:
             values[key] = value
     return ServerSettings(**values)
