@@ -23,6 +23,14 @@ A TOML file (``recfw.toml``)::
     iceAddresses = ["127.0.0.1"]
     # apiKey: enables the meetings API; better from RECFW_API_KEY than in the file
 
+    # allowedDestinations: private/loopback hosts recfw may connect to (docs/settings.md)
+    # allowedDestinations = ["10.0.0.0/8", "minio.internal:9000"]
+
+    [storage]                   # how long storage may take (docs/settings.md)
+    connectTimeout = 5          # seconds
+    readTimeout = 20            # seconds
+    attempts = 3
+
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
     secret = "..."              # or RECFW_WEBHOOK_SECRET
@@ -52,14 +60,16 @@ from .settings import (
     parse_recording,
     with_env_credentials,
 )
+from .storage import TransferOptions, parse_transfer_options
 
-_TOP_LEVEL = ("recording", "encoder", "server", "webhooks")
+_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage")
 _SERVER_FIELDS = {
     "host": str,
     "port": int,
     "iceAddresses": list,
     "publicUrl": str,
     "apiKey": str,
+    "allowedDestinations": list,
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -79,6 +89,8 @@ class ServerSettings:
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
     public_url: str | None = None
     api_key: Secret | None = None
+    #: ``allowedDestinations``: non-public hosts recfw may connect to (:mod:`recfw.netguard`).
+    allowed_destinations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,7 @@ class Config:
     server: ServerSettings = ServerSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
     path: Path | None = None
+    storage: TransferOptions = TransferOptions()
 
 
 def _is_ip(address: str) -> bool:
@@ -157,6 +170,13 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 errors.append(FieldError("server.publicUrl", "must be an http:// or https:// URL"))
             else:
                 values["public_url"] = value
+        elif key == "allowedDestinations":
+            from .netguard import allowed_errors
+
+            found = allowed_errors(value)
+            errors.extend(found)
+            if not found:
+                values["allowed_destinations"] = tuple(value)
         elif key == "apiKey":
             if not value.strip():
                 errors.append(
@@ -245,6 +265,7 @@ def parse_config(
         encoder = {}
     server = _server(data.get("server"), environ, errors)
     webhooks = _webhooks(data.get("webhooks"), environ, errors)
+    storage = parse_transfer_options(data.get("storage"), errors)
     if errors:
         raise SettingsError(errors)
     return Config(
@@ -253,6 +274,7 @@ def parse_config(
         server=server,
         webhooks=webhooks,
         path=path,
+        storage=storage,
     )
 
 
