@@ -26,6 +26,14 @@ A TOML file (``recfw.toml``)::
     #                                             # SQLite in the data folder
     # dataDir = ".recfw"          # or RECFW_DATA_DIR: spool, database, secret key
 
+    # allowedDestinations: private/loopback hosts recfw may connect to (docs/settings.md)
+    # allowedDestinations = ["10.0.0.0/8", "minio.internal:9000"]
+
+    [storage]                   # how long storage may take (docs/settings.md)
+    connectTimeout = 5          # seconds
+    readTimeout = 20            # seconds
+    attempts = 3
+
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
     secret = "..."              # or RECFW_WEBHOOK_SECRET
@@ -55,8 +63,9 @@ from .settings import (
     parse_recording,
     with_env_credentials,
 )
+from .storage import TransferOptions, parse_transfer_options
 
-_TOP_LEVEL = ("recording", "encoder", "server", "webhooks")
+_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage")
 _SERVER_FIELDS = {
     "host": str,
     "port": int,
@@ -65,6 +74,7 @@ _SERVER_FIELDS = {
     "apiKey": str,
     "database": str,
     "dataDir": str,
+    "allowedDestinations": list,
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -88,6 +98,8 @@ class ServerSettings:
     database: str | None = None
     #: ``[server] dataDir``: recfw's data folder (spool, SQLite database, secret key).
     data_dir: str | None = None
+    #: ``allowedDestinations``: non-public hosts recfw may connect to (:mod:`recfw.netguard`).
+    allowed_destinations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,7 @@ class Config:
     server: ServerSettings = ServerSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
     path: Path | None = None
+    storage: TransferOptions = TransferOptions()
 
 
 def _is_ip(address: str) -> bool:
@@ -166,6 +179,13 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 errors.append(FieldError("server.publicUrl", "must be an http:// or https:// URL"))
             else:
                 values["public_url"] = value
+        elif key == "allowedDestinations":
+            from .netguard import allowed_errors
+
+            found = allowed_errors(value)
+            errors.extend(found)
+            if not found:
+                values["allowed_destinations"] = tuple(value)
         elif key == "apiKey":
             if not value.strip():
                 errors.append(
@@ -266,6 +286,7 @@ def parse_config(
         encoder = {}
     server = _server(data.get("server"), environ, errors)
     webhooks = _webhooks(data.get("webhooks"), environ, errors)
+    storage = parse_transfer_options(data.get("storage"), errors)
     if errors:
         raise SettingsError(errors)
     return Config(
@@ -274,6 +295,7 @@ def parse_config(
         server=server,
         webhooks=webhooks,
         path=path,
+        storage=storage,
     )
 
 

@@ -355,6 +355,9 @@ def _problems(settings: RecordingSettings, plugins: Plugins, prefix: str) -> lis
                 )
         if dest.bucket:
             errors += _sink_problems(sink, dest, plugins, dprefix)
+    from .netguard import destination_errors  # SSRF: endpointUrl must be public or allowed
+
+    errors += destination_errors(dest, dprefix, errors)
     return errors
 
 
