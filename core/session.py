@@ -28,7 +28,7 @@ from .times import iso_utc
 if TYPE_CHECKING:
     from .config import Config
     from .manager import Plugins
-    from .settings import RecordingSettings
+    from .recording import RecordingSettings
     from .sources import ParticipantMedia
     from .storage import Progress, StoredObject
 

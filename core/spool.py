@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from .errors import StorageError
 
 if TYPE_CHECKING:
-    from .manager import Plugins
-    from .settings import Destination
+    from .recording import Destination
+    from .registry import PluginRegistry
     from .storage import Progress, StoredObject
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def pending(spool_dir: Path = DEFAULT_SPOOL_DIR) -> list[SpoolEntry]:
 
 
 def upload(
-    path: Path, destination: Destination, plugins: Plugins, progress: Progress | None = None
+    path: Path, destination: Destination, plugins: PluginRegistry, progress: Progress | None = None
 ) -> StoredObject:
     """Store one spooled recording under its own file name; remove it once confirmed.
 

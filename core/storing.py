@@ -20,8 +20,8 @@ from .secrets import mask_secrets
 from .storage import Progress, StoredObject
 
 if TYPE_CHECKING:
-    from .manager import Plugins
-    from .settings import Destination
+    from .recording import Destination
+    from .registry import PluginRegistry
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def store_recording(
     local_path: Path,
     key: str,
     destination: Destination,
-    plugins: Plugins,
+    plugins: PluginRegistry,
     progress: Progress | None = None,
 ) -> StoredObject:
     """Store ``local_path`` as ``key`` under ``destination``; then delete ``local_path``.
@@ -72,7 +72,7 @@ def store_recording(
             f"refusing to store under an unsafe key: {exc}", kept_at=kept_at
         ) from None
     try:
-        sink = plugins.get("sinks", provider)
+        sink = plugins.sink(provider)
     except RecfwError as exc:
         raise StorageError(str(exc), kept_at=kept_at) from None
     sink_name = getattr(sink, "name", provider)

@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from ..encoding import Encoder, OutputFormat
 from ..errors import StorageError
 from ..naming import recording_file_name
+from ..recording import Destination
 from ..rooms import (
     Participant,
     Role,
@@ -43,7 +44,6 @@ from ..rooms import (
     StopCommand,
     apply_event,
 )
-from ..settings import Destination
 from ..sources import ParticipantMedia, Source
 from ..storage import Sink, StoredObject
 from ..triggers import Action, Trigger, step

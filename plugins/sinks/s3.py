@@ -38,8 +38,8 @@ from urllib.parse import urlsplit
 
 from recfw.errors import FieldError, StorageError, describe
 from recfw.naming import MAX_FREE_NAMES, free_names, join_key
+from recfw.recording import Destination
 from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url
-from recfw.settings import Destination
 from recfw.storage import Progress, StoredObject
 
 from ._common import ProgressCallback, local_size, prefix_errors
@@ -107,6 +107,7 @@ class S3Sink:
 
     name = "s3"
     needs_credentials = True
+    writes_locally = False
 
     def __init__(
         self,
