@@ -193,6 +193,7 @@ class RecordingSession:
                 self.destination,
                 self.plugins,
                 self.progress,
+                self.encoder.content_type,
             )
         except StorageError as exc:
             self._fail(str(exc), kept_at=exc.kept_at or str(self.spool_path))

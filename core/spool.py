@@ -104,10 +104,11 @@ def upload(
     Raises ``StorageError`` (the file stays) if storing fails or a running
     recording still holds the file.
     """
-    from .storing import store_recording
+    from .storing import content_type_for, store_recording
 
     with SpoolLock(path):
         if path.stat().st_size == 0:
             # Nothing was recorded (or a recording is this instant creating it).
             raise StorageError(f"{path.name} is empty: nothing to store", kept_at=str(path))
-        return store_recording(path, path.name, destination, plugins, progress)
+        content_type = content_type_for(path, plugins)
+        return store_recording(path, path.name, destination, plugins, progress, content_type)

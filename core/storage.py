@@ -62,9 +62,20 @@ class Sink(Protocol):
         ...
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         """Copy ``path`` to ``key`` under the destination's prefix and confirm it.
+
+        ``content_type`` is the encoder's MIME type (``video/x-matroska``), for
+        stores that keep one with the object (S3's ``Content-Type``); others
+        ignore it. (A sink whose ``store`` does not take it is still called,
+        without it.)
 
         Must not delete or move ``path``: the engine removes the local copy
         itself once this returned. Raise ``StorageError`` naming the problem

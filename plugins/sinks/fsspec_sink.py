@@ -76,7 +76,13 @@ class FsspecSink:
         return errors
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         errors = self.validate(destination)
         if errors:

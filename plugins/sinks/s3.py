@@ -179,7 +179,13 @@ class S3Sink:
         return fs
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         bucket = destination.bucket_name
         errors = bucket_name_errors(bucket) + prefix_errors(destination.prefix, "bucket")
@@ -195,11 +201,13 @@ class S3Sink:
             fs = self.filesystem(destination)
             object_key = self._free_key(fs, bucket, object_key)
             log.info("uploading %s (%d bytes) to s3://%s/%s", path, size, bucket, object_key)
+            extra = {"ContentType": content_type} if content_type else {}
             fs.put_file(
                 str(path),
                 f"{bucket}/{object_key}",
                 callback=ProgressCallback(progress, size),
                 chunksize=max(self.part_size, math.ceil(size / MAX_PARTS)),
+                **extra,
             )
             stored = self._confirmed_size(fs, bucket, object_key, size)
         except StorageError:

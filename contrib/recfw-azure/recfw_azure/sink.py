@@ -113,7 +113,13 @@ class AzureSink:
         return AzureBlobFileSystem(account_name=account, account_key=key, **common)
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         container = destination.bucket_name
         where = f"container {container!r} of account {destination.access_key_id!r}"
