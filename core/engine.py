@@ -40,7 +40,7 @@ from .triggers import Action, Decision, step
 if TYPE_CHECKING:
     from .config import Config
     from .manager import Plugins
-    from .settings import RecordingSettings
+    from .recording import RecordingSettings
     from .sources import ParticipantMedia
 
 log = logging.getLogger(__name__)

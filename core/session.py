@@ -28,7 +28,7 @@ from .times import iso_utc
 if TYPE_CHECKING:
     from .config import Config
     from .manager import Plugins
-    from .settings import RecordingSettings
+    from .recording import RecordingSettings
     from .sources import ParticipantMedia
     from .storage import Progress, StoredObject
 
@@ -193,6 +193,7 @@ class RecordingSession:
                 self.destination,
                 self.plugins,
                 self.progress,
+                self.encoder.content_type,
             )
         except StorageError as exc:
             self._fail(str(exc), kept_at=exc.kept_at or str(self.spool_path))

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 from .errors import StorageError
 
 if TYPE_CHECKING:
-    from .manager import Plugins
-    from .settings import Destination
+    from .recording import Destination
+    from .registry import PluginRegistry
     from .storage import Progress, StoredObject
 
 log = logging.getLogger(__name__)
@@ -97,17 +97,18 @@ def pending(spool_dir: Path = DEFAULT_SPOOL_DIR) -> list[SpoolEntry]:
 
 
 def upload(
-    path: Path, destination: Destination, plugins: Plugins, progress: Progress | None = None
+    path: Path, destination: Destination, plugins: PluginRegistry, progress: Progress | None = None
 ) -> StoredObject:
     """Store one spooled recording under its own file name; remove it once confirmed.
 
     Raises ``StorageError`` (the file stays) if storing fails or a running
     recording still holds the file.
     """
-    from .storing import store_recording
+    from .storing import content_type_for, store_recording
 
     with SpoolLock(path):
         if path.stat().st_size == 0:
             # Nothing was recorded (or a recording is this instant creating it).
             raise StorageError(f"{path.name} is empty: nothing to store", kept_at=str(path))
-        return store_recording(path, path.name, destination, plugins, progress)
+        content_type = content_type_for(path, plugins)
+        return store_recording(path, path.name, destination, plugins, progress, content_type)

@@ -15,7 +15,7 @@ from ..settings import effective, validate_encoder_options
 if TYPE_CHECKING:
     from ..config import Config
     from ..manager import Plugins
-    from ..settings import RecordingSettings
+    from ..recording import RecordingSettings
 
 
 def config_option(default_help: str):
