@@ -25,6 +25,7 @@ A TOML file (``recfw.toml``)::
     # database = "postgresql://user@host/recfw"   # or RECFW_DATABASE_URL; default:
     #                                             # SQLite in the data folder
     # dataDir = ".recfw"          # or RECFW_DATA_DIR: spool, database, secret key
+    # apiRateLimit = 600          # requests a minute per API key (0: no limit)
 
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
@@ -65,6 +66,7 @@ _SERVER_FIELDS = {
     "apiKey": str,
     "database": str,
     "dataDir": str,
+    "apiRateLimit": int,
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -88,6 +90,8 @@ class ServerSettings:
     database: str | None = None
     #: ``[server] dataDir``: recfw's data folder (spool, SQLite database, secret key).
     data_dir: str | None = None
+    #: ``[server] apiRateLimit``: requests per minute per API key (0: no limit).
+    api_rate_limit: int = 600
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,15 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 )
             else:
                 values["database"] = value.strip()
+        elif key == "apiRateLimit":
+            if value < 0:
+                errors.append(
+                    FieldError(
+                        "server.apiRateLimit", "must be 0 (no limit) or more requests a minute"
+                    )
+                )
+            else:
+                values["api_rate_limit"] = value
         elif key == "dataDir":
             if not value.strip():
                 errors.append(FieldError("server.dataDir", "must not be empty"))
