@@ -19,10 +19,11 @@ What :meth:`S3Sink.store` does, in order:
    write-only key the HEAD is forbidden; the successful upload response is
    then the confirmation, and a warning says so.)
 
-Only allowed hosts are contacted (:mod:`recfw.netguard`): the endpoint is
-checked before the first request, and every connection is checked again when
-it is opened (the aiohttp resolver and socket factory aiobotocore uses), so a
-name that starts resolving to an internal address is refused mid-way too.
+Only allowed hosts are contacted (:mod:`recfw.netguard`): settings validation
+checks ``endpointUrl``, and every connection is checked again when it is
+opened (the aiohttp resolver and socket factory aiobotocore uses, which
+connect to exactly the address that was checked), so a name that resolves to
+an internal address later is refused too.
 
 Every request has bounded connect and read timeouts and a bounded number of
 attempts (:class:`recfw.storage.TransferOptions`, ``[storage]`` in the config
@@ -250,13 +251,6 @@ class S3Sink:
             raise StorageError(f"s3 sink: {exc}") from None
         size = local_size(path)
         where = _where(bucket, destination)
-        if destination.endpoint_url:
-            try:  # fail fast with a clear message; connections are checked again on opening
-                netguard.check_url(destination.endpoint_url)
-            except netguard.DestinationRefused as exc:
-                raise StorageError(f"refusing to store in {where}: {exc.reason}") from None
-            except (OSError, ValueError):
-                pass  # not resolvable now: the connection attempt reports it
         fs = None
         uploading = False
         try:
