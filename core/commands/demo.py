@@ -16,7 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from ..engine import RoomEngine
 from ..rooms import Participant, Role
 from ..session import SessionStatus
-from .options import config_option, load_effective
+from .options import config_option, describe_destination, load_effective
 from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,7 @@ async def run_demo(
     trigger = settings.start_trigger
     console.print(
         f"Room [bold]{room}[/bold]: {people} synthetic participants, trigger "
-        f"[bold]{trigger}[/bold], {settings.destination.file_format} to "
-        f"{settings.destination.provider}:{settings.destination.bucket}",
+        f"[bold]{trigger}[/bold], {describe_destination(settings)}",
         highlight=False,
     )
     warn_about_waiting(console)
@@ -140,12 +139,13 @@ def _report(engine: RoomEngine, console: Console) -> int:
         return 1
     status = 0
     for session in engine.sessions:
-        if session.status == SessionStatus.STORED:
+        stored = session.stored
+        if session.status == SessionStatus.STORED and stored is not None:
             stats = session.stats
             console.print(
-                f"[green]Stored[/green] {session.stored.location}\n"
-                f"  duration {session.duration_s:.1f} s, {stats.width}x{stats.height}, "
-                f"{session.stored.size / 1e6:.2f} MB",
+                f"[green]Stored[/green] {stored.location}\n"
+                f"  duration {session.duration_s or 0:.1f} s, {stats.width}x{stats.height}, "
+                f"{stored.size / 1e6:.2f} MB",
                 highlight=False,
             )
         else:

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from ..errors import StorageError
 from ..spool import DEFAULT_SPOOL_DIR, pending, upload
-from .options import config_option, load_effective
+from .options import config_option, destination_of, load_effective
 
 spool_dir_option = click.option(
     "--spool",
@@ -67,7 +67,7 @@ def upload_command(config_path: Path | None, spool_dir: Path, files: tuple[Path,
     failed = 0
     for path in paths:
         try:
-            stored = upload(path, settings.destination, plugins)
+            stored = upload(path, destination_of(settings), plugins)
         except StorageError as exc:
             failed += 1
             console.print(f"[red]not stored[/red] {path.name}: {exc}")

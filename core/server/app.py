@@ -170,9 +170,9 @@ class RoomServer:
                             {"type": "error", "command": kind, "message": "send 'join' first"}
                         )
                         continue
-                    problem = join_problem(message)
-                    if problem is not None:
-                        await ws.send_json({"type": "error", "command": "join", "message": problem})
+                    wrong = join_problem(message)
+                    if wrong is not None:
+                        await ws.send_json({"type": "error", "command": "join", "message": wrong})
                         continue
                     closed = self._closed_meeting(name)
                     if closed is not None:
@@ -210,6 +210,7 @@ class RoomServer:
                         break
                     writer = asyncio.ensure_future(_write(ws, client))
                     continue
+                assert room is not None  # set with client
                 try:
                     await room.handle(client, message)
                 except RecfwError as exc:
