@@ -17,9 +17,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 
 from ..engine import RoomEngine
 from ..rooms import Participant, Role
+from ..secrets import strip_url_credentials
 from ..session import SessionStatus
-from ..settings import strip_url_credentials
-from .options import config_option, load_effective
+from .options import config_option, describe_destination, load_effective
 from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,7 @@ async def run_demo(
     trigger = settings.start_trigger
     console.print(
         f"Room [bold]{room}[/bold]: {people} synthetic participants, trigger "
-        f"[bold]{trigger}[/bold], {settings.destination.file_format} to "
-        f"{settings.destination.provider}:{settings.destination.bucket}",
+        f"[bold]{trigger}[/bold], {describe_destination(settings)}",
         highlight=False,
     )
     warn_about_waiting(console)
@@ -200,12 +199,13 @@ def _report(engine: RoomEngine, console: Console) -> int:
         return 1
     status = 0
     for session in engine.sessions:
-        if session.status == SessionStatus.STORED:
+        stored = session.stored
+        if session.status == SessionStatus.STORED and stored is not None:
             stats = session.stats
             console.print(
-                f"[green]Stored[/green] {escape(session.stored.location)}\n"
-                f"  duration {session.duration_s:.1f} s, {stats.width}x{stats.height}, "
-                f"{session.stored.size / 1e6:.2f} MB",
+                f"[green]Stored[/green] {escape(stored.location)}\n"
+                f"  duration {session.duration_s or 0:.1f} s, {stats.width}x{stats.height}, "
+                f"{stored.size / 1e6:.2f} MB",
                 highlight=False,
             )
         else:

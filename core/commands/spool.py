@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from ..spool import DEFAULT_SPOOL_DIR, pending, upload_file
-from .options import config_option, load_effective
+from .options import config_option, destination_of, load_effective
 
 spool_dir_option = click.option(
     "--spool",
@@ -74,7 +74,7 @@ def upload_command(config_path: Path | None, spool_dir: Path, files: tuple[Path,
         return
     failed = 0
     for path in paths:
-        result = upload_file(path, settings.destination, plugins)
+        result = upload_file(path, destination_of(settings), plugins)
         if result.outcome == "stored" and result.stored is not None:
             stored = result.stored
             console.print(f"[green]stored[/green] {stored.location} ({stored.size / 1e6:.2f} MB)")

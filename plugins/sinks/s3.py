@@ -454,7 +454,7 @@ class _RetryLogger:
 # --- errors -------------------------------------------------------------------
 
 
-def _chain(exc: BaseException):
+def _chain(exc: BaseException | None):
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
