@@ -27,12 +27,20 @@ A TOML file (``recfw.toml``)::
     # dataDir = ".recfw"          # or RECFW_DATA_DIR: spool, database, secret key
     # apiRateLimit = 600          # requests a minute per API key (0: no limit)
 
+    # allowedDestinations: private/loopback hosts recfw may connect to (docs/settings.md)
+    # allowedDestinations = ["10.0.0.0/8", "minio.internal:9000"]
+
+    [storage]                   # how long storage may take (docs/settings.md)
+    connectTimeout = 5          # seconds
+    readTimeout = 20            # seconds
+    attempts = 3
+
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
     secret = "..."              # or RECFW_WEBHOOK_SECRET
     events = ["recording.finished"]   # default: all
 
-Without a file, :data:`recfw.settings.EMBEDDED_DEFAULT` applies: a local
+Without a file, :data:`recfw.recording.EMBEDDED_DEFAULT` applies: a local
 ``./recordings`` folder, Matroska, automatic start.
 """
 
@@ -48,16 +56,13 @@ from typing import Any
 
 from .errors import FieldError, SettingsError
 from .events import EVENT_TYPES
+from .recording import EMBEDDED_DEFAULT, RecordingOverride
 from .secrets import Secret
-from .settings import (
-    EMBEDDED_DEFAULT,
-    RecordingSettings,
-    merge,
-    parse_recording,
-    with_env_credentials,
-)
+from .settings.merge import merge, with_env_credentials
+from .settings.parse import parse_recording
+from .storage import TransferOptions, parse_transfer_options
 
-_TOP_LEVEL = ("recording", "encoder", "server", "webhooks")
+_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage")
 _SERVER_FIELDS = {
     "host": str,
     "port": int,
@@ -66,6 +71,7 @@ _SERVER_FIELDS = {
     "apiKey": str,
     "database": str,
     "dataDir": str,
+    "allowedDestinations": list,
     "apiRateLimit": int,
 }
 API_KEY_ENV = "RECFW_API_KEY"
@@ -90,6 +96,8 @@ class ServerSettings:
     database: str | None = None
     #: ``[server] dataDir``: recfw's data folder (spool, SQLite database, secret key).
     data_dir: str | None = None
+    #: ``allowedDestinations``: non-public hosts recfw may connect to (:mod:`recfw.netguard`).
+    allowed_destinations: tuple[str, ...] = ()
     #: ``[server] apiRateLimit``: requests per minute per API key (0: no limit).
     api_rate_limit: int = 600
 
@@ -108,13 +116,19 @@ class WebhookEndpoint:
 
 @dataclass(frozen=True)
 class Config:
-    """The running configuration. ``recording`` are the organization defaults."""
+    """The running configuration. ``recording`` are the organization defaults.
 
-    recording: RecordingSettings = EMBEDDED_DEFAULT
+    The defaults are an override laid over :data:`recfw.recording.EMBEDDED_DEFAULT`,
+    not yet checked against the plugins: :func:`recfw.settings.effective` makes
+    a recording's settings from them.
+    """
+
+    recording: RecordingOverride = EMBEDDED_DEFAULT
     encoder: Mapping[str, Any] = field(default_factory=dict)
     server: ServerSettings = ServerSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
     path: Path | None = None
+    storage: TransferOptions = TransferOptions()
 
 
 def _is_ip(address: str) -> bool:
@@ -170,6 +184,13 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 errors.append(FieldError("server.publicUrl", "must be an http:// or https:// URL"))
             else:
                 values["public_url"] = value
+        elif key == "allowedDestinations":
+            from .netguard import allowed_errors
+
+            found = allowed_errors(value)
+            errors.extend(found)
+            if not found:
+                values["allowed_destinations"] = tuple(value)
         elif key == "apiKey":
             if not value.strip():
                 errors.append(
@@ -279,6 +300,7 @@ def parse_config(
         encoder = {}
     server = _server(data.get("server"), environ, errors)
     webhooks = _webhooks(data.get("webhooks"), environ, errors)
+    storage = parse_transfer_options(data.get("storage"), errors)
     if errors:
         raise SettingsError(errors)
     return Config(
@@ -287,6 +309,7 @@ def parse_config(
         server=server,
         webhooks=webhooks,
         path=path,
+        storage=storage,
     )
 
 
