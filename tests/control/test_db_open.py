@@ -106,3 +106,9 @@ def test_an_unreachable_postgresql_is_one_clear_line_without_the_password(tmp_pa
     message = str(info.value)
     assert "cannot open the database" in message and f"127.0.0.1:{port}" in message
     assert "pw-very-secret" not in message and "\n" not in message
+
+
+def test_a_database_password_is_not_in_the_config_repr():
+    config = parse_config({"server": {"database": "postgresql://u:pw-hidden@h/d"}}, environ={})
+    assert "pw-hidden" not in repr(config)
+    assert "pw-hidden" not in locate(config, {}).shown()
