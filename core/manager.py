@@ -394,9 +394,7 @@ def _impl_of(pm: pluggy.PluginManager, hook_name: str, plugin: Any) -> Any:
 def third_party_entry_points() -> list[EntryPoint]:
     """The ``recfw`` group's entry points from other distributions than recfw (no import)."""
     return [
-        ep
-        for ep in entry_points(group=ENTRY_POINT_GROUP)
-        if _dist_name(ep) != BUILTIN_DISTRIBUTION
+        ep for ep in entry_points(group=ENTRY_POINT_GROUP) if _dist_name(ep) != BUILTIN_DISTRIBUTION
     ]
 
 

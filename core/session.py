@@ -54,7 +54,7 @@ def _create_spool_file(folder: Path, name: str) -> tuple[Path, BinaryIO]:
     for candidate in free_names(name, 10_000):
         path = folder / candidate
         try:
-            return path, open(path, "xb")  # noqa: SIM115 - closed by the session
+            return path, open(path, "xb")  # closed by the session
         except FileExistsError:
             continue
     raise OSError(f"no free spool file name for {name} in {folder}")

@@ -7,7 +7,7 @@ every trigger testable with any sequence of events (see ``recfw.testing``).
 
 :func:`step` is how the engine drives a trigger. It applies the event to the
 state, asks the trigger, then enforces the rules that hold for every trigger
-whatever it decided (DESIGN.md, "Start triggers"):
+whatever it decided:
 
 * a room never has two recordings at once;
 * only a host may start or stop a recording by hand;

@@ -255,7 +255,7 @@ class Mp4Encoder(_Encoder):
     }
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def recfw_register_encoders(register) -> None:
     register(MkvEncoder())
     register(Mp4Encoder())

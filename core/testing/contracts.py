@@ -11,9 +11,13 @@ override the fixture of the same name as the kind (``trigger``, ``encoder``,
     class TestMyTrigger(TriggerContract):
         plugin = MyTrigger()
 
-The suites check the rules every plugin of the kind must keep (DESIGN.md,
-"Start triggers"; ``recfw.encoding``; ``recfw.storage``; ``recfw.sources``),
-with hypothesis-generated inputs from :mod:`recfw.testing.strategies`. The
+The suites check the rules every plugin of the kind must keep, with
+hypothesis-generated inputs from :mod:`recfw.testing.strategies`: for triggers,
+the rules :func:`recfw.triggers.step` enforces for every trigger (never two
+recordings at once, only a host starts or stops by hand, a room without people
+stops the recording, never past the maximum duration, the recorder never
+counts as a person); for encoders, sinks and sources, the contracts written in
+:mod:`recfw.encoding`, :mod:`recfw.storage` and :mod:`recfw.sources`. The
 number of generated examples is a class attribute (``max_examples``).
 """
 

@@ -212,7 +212,7 @@ class S3Sink:
             stored = self._confirmed_size(fs, bucket, object_key, size)
         except StorageError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a clear StorageError
+        except Exception as exc:  # every failure becomes a clear StorageError
             message = explain(exc, where=where, key_id=destination.access_key_id)
             raise StorageError(_scrub(message, destination)) from None
         if stored != size:
@@ -231,7 +231,7 @@ class S3Sink:
             listing = fs.call_s3(
                 "list_objects_v2", Bucket=bucket, Prefix=stem, MaxKeys=MAX_FREE_NAMES + 1
             )
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if _code(exc) in ("AccessDenied",):
                 log.info(
                     "no permission to list bucket %r; not checking for an existing object", bucket
@@ -249,7 +249,7 @@ class S3Sink:
     def _confirmed_size(self, fs: Any, bucket: str, object_key: str, size: int) -> int:
         try:
             head = fs.call_s3("head_object", Bucket=bucket, Key=object_key)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if _code(exc) in DENIED_CODES:
                 log.warning(
                     "no permission to read back s3://%s/%s; the successful upload response "

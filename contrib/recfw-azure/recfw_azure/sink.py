@@ -138,7 +138,7 @@ class AzureSink:
             stored = fs.info(f"{container}/{stored_key}")["size"]
         except StorageError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the SDK's errors are many; all mean "not stored"
+        except Exception as exc:  # the SDK's errors are many; all mean "not stored"
             message = mask_secrets(_describe(exc), destination.access_key_secret)
             raise StorageError(
                 f"Azure refused or failed the upload to the {where}: {message}"
