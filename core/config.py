@@ -113,6 +113,11 @@ def _is_ip(address: str) -> bool:
     return True
 
 
+def _fits(value: Any, expected: type) -> bool:
+    """``value`` is an ``expected`` (a bool is not an integer here)."""
+    return isinstance(value, expected) and not isinstance(value, bool)
+
+
 def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> ServerSettings:
     env_key = environ.get(API_KEY_ENV) or None
     if data is None:
@@ -121,13 +126,14 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
         errors.append(FieldError("server", "must be a table"))
         return ServerSettings()
     values: dict[str, Any] = {"api_key": Secret(env_key) if env_key else None}
-    for key, value in data.items():
+    table: Mapping[str, Any] = data
+    for key, value in table.items():
         expected = _SERVER_FIELDS.get(key)
         if expected is None:
             errors.append(
                 FieldError(f"server.{key}", f"unknown field (known: {', '.join(_SERVER_FIELDS)})")
             )
-        elif not isinstance(value, expected) or isinstance(value, bool):
+        elif not _fits(value, expected):
             errors.append(
                 FieldError(
                     f"server.{key}",

@@ -82,7 +82,7 @@ class RecordingSession:
         self.config = config
         self.plugins = plugins
         self.destination = settings.destination
-        self.encoder = plugins.get("encoders", self.destination.file_format)
+        self.encoder = plugins.encoder(self.destination.file_format)
         self.spool_dir = spool_dir
         self.realtime = realtime
         self.fmt = fmt or OutputFormat()
@@ -173,7 +173,8 @@ class RecordingSession:
             error = f"finishing the file failed: {type(exc).__name__}: {exc}"
         try:
             self._close_output()
-            self.size = self.spool_path.stat().st_size
+            if self.spool_path is not None:
+                self.size = self.spool_path.stat().st_size
         except OSError as exc:
             error = error or f"writing the file failed: {exc.strerror or exc}"
         if error is not None:
@@ -183,10 +184,12 @@ class RecordingSession:
         """Hand the finished spool file to the sink; keep it if that fails."""
         if self.status != SessionStatus.STOPPING:
             return
+        if self.spool_path is None or self.key is None:
+            return  # nothing was ever written
         from .storing import store_recording
 
         try:
-            self.stored = await asyncio.to_thread(
+            stored = self.stored = await asyncio.to_thread(
                 store_recording,
                 self.spool_path,
                 self.key,
@@ -205,7 +208,7 @@ class RecordingSession:
         finally:
             self._release()
         self.status = SessionStatus.STORED
-        log.info("stored %s (%d bytes)", self.stored.location, self.stored.size)
+        log.info("stored %s (%d bytes)", stored.location, stored.size)
         self._emit(Event(RECORDING_FINISHED, self._data()))
 
     # --- helpers --------------------------------------------------------------
@@ -259,7 +262,7 @@ class RecordingSession:
         )
         if self.stopped_at:
             data["stoppedAt"] = iso_utc(self.stopped_at)
-        if self.stats is not None:
+        if self.stats is not None and self.duration_s is not None:
             data["durationSeconds"] = round(self.duration_s, 3)
         if self.stored is not None:
             data["location"] = self.stored.location

@@ -88,7 +88,7 @@ def _command_refusal(state: RoomState, event: RoomEvent) -> Decision | None:
 
 def enforce_rules(state: RoomState, event: RoomEvent, decision: Decision) -> Decision:
     """Correct a trigger's decision so that the rules for every trigger hold."""
-    if state.recording:
+    if state.recording_since is not None:  # recording
         if not state.people:
             return Decision(Action.STOP, "the room has no people left")
         if state.now - state.recording_since >= state.max_duration:
