@@ -46,8 +46,8 @@ from .errors import FieldError, SettingsError
 from .events import EVENT_TYPES
 from .recording import EMBEDDED_DEFAULT, RecordingOverride
 from .secrets import Secret
-from .settings.merge import merge, with_env_credentials
-from .settings.parse import parse_recording
+from .settings.merging import merge, with_env_credentials
+from .settings.parsing import parse_recording
 
 _TOP_LEVEL = ("recording", "encoder", "server", "webhooks")
 _SERVER_FIELDS = {
