@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 from recfw.errors import FieldError, StorageError, describe
 from recfw.naming import MAX_FREE_NAMES, free_names, join_key
 from recfw.recording import Destination
-from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url
+from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url, strip_url_credentials
 from recfw.storage import Progress, StoredObject
 
 from ._common import ProgressCallback, local_size, prefix_errors
@@ -139,7 +139,11 @@ class S3Sink:
             )
         if destination.endpoint_url is not None:
             url = urlsplit(destination.endpoint_url)
-            if url.scheme not in ("http", "https") or not url.hostname:
+            if strip_url_credentials(destination.endpoint_url) != destination.endpoint_url:
+                # Also a password holding "/" (http://KEY:SE/CRET@host/), which urlsplit
+                # reads as host KEY, port SE: never quoted, never sent as a host name.
+                errors.append(FieldError("endpointUrl", "must not contain credentials"))
+            elif url.scheme not in ("http", "https") or not url.hostname:
                 errors.append(
                     FieldError(
                         "endpointUrl",
