@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from importlib import import_module
 
 import click
 
@@ -13,11 +14,22 @@ from .errors import PluginError, RecfwError, SettingsError
 
 
 class _Group(click.Group):
-    """Turns recfw's own errors into one clear line and exit status 2 or 1."""
+    """Turns recfw's own errors into one clear line and exit status 2 or 1.
 
-    def main(self, *args, **kwargs):
-        # Plugins may add subcommands; loading them can fail in strict mode
-        # (RECFW_STRICT_PLUGINS), which must read as one line, not a traceback.
+    Lazy: a built-in subcommand's module is imported when that command runs,
+    and plugins are loaded only for a name that is not built in, or for the
+    command list when third-party plugins are installed (they may add
+    commands). ``recfw --version`` and ``recfw --help`` load no plugin.
+    """
+
+    _plugins_asked = False
+
+    def _add_plugin_commands(self) -> None:
+        if self._plugins_asked:
+            return
+        self._plugins_asked = True
+        # Loading can fail in strict mode (RECFW_STRICT_PLUGINS), which must read
+        # as one line, not a traceback.
         from .manager import load_plugins
 
         try:
@@ -25,7 +37,39 @@ class _Group(click.Group):
         except PluginError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        return super().main(*args, **kwargs)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            module, attribute, _ = COMMANDS[cmd_name]
+            command = getattr(import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        if command is None:
+            self._add_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .manager import third_party_entry_points
+
+        if third_party_entry_points():
+            self._add_plugin_commands()
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, with built-ins' help from COMMANDS (nothing imported)."""
+        rows = []
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name)
+            if command is None and name in COMMANDS:
+                text = COMMANDS[name][2]
+                rows.append((name, click.Command(name, help=text).get_short_help_str(limit)))
+            elif command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -57,7 +101,3 @@ def main(verbose: int) -> None:
     logging.basicConfig(
         level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
     )
-
-
-for _command in COMMANDS:
-    main.add_command(_command)

@@ -58,8 +58,8 @@ from .errors import FieldError, SettingsError
 from .events import EVENT_TYPES
 from .recording import EMBEDDED_DEFAULT, RecordingOverride
 from .secrets import Secret
-from .settings.merge import merge, with_env_credentials
-from .settings.parse import parse_recording
+from .settings.merging import merge, with_env_credentials
+from .settings.parsing import parse_recording
 from .storage import TransferOptions, parse_transfer_options
 
 _TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage")
@@ -139,6 +139,11 @@ def _is_ip(address: str) -> bool:
     return True
 
 
+def _fits(value: Any, expected: type) -> bool:
+    """``value`` is an ``expected`` (a bool is not an integer here)."""
+    return isinstance(value, expected) and not isinstance(value, bool)
+
+
 def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> ServerSettings:
     env_key = environ.get(API_KEY_ENV) or None
     if data is None:
@@ -147,13 +152,14 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
         errors.append(FieldError("server", "must be a table"))
         return ServerSettings()
     values: dict[str, Any] = {"api_key": Secret(env_key) if env_key else None}
-    for key, value in data.items():
+    table: Mapping[str, Any] = data
+    for key, value in table.items():
         expected = _SERVER_FIELDS.get(key)
         if expected is None:
             errors.append(
                 FieldError(f"server.{key}", f"unknown field (known: {', '.join(_SERVER_FIELDS)})")
             )
-        elif not isinstance(value, expected) or isinstance(value, bool):
+        elif not _fits(value, expected):
             errors.append(
                 FieldError(
                     f"server.{key}",

@@ -83,9 +83,7 @@ class RoomEngine:
         self.spool_dir = spool_dir or DEFAULT_SPOOL_DIR
         self.realtime = realtime
         self.on_change = on_change
-        if settings.start_trigger is None:
-            raise ValueError("a room needs effective settings (recfw.settings.merge): no trigger")
-        self.trigger = plugins.get("triggers", settings.start_trigger)
+        self.trigger = plugins.trigger(settings.start_trigger)
         self.recording_enabled = settings.type not in (None, "none")
         self.state = RoomState(
             name=room_name, max_duration=settings.max_duration or DEFAULT_MAX_DURATION

@@ -391,6 +391,13 @@ def _impl_of(pm: pluggy.PluginManager, hook_name: str, plugin: Any) -> Any:
     return None
 
 
+def third_party_entry_points() -> list[EntryPoint]:
+    """The ``recfw`` group's entry points from other distributions than recfw (no import)."""
+    return [
+        ep for ep in entry_points(group=ENTRY_POINT_GROUP) if _dist_name(ep) != BUILTIN_DISTRIBUTION
+    ]
+
+
 def _dist_name(ep: EntryPoint) -> str | None:
     dist = getattr(ep, "dist", None)
     return dist.metadata["Name"] if dist is not None else None

@@ -21,10 +21,6 @@ class Role(StrEnum):
     VISITOR = "visitor"
     RECORDER = "recorder"
 
-    @property
-    def is_person(self) -> bool:
-        return self in (Role.HOST, Role.VISITOR)
-
 
 @dataclass(frozen=True)
 class Participant:

@@ -22,9 +22,10 @@ class Secret:
     """
 
     __slots__ = ("_value",)
+    _value: str
     MASK = "********"
 
-    def __init__(self, value: str):
+    def __init__(self, value: str | Secret):
         if isinstance(value, Secret):
             value = value.reveal()
         object.__setattr__(self, "_value", str(value))
@@ -53,7 +54,7 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
-    def __reduce__(self):  # pickling keeps the value; only display is masked
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:  # pickling keeps the value
         return (Secret, (self._value,))
 
 

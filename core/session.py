@@ -54,7 +54,7 @@ def _create_spool_file(folder: Path, name: str) -> tuple[Path, BinaryIO]:
     for candidate in free_names(name, 10_000):
         path = folder / candidate
         try:
-            return path, open(path, "xb")  # noqa: SIM115 - closed by the session
+            return path, open(path, "xb")  # closed by the session
         except FileExistsError:
             continue
     raise OSError(f"no free spool file name for {name} in {folder}")
@@ -81,13 +81,8 @@ class RecordingSession:
         self.settings = settings
         self.config = config
         self.plugins = plugins
-        destination = settings.destination
-        if destination is None or destination.file_format is None:
-            raise ValueError(
-                "a recording needs effective settings (recfw.settings.merge): no file format"
-            )
-        self.destination: Destination = destination
-        self.encoder = plugins.get("encoders", destination.file_format)
+        self.destination = settings.destination
+        self.encoder = plugins.encoder(self.destination.file_format)
         self.spool_dir = spool_dir
         self.realtime = realtime
         self.fmt = fmt or OutputFormat()
@@ -178,8 +173,8 @@ class RecordingSession:
             error = f"finishing the file failed: {type(exc).__name__}: {exc}"
         try:
             self._close_output()
-            assert self.spool_path is not None  # set by start(), as RECORDING says
-            self.size = self.spool_path.stat().st_size
+            if self.spool_path is not None:
+                self.size = self.spool_path.stat().st_size
         except OSError as exc:
             error = error or f"writing the file failed: {exc.strerror or exc}"
         if error is not None:
@@ -189,11 +184,13 @@ class RecordingSession:
         """Hand the finished spool file to the sink; keep it if that fails."""
         if self.status != SessionStatus.STOPPING:
             return
+        if self.spool_path is None or self.key is None:
+            return  # nothing was ever written
         from .storing import store_recording
 
         assert self.spool_path is not None and self.key is not None  # set by start()
         try:
-            stored = await asyncio.to_thread(
+            stored = self.stored = await asyncio.to_thread(
                 store_recording,
                 self.spool_path,
                 self.key,
@@ -267,9 +264,8 @@ class RecordingSession:
         )
         if self.stopped_at:
             data["stoppedAt"] = iso_utc(self.stopped_at)
-        duration = self.duration_s
-        if duration is not None:
-            data["durationSeconds"] = round(duration, 3)
+        if self.stats is not None and self.duration_s is not None:
+            data["durationSeconds"] = round(self.duration_s, 3)
         if self.stored is not None:
             data["location"] = self.stored.location
             data["size"] = self.stored.size

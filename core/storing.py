@@ -89,7 +89,7 @@ def store_recording(
         message = _scrub(_message_of(exc), destination)
         log.error("the %s sink could not store %s: %s", sink_name, local_path, message)
         raise StorageError(message, kept_at=kept_at) from None
-    except Exception as exc:  # noqa: BLE001 - a plugin's bug must not lose the recording
+    except Exception as exc:  # a plugin's bug must not lose the recording
         message = _scrub(f"the {sink_name!r} sink failed: {describe(exc, 300)}", destination)
         log.error("%s", message, exc_info=log.isEnabledFor(logging.DEBUG))
         raise StorageError(message, kept_at=kept_at) from None

@@ -7,7 +7,7 @@ every trigger testable with any sequence of events (see ``recfw.testing``).
 
 :func:`step` is how the engine drives a trigger. It applies the event to the
 state, asks the trigger, then enforces the rules that hold for every trigger
-whatever it decided (DESIGN.md, "Start triggers"):
+whatever it decided:
 
 * a room never has two recordings at once;
 * only a host may start or stop a recording by hand;
@@ -88,7 +88,7 @@ def _command_refusal(state: RoomState, event: RoomEvent) -> Decision | None:
 
 def enforce_rules(state: RoomState, event: RoomEvent, decision: Decision) -> Decision:
     """Correct a trigger's decision so that the rules for every trigger hold."""
-    if state.recording:
+    if state.recording_since is not None:  # recording
         if not state.people:
             return Decision(Action.STOP, "the room has no people left")
         since = state.now if state.recording_since is None else state.recording_since

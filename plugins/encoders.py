@@ -166,7 +166,9 @@ class _Stream:
         rate = fmt.sample_rate
         if audio_codec == "libopus" and rate not in OPUS_RATES:
             rate = 48000  # PyAV resamples the frames to the codec's rate
-        a = cast(av.AudioStream, self.container.add_stream(audio_codec, rate=rate))
+        a = self.container.add_stream(audio_codec, rate=rate)
+        if not isinstance(a, av.AudioStream):
+            raise ValueError(f"{audio_codec!r} is not an audio codec")
         a.layout = fmt.audio_layout
         a.bit_rate = settings.audio_bitrate
         self.video, self.audio = v, a
@@ -259,7 +261,7 @@ class Mp4Encoder(_Encoder):
     }
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def recfw_register_encoders(register) -> None:
     register(MkvEncoder())
     register(Mp4Encoder())

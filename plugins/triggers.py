@@ -1,8 +1,14 @@
-"""The four built-in start triggers (DESIGN.md, "Start triggers").
+"""The four built-in start triggers, by their ``startTrigger`` names.
 
-Each is a pure decision on (room state after the event, event). The rules that
-hold for every trigger (never two recordings, only hosts by hand, stop when the
-room is empty, maximum duration) are enforced again by ``recfw.triggers.step``.
+* ``automatic``: starts when the first person joins;
+* ``automatic-2nd-participant``: starts when two people are in the room;
+* ``prompt``: asks a host, starts when a host accepts;
+* ``none``: starts only when a host presses Record (``startRecording()``).
+
+The recorder (and any role that is not a person) never counts. Each is a pure
+decision on (room state after the event, event). The rules that hold for every
+trigger (never two recordings, only hosts by hand, stop when the room is
+empty, maximum duration) are enforced again by ``recfw.triggers.step``.
 """
 
 from __future__ import annotations
@@ -157,7 +163,7 @@ BUILTIN_TRIGGERS = (
 )
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def recfw_register_triggers(register):
     for trigger in BUILTIN_TRIGGERS:
         register(trigger)

@@ -151,7 +151,7 @@ class WebhookDispatcher:
             delivery = q.get()
             try:
                 result = self.deliver(delivery)
-            except Exception as exc:  # noqa: BLE001 - never kill the worker
+            except Exception as exc:  # never kill the worker
                 log.error("webhook to %s: unexpected error %s", safe_url(delivery.url), exc)
                 result = DeliveryResult(
                     delivery.url, delivery.event_id, False, 0, None, type(exc).__name__
@@ -304,7 +304,7 @@ def flush_at_exit(
 def _flush_at_exit() -> None:
     try:
         flush_at_exit()
-    except Exception:  # noqa: BLE001 - never fail the interpreter's exit
+    except Exception:  # never fail the interpreter's exit
         log.exception("webhook flush at exit failed")
 
 

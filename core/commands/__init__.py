@@ -1,21 +1,50 @@
-"""The subcommands of ``recfw``, one module each."""
+"""The subcommands of ``recfw``, one module each, imported only when used.
 
-from .db import db_group
-from .demo import demo_command
-from .join import join_command
-from .keys import keys_group
-from .plugins import plugins_command
-from .run import run_command
-from .settings import settings_group
-from .spool import spool_group
+``recfw --version`` and ``recfw --help`` import none of them (they pull in the
+media stack); ``recfw --help`` shows the one-line help kept here, which
+``tests/core/test_cli.py`` checks against each command's own.
+"""
 
-COMMANDS = [
-    demo_command,
-    plugins_command,
-    settings_group,
-    run_command,
-    join_command,
-    spool_group,
-    keys_group,
-    db_group,
-]
+#: name -> (module, attribute, the command's one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": (
+        "recfw.commands.demo",
+        "demo_command",
+        "Record a meeting of synthetic participants and store the file.",
+    ),
+    "plugins": (
+        "recfw.commands.plugins",
+        "plugins_command",
+        "List loaded plugins with what they provide, and plugins that failed to load.",
+    ),
+    "settings": (
+        "recfw.commands.settings",
+        "settings_group",
+        "Validate and show recording settings.",
+    ),
+    "run": (
+        "recfw.commands.run",
+        "run_command",
+        "Serve room pages and record real meetings over WebRTC.",
+    ),
+    "join": (
+        "recfw.commands.join",
+        "join_command",
+        "Join the room at URL with a synthetic (or --file) participant over WebRTC.",
+    ),
+    "spool": (
+        "recfw.commands.spool",
+        "spool_group",
+        "Recordings waiting on local disk: storing failed, or recfw stopped mid-recording.",
+    ),
+    "keys": (
+        "recfw.commands.keys",
+        "keys_group",
+        "API keys: `Authorization: Bearer <key>` on every /v1 request.",
+    ),
+    "db": (
+        "recfw.commands.db",
+        "db_group",
+        "recfw's database: SQLite in .recfw/ by default, or PostgreSQL.",
+    ),
+}

@@ -4,11 +4,11 @@ The data lives in :mod:`recfw.recording` (an override: every field optional,
 ``None`` = inherit; effective settings: every field set). This package does
 one thing per module:
 
-- :mod:`recfw.settings.parse`: :func:`parse_recording` reads a ``recording``
+- :mod:`recfw.settings.parsing`: :func:`parse_recording` reads a ``recording``
   object (REST shape) into an override, checking shape and types only;
-- :mod:`recfw.settings.merge`: :func:`merge` lays a meeting's override over the
+- :mod:`recfw.settings.merging`: :func:`merge` lays a meeting's override over the
   defaults, :func:`with_env_credentials` fills credentials from the environment;
-- :mod:`recfw.settings.validate`: :func:`validate` checks merged settings
+- :mod:`recfw.settings.validation`: :func:`validate` checks merged settings
   against the installed plugins (a :class:`~recfw.registry.PluginRegistry`),
   :func:`validate_encoder_options` the ``[encoder]`` options;
 
@@ -32,9 +32,9 @@ from ..recording import (
     RecordingSettings,
 )
 from ..secrets import strip_url_credentials
-from .merge import merge, with_env_credentials
-from .parse import parse_recording
-from .validate import validate, validate_encoder_options
+from .merging import merge, with_env_credentials
+from .parsing import parse_recording
+from .validation import validate, validate_encoder_options
 
 if TYPE_CHECKING:
     from ..registry import PluginRegistry

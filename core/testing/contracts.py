@@ -11,9 +11,13 @@ override the fixture of the same name as the kind (``trigger``, ``encoder``,
     class TestMyTrigger(TriggerContract):
         plugin = MyTrigger()
 
-The suites check the rules every plugin of the kind must keep (DESIGN.md,
-"Start triggers"; ``recfw.encoding``; ``recfw.storage``; ``recfw.sources``),
-with hypothesis-generated inputs from :mod:`recfw.testing.strategies`. The
+The suites check the rules every plugin of the kind must keep, with
+hypothesis-generated inputs from :mod:`recfw.testing.strategies`: for triggers,
+the rules :func:`recfw.triggers.step` enforces for every trigger (never two
+recordings at once, only a host starts or stops by hand, a room without people
+stops the recording, never past the maximum duration, the recorder never
+counts as a person); for encoders, sinks and sources, the contracts written in
+:mod:`recfw.encoding`, :mod:`recfw.storage` and :mod:`recfw.sources`. The
 number of generated examples is a class attribute (``max_examples``).
 """
 
@@ -50,11 +54,15 @@ from ..triggers import Action, Trigger, step
 from . import media
 from . import strategies as rst
 
-_SETTINGS = {
-    "deadline": None,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-    "database": None,
-}
+
+def _settings(max_examples: int) -> settings:
+    """Hypothesis settings of the suites: no deadline, no example database."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        database=None,
+    )
 
 
 def _plugin(test: Any, kind: str) -> Any:
@@ -89,7 +97,7 @@ class TriggerContract:
         return _plugin(self, "trigger")
 
     def _run(self, test: Any, *strategies: st.SearchStrategy[Any]) -> None:
-        settings(max_examples=self.max_examples, **_SETTINGS)(given(*strategies)(test))()
+        _settings(self.max_examples)(given(*strategies)(test))()
 
     def test_fits_the_protocol(self, trigger: Trigger) -> None:
         assert isinstance(trigger, Trigger), "needs name, label and decide(state, event)"
@@ -182,7 +190,7 @@ class TriggerContract:
             state = start
             for event in events:
                 state, _ = step(trigger, state, event)
-                if state.recording:
+                if state.recording_since is not None:
                     assert state.now - state.recording_since < state.max_duration, (
                         "a recording ran past max_duration"
                     )
@@ -201,6 +209,7 @@ class TriggerContract:
                     assert decision.action != Action.START, f"a non-host's command started {event}"
                     if decision.action == Action.STOP:
                         # only the rules for every trigger may stop now, never the command
+                        assert since is not None, "stopped a recording that was not running"
                         assert not state.people or state.now - since >= state.max_duration, (
                             f"a non-host's command stopped the recording: {event!r}"
                         )
@@ -306,7 +315,7 @@ class EncoderContract:
                 )
             assert abs(got.end - inp.duration) <= tolerance + frame
 
-        settings(max_examples=self.max_examples, **_SETTINGS)(
+        _settings(self.max_examples)(
             given(
                 rst.encoder_inputs(
                     max_seconds=2.0, formats=rst.output_formats(sample_rates=self.sample_rates)

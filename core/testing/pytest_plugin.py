@@ -103,7 +103,7 @@ def temp_room(recfw_plugins: Plugins) -> TempRoom:
     """A room driven by the ``automatic`` trigger through ``recfw.triggers.step``."""
     from recfw.testing.rooms import TempRoom
 
-    return TempRoom(recfw_plugins.get("triggers", "automatic"))
+    return TempRoom(recfw_plugins.trigger("automatic"))
 
 
 @pytest.fixture(scope="session")

@@ -602,7 +602,7 @@ def encoder_inputs(
     fmt = draw(formats if formats is not None else output_formats())
     n_video = draw(st.integers(1, max(1, int(max_seconds * fmt.fps))))
     raw = draw(video_frames(min_frames=1, max_frames=min(n_video, 6)))
-    video = []
+    video: list[av.VideoFrame] = []
     pts = 0
     for i in range(n_video):
         frame = raw[i % len(raw)].reformat(width=fmt.width, height=fmt.height, format="yuv420p")
@@ -611,7 +611,7 @@ def encoder_inputs(
         video.append(frame)
         pts += draw(st.sampled_from([1] * 8 + [2, 3, fmt.fps // 2]))
     with_audio = draw(st.booleans()) if audio is None else audio
-    audio_out = []
+    audio_out: list[av.AudioFrame] = []
     if with_audio:
         channels = 1 if fmt.audio_layout == "mono" else 2
         samples = draw(st.sampled_from([fmt.sample_rate // 50, 1024, 960]))
@@ -619,15 +619,15 @@ def encoder_inputs(
         pts = 0
         seed = draw(st.integers(0, 10**6))
         while pts <= end:
-            aframe = av.AudioFrame.from_ndarray(
+            sound = av.AudioFrame.from_ndarray(
                 _noise(seed + pts, (1, samples * channels), "int16"),
                 format="s16",
                 layout=fmt.audio_layout,
             )
-            aframe.sample_rate = fmt.sample_rate
-            aframe.pts = pts
-            aframe.time_base = fmt.audio_time_base
-            audio_out.append(aframe)
+            sound.sample_rate = fmt.sample_rate
+            sound.pts = pts
+            sound.time_base = fmt.audio_time_base
+            audio_out.append(sound)
             pts += samples * draw(st.sampled_from([1] * 10 + [2, 5]))
     return EncoderInput(fmt, video, audio_out)
 

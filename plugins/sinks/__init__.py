@@ -13,7 +13,7 @@ from .local import LocalSink
 from .s3 import S3Sink, bucket_name_errors
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def recfw_register_sinks(register) -> None:
     """Register the ``local``, ``s3`` and ``fsspec`` sinks."""
     register(LocalSink())

@@ -125,7 +125,7 @@ class FsspecSink:
             stored = int(fs.info(target)["size"])
         except StorageError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a clear StorageError
+        except Exception as exc:  # every failure becomes a clear StorageError
             detail = _hide(describe(exc), url)
             raise StorageError(f"cannot store the recording at {shown}: {detail}") from None
         # As the user wrote the URL, without its user:password.

@@ -52,6 +52,7 @@ import re
 import socket
 from dataclasses import replace
 from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,7 +61,7 @@ from recfw import netguard
 from recfw.errors import FieldError, StorageError, describe
 from recfw.naming import MAX_FREE_NAMES, free_names, join_key
 from recfw.recording import Destination
-from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url
+from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url, strip_url_credentials
 from recfw.storage import Progress, StoredObject, TransferOptions, transfer_options
 
 from ._common import ProgressCallback, local_size, prefix_errors
@@ -183,7 +184,11 @@ class S3Sink:
             )
         if destination.endpoint_url is not None:
             url = urlsplit(destination.endpoint_url)
-            if url.scheme not in ("http", "https") or not url.hostname:
+            if strip_url_credentials(destination.endpoint_url) != destination.endpoint_url:
+                # Also a password holding "/" (http://KEY:SE/CRET@host/), which urlsplit
+                # reads as host KEY, port SE: never quoted, never sent as a host name.
+                errors.append(FieldError("endpointUrl", "must not contain credentials"))
+            elif url.scheme not in ("http", "https") or not url.hostname:
                 errors.append(
                     FieldError(
                         "endpointUrl",
@@ -303,7 +308,7 @@ class S3Sink:
             listing = fs.call_s3(
                 "list_objects_v2", Bucket=bucket, Prefix=stem, MaxKeys=MAX_FREE_NAMES + 1
             )
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if _code(exc) in ("AccessDenied",):
                 log.info(
                     "no permission to list bucket %r; not checking for an existing object", bucket
@@ -365,7 +370,7 @@ class S3Sink:
     def _confirmed_size(self, fs: Any, bucket: str, object_key: str, size: int) -> int:
         try:
             head = fs.call_s3("head_object", Bucket=bucket, Key=object_key)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if _code(exc) in DENIED_CODES:
                 log.warning(
                     "no permission to read back s3://%s/%s; the successful upload response "
@@ -454,12 +459,13 @@ class _RetryLogger:
 # --- errors -------------------------------------------------------------------
 
 
-def _chain(exc: BaseException | None):
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def _code(exc: BaseException) -> str | None:

@@ -8,7 +8,7 @@ from .file import FileSource
 from .synthetic import SyntheticSource
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def recfw_register_sources(register) -> None:
     register(SyntheticSource())
     register(FileSource())

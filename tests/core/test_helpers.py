@@ -117,3 +117,35 @@ def test_settings_never_show_a_secret_inside_an_endpoint_url():
     shown = str(settings.to_dict()) + str(validate(settings, plugins))
     assert "wJalr" not in shown and "K7MDENG" not in shown
     assert "http://127.0.0.1:9000/" in shown
+
+
+@pytest.mark.parametrize(
+    ("destination", "valid"),
+    [
+        # s3 refuses credentials in endpointUrl: the error must not quote them.
+        ('provider = "s3"\nbucket = "b-1"\nendpointUrl = "http://AKIAX:{s}@127.0.0.1:9/"', False),
+        # fsspec accepts a URL with credentials: the shown settings must not carry them.
+        ('provider = "fsspec"\nbucket = "ftp://bob:{s}@127.0.0.1/rec"', True),
+    ],
+)
+def test_settings_check_never_prints_a_url_password_with_a_slash(tmp_path, destination, valid):
+    from click.testing import CliRunner
+    from recfw.cli import main
+
+    secret = "wJalr/K7MDENG+bPx@q:z"
+    config = tmp_path / "recfw.toml"
+    config.write_text(
+        '[recording]\ntype = "cloud"\nstartTrigger = "automatic"\n\n'
+        "[recording.destination]\n"
+        + destination.format(s=secret)
+        + '\nfileFormat = "mkv"\naccessKeyId = "AKIAEXAMPLE"\naccessKeySecret = "other-secret"\n'
+    )
+    result = CliRunner().invoke(main, ["settings", "check", str(config)])
+    shown = result.output + str(result.exception or "")
+    assert (result.exit_code == 0) is valid, shown
+    for part in secret.replace("+", "/").replace("@", "/").replace(":", "/").split("/"):
+        assert part not in shown, shown
+    if valid:
+        assert '"bucket": "ftp://127.0.0.1/rec"' in shown
+    else:
+        assert "recording.destination.endpointUrl: must not contain credentials" in shown

@@ -1,7 +1,7 @@
 """The four built-in triggers, driven through ``recfw.triggers.step``.
 
 Property-based tests generate arbitrary event sequences and check, after every
-step, the rules that hold for every trigger (DESIGN.md, "Start triggers").
+step, the rules that hold for every trigger.
 Example tests pin each trigger's row of the semantics table.
 """
 
@@ -260,7 +260,7 @@ def test_decisions_are_pure(name, raw):
         assert trigger.decide(after, event) == trigger.decide(copy, event)
 
 
-# --- the DESIGN.md table, by example --------------------------------------------
+# --- each trigger's start and stop, by example ------------------------------------
 
 
 def host(pid="h1"):

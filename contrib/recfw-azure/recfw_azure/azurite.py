@@ -99,7 +99,7 @@ class Azurite:
              "--location", str(self._workdir), "--disableTelemetry",
              "--silent", "--skipApiVersionCheck", "--loose"],
             stdout=subprocess.DEVNULL,
-            stderr=open(self._workdir / "stderr.log", "wb"),  # noqa: SIM115 - the child owns it
+            stderr=open(self._workdir / "stderr.log", "wb"),  # the child owns it
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from recfw.errors import FieldError, StorageError, describe
 from recfw.naming import free_names, join_key
 from recfw.recording import Destination
-from recfw.secrets import mask_secrets
+from recfw.secrets import mask_secrets, strip_url_credentials
 from recfw.storage import Progress, StoredObject
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,9 @@ class AzureSink:
             )
         if destination.endpoint_url:
             parts = urlsplit(destination.endpoint_url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
+            if strip_url_credentials(destination.endpoint_url) != destination.endpoint_url:
+                errors.append(FieldError("endpointUrl", "must not contain credentials"))
+            elif parts.scheme not in ("http", "https") or not parts.netloc:
                 errors.append(FieldError("endpointUrl", "must be an http(s) URL"))
         return errors
 
@@ -138,7 +140,7 @@ class AzureSink:
             stored = fs.info(f"{container}/{stored_key}")["size"]
         except StorageError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the SDK's errors are many; all mean "not stored"
+        except Exception as exc:  # the SDK's errors are many; all mean "not stored"
             message = mask_secrets(_describe(exc), destination.access_key_secret)
             raise StorageError(
                 f"Azure refused or failed the upload to the {where}: {message}"

@@ -2,7 +2,7 @@
 
 Only shape and types are checked here, each problem naming its field
 (``recording.destination.bucket: must be a string, not int``); values that
-depend on installed plugins are checked by :mod:`recfw.settings.validate`.
+depend on installed plugins are checked by :mod:`recfw.settings.validation`.
 
 The checks are written by hand rather than with a validation library: they
 are few, their messages are part of the API (tests and users read them
