@@ -29,6 +29,7 @@ from aiohttp import web
 
 from ..errors import SettingsError
 from ..settings import effective
+from .httplog import runner_options
 from .ice import is_loopback_only, restrict_host_addresses
 from .meetings import Meeting, bearer_matches, create_meeting, parse_body
 from .protocol import Connection, hang_up
@@ -57,6 +58,7 @@ class RoomServer:
 
     ``on_session_done(room, session)`` is called when a recording has been
     stored (``session.stored``) or has failed (``session.error``, ``kept_at``).
+    ``access_log`` logs one line per request (see :mod:`recfw.server.httplog`).
 
     The host key of a room is an HMAC of its name with the server's host secret
     (``RECFW_HOST_SECRET``, or random per run), so host links need no storage.
@@ -70,8 +72,10 @@ class RoomServer:
         host_secret: str | None = None,
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
+        access_log: bool = False,
     ):
         self.config = config
+        self.access_log = access_log
         self.on_session_done = on_session_done
         self.plugins = plugins
         self.settings = effective(config.recording, None, plugins)
@@ -298,7 +302,7 @@ class RoomServer:
         restrict_host_addresses(self.ice_addresses)
         host = host or self.config.server.host
         port = self.config.server.port if port is None else port
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, **runner_options(self.access_log))
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
