@@ -8,7 +8,12 @@ Routes:
   docs/rooms.md; the protocol is :mod:`recfw.server.protocol`);
 * ``GET /static/…`` — the page's scripts and styles, and ``embed-example.html``;
 * ``POST /v1/meetings``, ``GET|DELETE /v1/meetings/{id}`` — the meetings API
-  (``Authorization: Bearer <[server] apiKey or RECFW_API_KEY>``; see docs/rooms.md).
+  (``Authorization: Bearer <[server] apiKey or RECFW_API_KEY>``; see docs/rooms.md;
+  the handlers are :mod:`recfw.server.api`).
+
+This module is the wiring: the routes, the rooms and meetings the server holds,
+host keys, and starting and stopping. The WebSocket protocol is
+:mod:`recfw.server.protocol`, HTTP logging :mod:`recfw.server.httplog`.
 """
 
 from __future__ import annotations
@@ -23,15 +28,14 @@ import re
 import secrets
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..errors import SettingsError
 from ..settings import effective
+from .api import MeetingsApi
 from .httplog import runner_options
 from .ice import is_loopback_only, restrict_host_addresses
-from .meetings import Meeting, bearer_matches, create_meeting, parse_body
 from .protocol import Connection, hang_up
 from .room import Room
 
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..manager import Plugins
     from ..session import RecordingSession
+    from .meetings import Meeting
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +128,7 @@ class RoomServer:
         app.router.add_get("/", self._index)
         app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static/", web_dir(), show_index=False)
-        app.router.add_post("/v1/meetings", self._create_meeting)
-        app.router.add_get("/v1/meetings/{id}", self._get_meeting)
-        app.router.add_delete("/v1/meetings/{id}", self._delete_meeting)
+        MeetingsApi(self).add_routes(app)
         app.router.add_get("/{room}/ws", self._websocket)
         app.router.add_get("/{room}", self._room_page)
         return app
@@ -192,74 +195,15 @@ class RoomServer:
 
     # --- the meetings API -----------------------------------------------------
 
-    def _authorize(self, request: web.Request) -> web.Response | None:
-        """``None`` if the request carries the API key; else the 503/401 answer."""
-        key = self.config.server.api_key
-        if key is None:
-            return _json_error(
-                503,
-                "the meetings API is disabled: set RECFW_API_KEY (or [server] apiKey in the "
-                "config file) and restart the server",
-            )
-        if not bearer_matches(request.headers.get("Authorization"), key):
-            log.warning("meetings API: a request with a missing or wrong API key was refused")
-            return _json_error(
-                401,
-                "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                headers={"WWW-Authenticate": 'Bearer realm="recfw"'},
-            )
-        return None
-
-    def _describe(self, meeting: Meeting) -> dict[str, Any]:
-        visitor, host = self.links(meeting.room_name)
-        return meeting.to_dict(visitor, host)
-
-    async def _create_meeting(self, request: web.Request) -> web.Response:
-        refused = self._authorize(request)
-        if refused is not None:
-            return refused
-        try:
-            body = parse_body(await request.read())
-            meeting = create_meeting(body, self.config.recording, self.plugins)
-        except SettingsError as exc:
-            fields = [{"field": e.field, "message": e.message} for e in exc.errors]
-            return web.json_response({"error": "invalid request", "fields": fields}, status=400)
-        while meeting.room_name in self.rooms or meeting.room_name in self._meeting_rooms:
-            meeting = create_meeting(body, self.config.recording, self.plugins)  # name taken
+    def add_meeting(self, meeting: Meeting) -> bool:
+        """Register a meeting made by the API; ``False`` if its room name is taken."""
+        name = meeting.room_name
+        if name in self.rooms or name in self._meeting_rooms:
+            return False
         self.meetings[meeting.meeting_id] = meeting
-        self._meeting_rooms[meeting.room_name] = meeting
-        self.room(meeting.room_name)
-        log.info(
-            "meeting %s created: room %r, trigger %s, %s to %s",
-            meeting.meeting_id,
-            meeting.room_name,
-            meeting.settings.start_trigger,
-            meeting.settings.destination.file_format if meeting.settings.destination else None,
-            meeting.settings.destination.provider if meeting.settings.destination else None,
-        )
-        return web.json_response(self._describe(meeting), status=201)
-
-    def _meeting(self, request: web.Request) -> Meeting | web.Response:
-        refused = self._authorize(request)
-        if refused is not None:
-            return refused
-        meeting = self.meetings.get(request.match_info["id"])
-        if meeting is None:
-            return _json_error(404, "no such meeting")
-        return meeting
-
-    async def _get_meeting(self, request: web.Request) -> web.Response:
-        meeting = self._meeting(request)
-        if isinstance(meeting, web.Response):
-            return meeting
-        return web.json_response(self._describe(meeting))
-
-    async def _delete_meeting(self, request: web.Request) -> web.Response:
-        meeting = self._meeting(request)
-        if isinstance(meeting, web.Response):
-            return meeting
-        await self.delete_meeting(meeting.meeting_id)
-        return web.Response(status=204)
+        self._meeting_rooms[name] = meeting
+        self.room(name)
+        return True
 
     async def delete_meeting(self, meeting_id: str) -> None:
         """End a meeting: nobody may join its room again; everyone in it is disconnected,
@@ -335,7 +279,3 @@ class RoomServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-
-def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers)
