@@ -40,12 +40,12 @@ contrib-deps: setup
 
 test: setup system-deps contrib-deps
 	$(BIN)/ruff check .
-	MYPY=$(CURDIR)/$(BIN)/mypy .ci/typecheck
+	MYPY=$(abspath $(BIN))/mypy .ci/typecheck
 	$(BIN)/python -m pytest -q
 
 # mypy on core/ and plugins/ (settings in pyproject's [tool.mypy]).
 typecheck: setup
-	MYPY=$(CURDIR)/$(BIN)/mypy .ci/typecheck
+	MYPY=$(abspath $(BIN))/mypy .ci/typecheck
 
 # A fresh venv installs `-e .[test]` WITHOUT constraints.txt, as a plugin author
 # would, within INSTALL_CHECK_TIMEOUT seconds; prints how long it took. CI runs it.
