@@ -1,4 +1,17 @@
-"""The ``recfw`` command."""
+"""The ``recfw`` command.
+
+Errors follow click's conventions: one ``Error: ...`` line on stderr (never a
+traceback) and an exit status that says what kind of error it was:
+
+====  ============================================================
+0     success
+1     the job failed (a recording that was not stored, a plugin or
+      storage error, anything recfw reports on purpose)
+2     usage: a bad option or argument (click's own status)
+3     invalid settings: the config file, the environment or the
+      encoder options; one line per problem, each naming its field
+====  ============================================================
+"""
 
 from __future__ import annotations
 
@@ -12,9 +25,19 @@ from . import __version__
 from .commands import COMMANDS
 from .errors import PluginError, RecfwError, SettingsError
 
+#: Exit statuses (see the module docstring and docs/settings.md).
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_SETTINGS = 3
+
+
+def settings_error_lines(exc: SettingsError) -> list[str]:
+    """``Error: invalid settings:`` and one indented line per field-named problem."""
+    return ["Error: invalid settings:", *(f"  {error}" for error in exc.errors)]
+
 
 class _Group(click.Group):
-    """Turns recfw's own errors into one clear line and exit status 2 or 1.
+    """Turns recfw's own errors into one clear ``Error:`` line and a documented exit status.
 
     Lazy: a built-in subcommand's module is imported when that command runs,
     and plugins are loaded only for a name that is not built in, or for the
@@ -35,8 +58,8 @@ class _Group(click.Group):
         try:
             load_plugins().register_commands(self)
         except PluginError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_FAILURE)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
@@ -75,13 +98,12 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SettingsError as exc:
-            click.echo("error: invalid settings:", err=True)
-            for error in exc.errors:
-                click.echo(f"  {error}", err=True)
-            sys.exit(2)
+            for line in settings_error_lines(exc):
+                click.echo(line, err=True)
+            sys.exit(EXIT_SETTINGS)
         except RecfwError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_FAILURE)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,6 +118,9 @@ def main(verbose: int) -> None:
       recfw run                  serve rooms and record them per your settings
       recfw settings check FILE  validate a config file and show its effective settings
       recfw plugins              list the triggers, formats, storage and sources installed
+
+    \b
+    Exit status: 0 success, 1 the job failed, 2 bad usage, 3 invalid settings.
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(

@@ -6,6 +6,8 @@ file object (the engine's spool file) and writes the container into it.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -84,3 +86,38 @@ class Encoder(Protocol):
         Matroska written as a stream, fragmented MP4, ...).
         """
         ...
+
+
+def write_error_text(exc: BaseException, path: str | os.PathLike[str] | None = None) -> str:
+    """One line for an error while writing a recording, naming a full disk as such.
+
+    PyAV reports a failed write of a Python file object as ``PyAVCallbackError:
+    [Errno 1447131472] Error in PyAV callback`` once the original ``OSError`` is
+    gone; then the file system of ``path`` (or the error's ``filename``) is asked
+    whether it is full.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno in _DISK_FULL:
+            return f"the disk is full ({os.strerror(cause.errno)})"
+        cause = cause.__cause__ or cause.__context__
+    where = path or getattr(exc, "filename", None)
+    if where and type(exc).__name__ == "PyAVCallbackError" and _is_full(where):
+        return "the disk is full (No space left on device)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _is_full(path: str | os.PathLike[str]) -> bool:
+    """Whether the file system holding ``path`` has no space left for this user."""
+    try:
+        stat = os.statvfs(os.path.dirname(os.fspath(path)) or ".")
+    except (OSError, ValueError):
+        return False
+    return stat.f_bavail * stat.f_frsize < 64 * 1024

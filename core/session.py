@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .encoding import OutputFormat
+from .encoding import OutputFormat, write_error_text
 from .errors import StorageError
 from .events import RECORDING_FAILED, RECORDING_FINISHED, RECORDING_STARTED, Event
 from .naming import free_names, recording_file_name
@@ -28,7 +28,7 @@ from .times import iso_utc
 if TYPE_CHECKING:
     from .config import Config
     from .manager import Plugins
-    from .recording import Destination, RecordingSettings
+    from .recording import RecordingSettings
     from .sources import ParticipantMedia
     from .storage import Progress, StoredObject
 
@@ -140,7 +140,7 @@ class RecordingSession:
             await self._recorder.start()
         except Exception as exc:
             self._discard_empty_file()
-            self._fail(f"could not start recording: {type(exc).__name__}: {exc}")
+            self._fail(f"could not start recording: {write_error_text(exc, self.spool_path)}")
             raise
         self.status = SessionStatus.RECORDING
         log.info("recording room %r into %s", self.room_name, self.spool_path)
@@ -166,17 +166,21 @@ class RecordingSession:
         self.status = SessionStatus.STOPPING
         self.stopped_at = datetime.now(UTC)
         error: str | None = None
+        assert self.spool_path is not None  # set by start(), as RECORDING says
         try:
             self.stats = await self._recorder.stop()
         except Exception as exc:
-            log.exception("finishing the recording of %r failed", self.room_name)
-            error = f"finishing the file failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError | RuntimeError):  # the disk, or PyAV's FFmpegError
+                log.debug("finishing the recording of %r failed", self.room_name, exc_info=True)
+            else:  # anything else is a bug somewhere: keep its traceback
+                log.exception("finishing the recording of %r failed", self.room_name)
+            error = f"finishing the file failed: {write_error_text(exc, self.spool_path)}"
         try:
             self._close_output()
             if self.spool_path is not None:
                 self.size = self.spool_path.stat().st_size
         except OSError as exc:
-            error = error or f"writing the file failed: {exc.strerror or exc}"
+            error = error or f"writing the file failed: {write_error_text(exc, self.spool_path)}"
         if error is not None:
             self._fail(error, kept_at=str(self.spool_path))
 

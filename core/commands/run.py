@@ -16,9 +16,15 @@ from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 
 async def serve(
-    config_path: Path | None, host: str | None, port: int | None, rooms: tuple[str, ...]
+    config_path: Path | None,
+    host: str | None,
+    port: int | None,
+    rooms: tuple[str, ...],
+    access_log: bool = False,
 ) -> int:
     from ..control.startup import open_control_plane
     from ..server import RoomServer
@@ -34,7 +40,7 @@ async def serve(
         else:
             click.echo(f"recording failed: {session.error} (kept at {session.kept_at})", err=True)
 
-    server = RoomServer(config, plugins, on_session_done=done, db=db)
+    server = RoomServer(config, plugins, on_session_done=done, db=db, access_log=access_log)
     base = await server.start(host, port)
     settings = server.settings
     click.echo(f"recfw room server on {base}")
@@ -82,8 +88,24 @@ async def serve(
     show_default=True,
     help="Room(s) whose links to print (repeatable).",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default=None,
+    help="Log messages from this level up, to stderr (default: warning; recfw -v: info).",
+)
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="Log one line per HTTP request (client, method, path without query, status).",
+)
 def run_command(
-    config_path: Path | None, host: str | None, port: int | None, rooms: tuple[str, ...]
+    config_path: Path | None,
+    host: str | None,
+    port: int | None,
+    rooms: tuple[str, ...],
+    log_level: str | None,
+    access_log: bool,
 ) -> None:
     """Serve room pages and record real meetings over WebRTC.
 
@@ -91,4 +113,6 @@ def run_command(
     host may start or stop a recording). Open a link in a browser to join.
     Set RECFW_HOST_SECRET to keep host links valid across restarts.
     """
-    raise SystemExit(asyncio.run(serve(config_path, host, port, rooms)))
+    if log_level is not None:
+        logging.getLogger().setLevel(log_level.upper())
+    raise SystemExit(asyncio.run(serve(config_path, host, port, rooms, access_log)))

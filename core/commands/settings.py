@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,12 +23,33 @@ def settings_group() -> None:
 
 @settings_group.command("check")
 @click.argument("config_file", type=click.Path(dir_okay=False, path_type=Path))
-def check_command(config_file: Path) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print only JSON on stdout: the settings, or {\"errors\": [{field, message}]}.",
+)
+def check_command(config_file: Path, as_json: bool) -> None:
     """Validate CONFIG_FILE (TOML) and print the effective settings, secrets masked.
 
-    Exits with status 2 and one line per problem, each naming its field, when the
-    file is invalid.
+    Exits with status 3 and one line per problem, each naming its field, when the
+    file is invalid (with --json, the problems are also printed as JSON on stdout).
     """
+    try:
+        out = _checked(config_file)
+    except SettingsError as exc:
+        if as_json:
+            errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+            click.echo(json.dumps({"errors": errors}, indent=2))
+        raise
+    if not as_json:
+        click.echo(f"{config_file}: valid")
+    # default=str: TOML dates and times in [encoder] are shown as text.
+    click.echo(json.dumps(out, indent=2, default=str))
+
+
+def _checked(config_file: Path) -> dict[str, Any]:
+    """The file's settings as shown by ``check``; ``SettingsError`` if invalid."""
     config = load_config(config_file)
     apply_runtime_settings(config)  # allowedDestinations apply to the checks below
     plugins = load_plugins()
@@ -41,7 +63,7 @@ def check_command(config_file: Path) -> None:
     )
     if errors:
         raise SettingsError(errors)
-    out = {
+    return {
         "recording": config.recording.to_dict(),
         "encoder": dict(config.encoder),
         "server": {
@@ -60,6 +82,4 @@ def check_command(config_file: Path) -> None:
             for w in config.webhooks
         ],
     }
-    click.echo(f"{config_file}: valid")
-    # default=str: TOML dates and times in [encoder] are shown as text.
-    click.echo(json.dumps(out, indent=2, default=str))
+

@@ -324,15 +324,20 @@ class CompositeRecorder:
         for entry in list(self._people.values()):
             for task in entry.tasks:
                 task.cancel()
-        try:
-            while self._pending:
+        while self._pending:  # every one awaited: none is left "never retrieved"
+            try:
                 await self._pending.popleft()
-        except Exception as exc:  # noqa: BLE001
-            error = error or exc
+            except Exception as exc:  # noqa: BLE001
+                error = error or exc
         loop = asyncio.get_running_loop()
         try:
             if self._stream is not None:
                 await loop.run_in_executor(self._executor, self._stream.close)
+        except Exception as exc:
+            if error is None:
+                raise
+            # The first failure (e.g. the disk filled up) is the one to report.
+            log.debug("closing the stream after %r also failed: %r", error, exc)
         finally:
             self._executor.shutdown(wait=False)
         if error is not None:

@@ -10,6 +10,10 @@ Routes:
 * ``POST /v1/meetings``, ``GET|DELETE /v1/meetings/{id}`` — the meetings API
   (``Authorization: Bearer <key>``: a ``recfw keys create`` key, or the bootstrap
   ``[server] apiKey`` / ``RECFW_API_KEY``; checked by :mod:`recfw.control.auth`).
+
+This module is the wiring: the routes, the rooms and meetings the server holds,
+host keys, and starting and stopping. The WebSocket protocol is
+:mod:`recfw.server.protocol`, HTTP logging :mod:`recfw.server.httplog`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from aiohttp import web
 from ..control.auth import ApiAuth
 from ..errors import SettingsError
 from ..settings import effective
+from .httplog import runner_options
 from .ice import is_loopback_only, restrict_host_addresses
 from .meetings import Meeting, create_meeting, parse_body
 from .protocol import Connection, hang_up
@@ -60,6 +65,7 @@ class RoomServer:
 
     ``on_session_done(room, session)`` is called when a recording has been
     stored (``session.stored``) or has failed (``session.error``, ``kept_at``).
+    ``access_log`` logs one line per request (see :mod:`recfw.server.httplog`).
 
     The host key of a room is an HMAC of its name with the server's host secret
     (``RECFW_HOST_SECRET``, or random per run), so host links need no storage.
@@ -74,8 +80,10 @@ class RoomServer:
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
         db: Database | None = None,
+        access_log: bool = False,
     ):
         self.config = config
+        self.access_log = access_log
         #: The control plane's database (``None``: only the bootstrap API key works).
         self.db = db
         #: Guards every /v1 route (see recfw.control.auth); handlers never check keys.
@@ -282,7 +290,7 @@ class RoomServer:
         restrict_host_addresses(self.ice_addresses)
         host = host or self.config.server.host
         port = self.config.server.port if port is None else port
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, **runner_options(self.access_log))
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -50,9 +50,9 @@ import logging
 import math
 import re
 import socket
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit

@@ -130,7 +130,7 @@ def test_demo_rejects_bad_settings_with_field_names(tmp_path):
         '[recording]\nstartTrigger = "sometimes"\n[recording.destination]\nfileFormat = "avi"\n'
     )
     result = run_demo(tmp_path, "--config", str(config))
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "recording.startTrigger" in result.stderr
     assert "recording.destination.fileFormat" in result.stderr
 
@@ -139,6 +139,6 @@ def test_demo_rejects_bad_encoder_options_before_recording(tmp_path):
     config = tmp_path / "recfw.toml"
     config.write_text('[encoder]\ncrf = "abc"\n')
     result = run_demo(tmp_path, "--config", str(config))
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "encoder.crf" in result.stderr
     assert not (tmp_path / ".recfw").exists()

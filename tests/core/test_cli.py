@@ -184,10 +184,10 @@ def test_settings_check_good_file_masks_secrets(runner, plugins, tmp_path):
 
 def test_settings_check_bad_file_names_fields(runner, plugins, tmp_path):
     result = runner.invoke(main, ["settings", "check", config_file(tmp_path, BAD)])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert lines[0] == "error: invalid settings:"
+    assert lines[0] == "Error: invalid settings:"
     problems = {line.strip().split(":", 1)[0] for line in lines[1:]}
     assert problems == {
         "recording.startTrigger",
@@ -202,7 +202,7 @@ def test_settings_check_warns_about_broken_plugins(runner, plugins, tmp_path):
     plugins.register(Broken, name="licensed-sink", distribution="acme-recfw")
     text = GOOD.replace('provider = "s3"', 'provider = "licensed"')
     result = runner.invoke(main, ["settings", "check", config_file(tmp_path, text)])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "warning: plugin 'licensed-sink' (from acme-recfw) failed" in result.stderr
     assert "recording.destination.provider: unknown provider 'licensed'" in result.stderr
 
@@ -228,7 +228,7 @@ def test_settings_check_env_secret_is_masked(runner, plugins, tmp_path):
     ] == ("********")
     assert SECRET not in result.output
     missing = runner.invoke(main, ["settings", "check", config_file(tmp_path, text)])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 3
     assert "recording.destination.accessKeySecret: is required" in missing.stderr
 
 
@@ -242,20 +242,20 @@ def test_settings_check_env_secret_is_masked(runner, plugins, tmp_path):
 )
 def test_settings_check_unreadable_files(runner, plugins, tmp_path, text, words):
     result = runner.invoke(main, ["settings", "check", config_file(tmp_path, text)])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert words in result.stderr
 
 
 def test_settings_check_missing_file(runner, plugins, tmp_path):
     result = runner.invoke(main, ["settings", "check", str(tmp_path / "none.toml")])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "cannot read the file" in result.stderr
 
 
 def test_settings_check_installed_command(tmp_path):
-    """End to end through the console script: bad exits 2, a good file exits 0, masked."""
+    """End to end through the console script: bad exits 3, a good file exits 0, masked."""
     bad = run_recfw("settings", "check", config_file(tmp_path, BAD))
-    assert bad.returncode == 2
+    assert bad.returncode == 3
     assert "recording.startTrigger: unknown trigger 'sometimes'" in bad.stderr
     assert "recording.destination.fileFormat: unknown file format 'avi'" in bad.stderr
     assert SECRET not in bad.stdout + bad.stderr

@@ -272,7 +272,7 @@ async def test_recfw_join_against_a_silent_server_says_so_and_closes(tmp_path):
         await runner.cleanup()
     text = out.decode() + err.decode()
     assert proc.returncode == 1, text
-    assert f"error: no answer from the room server at {base.replace('http', 'ws')}/room/ws" in text
+    assert f"Error: no answer from the room server at {base.replace('http', 'ws')}/room/ws" in text
     assert "within 1 s" in text
     assert "Traceback" not in text and "Event loop is closed" not in text
     assert "Unclosed" not in text

@@ -109,5 +109,5 @@ async def test_run_rejects_a_bad_config_naming_the_field(tmp_path):
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert "server.port" in err.decode()
