@@ -360,8 +360,9 @@ def set_policy(policy: Policy | Iterable[str]) -> Policy:
 def policy_scope(entries: Iterable[str] | Policy, *, extend: bool = True) -> Iterator[Policy]:
     """Within the block, also allow ``entries`` (or, ``extend=False``, only them and
     what :func:`allow` added)."""
-    new = entries if isinstance(entries, Policy) else None
-    if new is None:
+    if isinstance(entries, Policy):
+        new = entries
+    else:
         new = _policy.with_entries(entries) if extend else Policy.from_entries(entries)
     previous = set_policy(new)
     try:
@@ -404,8 +405,9 @@ def system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port or None, type=socket.SOCK_STREAM)
     out: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
-        if sockaddr[0] not in out:
-            out.append(sockaddr[0])
+        address = str(sockaddr[0])
+        if address not in out:
+            out.append(address)
     return out
 
 
