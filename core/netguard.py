@@ -330,17 +330,24 @@ def allowed_errors(value: Any, field: str = f"server.{CONFIG_KEY}") -> list[Fiel
     return errors
 
 
-_policy = Policy()
+_policy = Policy()  # from the config file (set_policy)
+_added: tuple[Allowed, ...] = ()  # from running helpers (allow), kept across set_policy
 _policy_lock = threading.Lock()
 
 
 def get_policy() -> Policy:
-    """The process' policy (nothing allowed besides public addresses, unless configured)."""
-    return _policy
+    """The process' policy: the configured entries plus those :func:`allow` added
+    (nothing besides public addresses unless configured)."""
+    configured, added = _policy, _added
+    return Policy(configured.allowed + added) if added else configured
 
 
 def set_policy(policy: Policy | Iterable[str]) -> Policy:
-    """Make ``policy`` (or a list of ``allowedDestinations`` entries) the process' policy."""
+    """Make ``policy`` (or a list of ``allowedDestinations`` entries) the configured policy.
+
+    Returns the previous configured policy. Entries added with :func:`allow`
+    (a running test server's own endpoint) stay in force until removed.
+    """
     global _policy
     if not isinstance(policy, Policy):
         policy = Policy.from_entries(policy)
@@ -351,35 +358,38 @@ def set_policy(policy: Policy | Iterable[str]) -> Policy:
 
 @contextlib.contextmanager
 def policy_scope(entries: Iterable[str] | Policy, *, extend: bool = True) -> Iterator[Policy]:
-    """Within the block, also allow ``entries`` (or exactly them, ``extend=False``)."""
-    new = entries if isinstance(entries, Policy) else None
-    if new is None:
-        new = get_policy().with_entries(entries) if extend else Policy.from_entries(entries)
+    """Within the block, also allow ``entries`` (or, ``extend=False``, only them and
+    what :func:`allow` added)."""
+    if isinstance(entries, Policy):
+        new = entries
+    else:
+        new = _policy.with_entries(entries) if extend else Policy.from_entries(entries)
     previous = set_policy(new)
     try:
-        yield new
+        yield get_policy()
     finally:
         set_policy(previous)
 
 
 def allow(entry: str) -> Callable[[], None]:
-    """Add one entry to the process' policy; returns a function that removes it again.
+    """Allow one more entry, whatever the configured policy; returns its remover.
 
     For test helpers such as :class:`recfw.testing.s3server.S3Server`, which
-    allow their own loopback endpoint while they run.
+    allow their own loopback endpoint while they run (a config file applied in
+    the same process meanwhile does not take that away).
     """
     added = parse_allowed(entry)
-    global _policy
+    global _added
     with _policy_lock:
-        _policy = Policy(_policy.allowed + (added,))
+        _added = (*_added, added)
 
     def remove() -> None:
-        global _policy
+        global _added
         with _policy_lock:
-            items = list(_policy.allowed)
+            items = list(_added)
             if added in items:
                 items.remove(added)
-            _policy = Policy(tuple(items))
+            _added = tuple(items)
 
     return remove
 
@@ -395,8 +405,9 @@ def system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port or None, type=socket.SOCK_STREAM)
     out: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
-        if sockaddr[0] not in out:
-            out.append(sockaddr[0])
+        address = str(sockaddr[0])
+        if address not in out:
+            out.append(address)
     return out
 
 

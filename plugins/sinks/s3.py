@@ -164,7 +164,7 @@ class S3Sink:
     def options(self) -> TransferOptions:
         """The timeouts and attempts in force: this sink's own, else the process' ones."""
         base = transfer_options()
-        own = {
+        own: dict[str, Any] = {
             "connect_timeout": self.connect_timeout,
             "read_timeout": self.read_timeout,
             "attempts": self.attempts,
@@ -258,7 +258,8 @@ class S3Sink:
             raise StorageError(f"s3 sink: {exc}") from None
         size = local_size(path)
         where = _where(bucket, destination)
-        fs = None
+        chunksize = max(self.part_size, math.ceil(size / MAX_PARTS))
+        multipart = size >= 2 * chunksize  # s3fs' own rule: one PUT below that
         uploading = False
         try:
             fs = self.filesystem(destination)
@@ -271,7 +272,7 @@ class S3Sink:
                 str(path),
                 f"{bucket}/{object_key}",
                 callback=ProgressCallback(progress, size),
-                chunksize=max(self.part_size, math.ceil(size / MAX_PARTS)),
+                chunksize=chunksize,
                 **extra,
             )
             uploading = False
@@ -279,7 +280,7 @@ class S3Sink:
         except StorageError:
             raise
         except BaseException as exc:
-            if uploading:
+            if uploading and multipart:
                 self._abort_after_failure(destination, bucket, object_key)
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, cancellation: the caller keeps the file

@@ -262,3 +262,21 @@ def test_fsspec_urls_with_a_host_are_checked(builtin_plugins):
     )
     with policy_scope([], extend=False):
         assert validate(memory, builtin_plugins) == []
+
+
+def test_a_config_applied_later_keeps_what_a_running_helper_allowed():
+    """A test server allow-lists itself; a CLI command run in the same process then
+    applies its config file's (empty) allow-list: the server stays reachable."""
+    remove = netguard.allow("127.0.0.1:1234")
+    try:
+        previous = netguard.set_policy([])  # what every recfw command does at start
+        try:
+            assert checked_addresses("127.0.0.1", 1234) == ["127.0.0.1"]
+            with pytest.raises(DestinationRefused):
+                checked_addresses("127.0.0.1", 1235)
+        finally:
+            netguard.set_policy(previous)
+    finally:
+        remove()
+    with pytest.raises(DestinationRefused):
+        checked_addresses("127.0.0.1", 1234)
