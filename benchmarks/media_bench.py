@@ -174,8 +174,10 @@ def compare_ffmpeg(args: argparse.Namespace) -> None:
                 rows["ffmpeg"].append(f)
                 ratios.append((r["cpu_s"] / f["cpu_s"], r["peak_mb"] / f["peak_mb"]))
             med = {
-                tool: {k: statistics.median(x[k] for x in runs) for k in ("cpu_s", "peak_mb",
-                       "wall_s", "bytes")}  # fmt: skip
+                tool: {
+                    k: statistics.median(x[k] for x in runs)
+                    for k in ("cpu_s", "peak_mb", "wall_s", "bytes")
+                }  # fmt: skip
                 for tool, runs in rows.items()
             }
             for tool in ("recfw", "ffmpeg"):

@@ -59,7 +59,8 @@ STALL_TIMEOUT = 2.0
 REFILL_AT = 0.25
 #: Frames handed to the worker thread and not yet encoded, at most.
 MAX_PENDING = 15
-#: Live recordings: seconds behind the wall clock (beyond LATENCY) that are reported.
+#: Live recordings: seconds behind the wall clock (beyond LATENCY) that are reported
+#: (or half of ``TimingPolicy.max_queued_audio`` if that is less: before audio is dropped).
 BEHIND_WARNING = 1.0
 
 
@@ -479,7 +480,9 @@ class CompositeRecorder:
     def _behind(self, seconds: float) -> None:
         """Live: the output is ``seconds`` later than it is due; report it once past the mark."""
         self.max_behind = seconds
-        if seconds > BEHIND_WARNING and not self._warned_behind:
+        # (before any audio is dropped, also when the policy drops it sooner)
+        mark = min(BEHIND_WARNING, self.policy.max_queued_audio / 2)
+        if seconds > mark and not self._warned_behind:
             self._warned_behind = True
             elapsed = self.now()
             log.warning(

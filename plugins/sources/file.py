@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,7 @@ class _Reader:
         kinds = {stream.index: kind for kind, stream in self.streams.items()}
         offset = 0.0  # seconds added to the timestamps (looping)
         warned = False
+        last: dict[str, int] = {}  # the last pts handed out, per kind
         while True:
             end = offset
             for packet in self.container.demux(list(self.streams.values())):
@@ -149,6 +150,10 @@ class _Reader:
                     tb = frame.time_base
                     if offset and frame.pts is not None and tb is not None:
                         frame.pts += round(offset * tb.denominator / tb.numerator)
+                        # (after a seek a decoder may start a little early: priming)
+                        frame.pts = max(frame.pts, last.get(kind, frame.pts - 1) + 1)
+                    if frame.pts is not None:
+                        last[kind] = frame.pts
                     t = frame.time
                     if t is not None and t == t:
                         length = (
@@ -208,20 +213,25 @@ def _resolve(fut: asyncio.Future[None]) -> None:
 class _Pace:
     """Real time: frame time ``t`` is due ``t - t0`` after the first frame was read."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.clock, self.sleep = clock, sleep
         self.start: float | None = None
         self.t0 = 0.0
 
     async def wait(self, t: float | None) -> None:
         if t is None or t != t:
             return
-        now = time.monotonic()
+        now = self.clock()
         if self.start is None:
             self.start, self.t0 = now, t
             return
         delay = self.start + (t - self.t0) - now
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
 
 
 class FileTrack(MediaStreamTrack):
@@ -266,7 +276,9 @@ class FileSource:
             raise ValueError(f"file source option 'path': {str(path)!r} is not a file")
         for flag in ("loop", "realtime"):
             if not isinstance(options.get(flag, False), bool):
-                raise ValueError(f"file source option {flag!r}: {options[flag]!r} is not true/false")
+                raise ValueError(
+                    f"file source option {flag!r}: {options[flag]!r} is not true/false"
+                )
         try:
             reader = _Reader(path, loop=options.get("loop", False))
         except Exception as exc:
