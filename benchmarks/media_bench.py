@@ -81,7 +81,7 @@ def make_inputs(folder: Path, people: int, seconds: float) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(people):
-        path = folder / f"in-{i + 1}-{seconds:g}s.mkv"
+        path = folder / f"in2-{i + 1}-{seconds:g}s.mkv"
         paths.append(path)
         if path.exists():
             continue
@@ -89,7 +89,9 @@ def make_inputs(folder: Path, people: int, seconds: float) -> list[Path]:
         cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
         cmd += ["-f", "lavfi", "-i", f"testsrc2=size={w}x{h}:rate=30:duration={seconds:g}"]
         cmd += ["-f", "lavfi", "-i", f"sine=frequency={220 + 60 * i}:sample_rate=48000"]
-        cmd += ["-vf", f"hue=h={i * 40}", "-t", f"{seconds:g}"]
+        # Tones at -20 dB: nine of them add up below full scale, so neither tool's
+        # mix clips or limits and both encode the same audio.
+        cmd += ["-vf", f"hue=h={i * 40}", "-af", "volume=0.1", "-t", f"{seconds:g}"]
         cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-g", "60"]
         cmd += ["-pix_fmt", "yuv420p", "-c:a", "libopus", "-b:a", "64k", "-ac", "2"]
         subprocess.run([*cmd, str(path)], check=True)

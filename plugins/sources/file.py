@@ -41,7 +41,8 @@ from recfw.sources import ParticipantMedia
 log = logging.getLogger(__name__)
 
 #: Decoded frames held ahead of the reader, per track (video: 8 pictures; audio
-#: frames are short: 16 is about a third of a second).
+#: frames are short: 16 is about a third of a second). The thread is woken to
+#: refill when a track is down to half of it.
 AHEAD = {"video": 8, "audio": 16}
 #: A track that is not read while the other one is holds at most this many
 #: frames; beyond it its oldest are dropped (so an unread track cannot grow).
@@ -83,11 +84,12 @@ class _Reader:
                 queue = self.queues[kind]
                 if queue:
                     frame = queue.popleft()
-                    if len(queue) < AHEAD[kind]:
+                    if len(queue) == AHEAD[kind] // 2:  # refill in batches, not per frame
                         self._cond.notify()
                     return frame
                 if self.ended or self._stopped or kind not in self.open:
                     raise MediaStreamError
+                # empty: wait for the thread (started on the first read)
                 loop = asyncio.get_running_loop()
                 fut: asyncio.Future[None] = loop.create_future()
                 self._waiters[kind] = (loop, fut)
