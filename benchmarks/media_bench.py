@@ -44,6 +44,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 CANVAS = (1280, 720)
+#: live mode: a room "fits" idle cores when its flat-out CPU needs at most this share.
+FITS = 0.8
 TILE = (640, 480)
 
 
@@ -252,11 +254,12 @@ def live_capacity(args: argparse.Namespace) -> None:
     )
     head = (
         f"{'people':>6} | {'real time':>9} {'skipped':>7} {'audio lost s':>12}"
-        f" {'max behind s':>12} {'CPU s/min':>9} {'peak MB':>8}"
+        f" {'max behind s':>12} {'CPU s/min':>9} {'peak MB':>8} | {'flat-out CPU s/min':>18}"
+        f" {'cores needed':>12}"
     )
     print(head)
     print("-" * len(head))
-    best = 0
+    best = fits = 0
     for n in people:
         cmd = [sys.executable, str(HERE), "child-live", "--people", str(n)]
         cmd += ["--seconds", str(args.seconds), "--preset", args.preset]
@@ -264,13 +267,25 @@ def live_capacity(args: argparse.Namespace) -> None:
         r = json.loads(m["stdout"].strip().splitlines()[-1])
         ok = r["skipped_frames"] == 0 and r["dropped_audio_s"] == 0
         best = n if ok and n > best else best
+        # The same room recorded flat out (virtual clock, unpaced sources): the CPU
+        # it needs per recorded minute, whatever else the machine runs.
+        cmd = [sys.executable, str(HERE), "child-synthetic", "--people", str(n), "--kind"]
+        cmd += ["recfw", "--seconds", str(args.seconds), "--preset", args.preset]
+        flat = json.loads(_measure(cmd)["stdout"].strip().splitlines()[-1])
+        need = flat["cpu_s_per_min"] / 60
+        fits = n if need <= FITS * (os.cpu_count() or 1) and n > fits else fits
         print(
             f"{n:>6} | {'yes' if ok else 'NO':>9} {r['skipped_frames']:7d}"
             f" {r['dropped_audio_s']:12.2f} {r['max_behind_s']:12.2f}"
-            f" {m['cpu_s'] / r['recorded_s'] * 60:9.1f} {m['peak_mb']:8.0f}",
+            f" {m['cpu_s'] / r['recorded_s'] * 60:9.1f} {m['peak_mb']:8.0f} |"
+            f" {flat['cpu_s_per_min']:18.1f} {need:12.2f}",
             flush=True,
         )
-    print(f"largest room that kept real time: {best} people")
+    print(f"largest room that kept real time here: {best} people")
+    print(
+        f"largest room whose flat-out CPU fits in {FITS:.0%} of {os.cpu_count()} idle cores: "
+        f"{fits} people"
+    )
 
 
 # --- aiortc mode ----------------------------------------------------------------------------
@@ -288,7 +303,7 @@ async def _recfw_synthetic(people: int, seconds: float, out_dir: Path, preset: s
         rec = CompositeRecorder(MkvEncoder(), out, options={"preset": preset}, realtime=False)
         for i in range(people):
             p = Participant(f"p{i + 1}", role=Role.VISITOR)
-            rec.add(src.create(p, {"realtime": False}))
+            rec.add(src.create(p, {"realtime": False, "channels": 2}))
         await rec.start()
         await rec.wait_until(seconds)
         stats = await rec.stop()
@@ -304,7 +319,7 @@ async def _aiortc(people: int, seconds: float, out_dir: Path, preset: str) -> di
     recorders, paths = [], []
     for i in range(people):
         p = Participant(f"p{i + 1}", role=Role.VISITOR)
-        media = src.create(p, {"realtime": False, "duration_s": seconds})
+        media = src.create(p, {"realtime": False, "duration_s": seconds, "channels": 2})
         path = out_dir / f"aiortc-{i + 1}.mp4"
         rec = MediaRecorder(str(path))
         rec.addTrack(media.video)
