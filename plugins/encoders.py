@@ -153,6 +153,11 @@ class _Stream:
         v.time_base = fmt.video_time_base
         v.codec_context.time_base = fmt.video_time_base
         v.codec_context.gop_size = settings.gop
+        # Frame threads (FFmpeg's command-line default; PyAV opens slice threads):
+        # x264 encodes several pictures at once in its own threads, so it overlaps
+        # with the compositing of the next picture. Costs a few frames of delay.
+        v.codec_context.thread_type = "FRAME"
+        v.codec_context.thread_count = 0  # x264's auto: 1.5 x the processors
         opts: dict[str, object] = {
             "preset": settings.preset,
             "keyint_min": str(settings.gop),

@@ -1,21 +1,33 @@
 """The video composite: participants' pictures scaled into a grid on one canvas.
 
-Runs in the encoder's worker thread. Scaling is FFmpeg's (``VideoFrame.reformat``)
+Runs in the encoder's worker thread. Scaling is FFmpeg's (one
+:class:`av.video.reformatter.VideoReformatter` per participant, so swscale's
+context is built once per participant and picture size, not once per picture)
 and placing is numpy slicing on the ``yuv420p`` planes: no per-pixel Python.
+
+The canvases are reused: a small ring of output frames, each remembering what
+it shows, so a picture only repaints the tiles whose picture changed (and the
+background only when the layout changed).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 
 import av
 import numpy as np
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from .layout import Rect, fit, grid
 
-#: Background (dark grey) and the placeholder of a participant without video.
+#: Background (black) and the placeholder of a participant without video.
 BACKGROUND = (16, 128, 128)
 NO_VIDEO = (40, 128, 128)
+#: How tiles are scaled (FFmpeg's ``-vf scale=...:flags=bilinear``).
+INTERPOLATION = Interpolation.BILINEAR
+#: Output frames in the ring: one being drawn while the encoder may still hold the last.
+CANVASES = 2
 
 
 @dataclass
@@ -36,53 +48,120 @@ def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
     return out
 
 
+@dataclass
+class _Scaler:
+    """One participant's scaler and the last picture it scaled (a held picture is scaled once)."""
+
+    reformatter: VideoReformatter = field(default_factory=VideoReformatter)
+    source: av.VideoFrame | None = None
+    rect: Rect | None = None
+    planes: list[np.ndarray] | None = None
+    #: Kept alive while ``planes`` (views into it) are used.
+    scaled: av.VideoFrame | None = None
+
+    def scale(self, frame: av.VideoFrame, rect: Rect) -> list[np.ndarray]:
+        if self.planes is not None and self.source is frame and self.rect == rect:
+            return self.planes
+        scaled = self.reformatter.reformat(
+            frame, rect.w, rect.h, "yuv420p", interpolation=INTERPOLATION, threads=1
+        )
+        self.source, self.rect, self.scaled = frame, rect, scaled
+        self.planes = _planes(scaled)
+        return self.planes
+
+
+@dataclass
+class _Canvas:
+    """One reusable output frame and what is drawn on it."""
+
+    frame: av.VideoFrame
+    cells: list[Rect] = field(default_factory=list)
+    #: cell index -> (participant id, source picture or None, picture rect)
+    drawn: dict[int, tuple[str, av.VideoFrame | None, Rect]] = field(default_factory=dict)
+
+
 class Compositor:
-    """Draws tiles onto a ``width`` x ``height`` canvas in the meeting-grid layout."""
+    """Draws tiles onto a ``width`` x ``height`` canvas in the meeting-grid layout.
+
+    :meth:`render` returns one of a few reused frames: its picture is valid
+    until the :data:`CANVASES`-th next call. A frame still referenced elsewhere
+    (by Python code, or by FFmpeg through a buffer reference) is never drawn
+    over: it is replaced by a fresh frame or its buffer copied first.
+    """
 
     def __init__(self, width: int, height: int):
         if width % 2 or height % 2:
             raise ValueError(f"output size must be even, got {width}x{height}")
         self.width = width
         self.height = height
-        #: participant id -> (source frame, target rect, scaled planes)
-        self._cache: dict[str, tuple[av.VideoFrame, Rect, list[np.ndarray]]] = {}
+        self._scalers: dict[str, _Scaler] = {}
+        self._canvases: list[_Canvas] = []
+        self._next = 0
 
-    def _fill(self, rect: Rect, yuv: tuple[int, int, int]) -> None:
-        self._y[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w] = yuv[0]
+    @property
+    def scalers(self) -> dict[str, VideoReformatter]:
+        """The reformatter kept for each participant in the composite."""
+        return {pid: s.reformatter for pid, s in self._scalers.items()}
+
+    def _canvas(self) -> _Canvas:
+        if len(self._canvases) < CANVASES:
+            canvas = _Canvas(av.VideoFrame(self.width, self.height, "yuv420p"))
+            self._canvases.append(canvas)
+        else:
+            canvas = self._canvases[self._next]
+            self._next = (self._next + 1) % CANVASES
+            # Held by someone else (an encoder that keeps frames): leave it to them.
+            # (references: the list entry, `canvas.frame`'s argument here)
+            if sys.getrefcount(canvas.frame) > 2:
+                canvas.frame = av.VideoFrame(self.width, self.height, "yuv420p")
+                canvas.cells, canvas.drawn = [], {}
+            else:
+                # FFmpeg may still reference the buffer: then it is copied first.
+                canvas.frame.make_writable()
+        return canvas
+
+    @staticmethod
+    def _fill(planes: list[np.ndarray], rect: Rect, yuv: tuple[int, int, int]) -> None:
+        y, u, v = planes
+        y[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w] = yuv[0]
         cy, cx, ch, cw = rect.y // 2, rect.x // 2, rect.h // 2, rect.w // 2
-        self._u[cy : cy + ch, cx : cx + cw] = yuv[1]
-        self._v[cy : cy + ch, cx : cx + cw] = yuv[2]
-
-    def _scaled(self, pid: str, frame: av.VideoFrame, rect: Rect) -> list[np.ndarray]:
-        cached = self._cache.get(pid)
-        if cached is not None and cached[0] is frame and cached[1] == rect:
-            return cached[2]  # a held picture is scaled once
-        scaled = frame.reformat(width=rect.w, height=rect.h, format="yuv420p")
-        planes = [p.copy() for p in _planes(scaled)]
-        self._cache[pid] = (frame, rect, planes)
-        return planes
+        u[cy : cy + ch, cx : cx + cw] = yuv[1]
+        v[cy : cy + ch, cx : cx + cw] = yuv[2]
 
     def render(self, tiles: list[Tile]) -> av.VideoFrame:
         """One output frame (``yuv420p``) showing ``tiles`` in grid order."""
-        # Drawn straight into the new frame's planes: no extra copy of the canvas.
-        out = av.VideoFrame(self.width, self.height, "yuv420p")
-        self._y, self._u, self._v = _planes(out)
-        self._y[:] = BACKGROUND[0]
-        self._u[:] = BACKGROUND[1]
-        self._v[:] = BACKGROUND[2]
+        canvas = self._canvas()
+        planes = _planes(canvas.frame)
         cells = grid(len(tiles), self.width, self.height)
-        for tile, cell in zip(tiles, cells, strict=True):
-            if tile.frame is None or tile.frame.width <= 0 or tile.frame.height <= 0:
-                self._fill(cell, NO_VIDEO)
+        if cells != canvas.cells:  # a new layout: start from the background
+            planes[0][:] = BACKGROUND[0]
+            planes[1][:] = BACKGROUND[1]
+            planes[2][:] = BACKGROUND[2]
+            canvas.cells, canvas.drawn = cells, {}
+        live = set()
+        for i, (tile, cell) in enumerate(zip(tiles, cells, strict=True)):
+            pid, frame = tile.participant_id, tile.frame
+            live.add(pid)
+            before = canvas.drawn.get(i)
+            if frame is None or frame.width <= 0 or frame.height <= 0:
+                if before is None or before[1] is not None or before[0] != pid:
+                    self._fill(planes, cell, NO_VIDEO)
+                    canvas.drawn[i] = (pid, None, cell)
                 continue
-            rect = fit(tile.frame.width, tile.frame.height, cell)
-            y, u, v = self._scaled(tile.participant_id, tile.frame, rect)
-            self._y[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w] = y
+            rect = fit(frame.width, frame.height, cell)
+            if before is not None and before[0] == pid and before[1] is frame and before[2] == rect:
+                continue  # this canvas already shows this picture here
+            if before is None or before[2] != rect:
+                self._fill(planes, cell, BACKGROUND)  # the letterbox bars change
+            scaler = self._scalers.get(pid)
+            if scaler is None:
+                scaler = self._scalers[pid] = _Scaler()
+            y, u, v = scaler.scale(frame, rect)
+            planes[0][rect.y : rect.y + rect.h, rect.x : rect.x + rect.w] = y
             cy, cx = rect.y // 2, rect.x // 2
-            self._u[cy : cy + u.shape[0], cx : cx + u.shape[1]] = u
-            self._v[cy : cy + v.shape[0], cx : cx + v.shape[1]] = v
-        live = {t.participant_id for t in tiles}
-        for pid in list(self._cache):
-            if pid not in live:
-                del self._cache[pid]
-        return out
+            planes[1][cy : cy + u.shape[0], cx : cx + u.shape[1]] = u
+            planes[2][cy : cy + v.shape[0], cx : cx + v.shape[1]] = v
+            canvas.drawn[i] = (pid, frame, rect)
+        for pid in [p for p in self._scalers if p not in live]:
+            del self._scalers[pid]
+        return canvas.frame

@@ -33,7 +33,9 @@ class Mixer:
         target = min(1.0, CEILING / peak) if peak > 0 else 1.0
         release = RELEASE_PER_S * samples / self.rate
         new_gain = min(target, self.gain + release)
-        if total.size:
+        if self.gain == new_gain == 1.0:  # nothing to limit: no ramp
+            pass
+        elif total.size:
             ramp = np.linspace(self.gain, new_gain, samples, dtype=np.float32)
             ramp = np.minimum(ramp, target)[:, None]
             total *= ramp

@@ -12,8 +12,14 @@ track has delivered media past the next frame (for non-realtime sources in
 tests and benchmarks). :meth:`CompositeRecorder.wait_until` lets a caller act
 at an exact point of the timeline in either mode.
 
-Compositing and encoding run in one worker thread, so the event loop (and the
-WebRTC stack on it) is never blocked by the encoder.
+Compositing and encoding run in one worker thread (:mod:`.worker`), so the
+event loop (and the WebRTC stack on it) is never blocked by the encoder; the
+encoder's own threads (x264 frame threads) overlap with the compositing.
+
+A live recording that falls more than :data:`BEHIND_WARNING` seconds behind
+the wall clock is reported once (with how far behind and how fast it runs),
+before any media has to be dropped; :class:`RecordingStats` tells afterwards
+how far behind it was at worst and what was skipped.
 """
 
 from __future__ import annotations
@@ -22,9 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -35,6 +39,7 @@ from ..encoding import EncodedStream, Encoder, OutputFormat
 from .compositor import Compositor, Tile
 from .mixer import Mixer
 from .timeline import AudioTrackBuffer, TimingPolicy, VideoTrackBuffer
+from .worker import EncodeWorker
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack
@@ -49,8 +54,14 @@ LATENCY = 0.3
 READ_AHEAD = 0.5
 #: Virtual clock: how long (wall seconds) to wait for a silent track before going on.
 STALL_TIMEOUT = 2.0
+#: Virtual clock: a track read READ_AHEAD ahead is read again once the output is
+#: within this much of what it holds (fewer wake-ups than one per output frame).
+REFILL_AT = 0.25
 #: Frames handed to the worker thread and not yet encoded, at most.
 MAX_PENDING = 15
+#: Live recordings: seconds behind the wall clock (beyond LATENCY) that are reported
+#: (or half of ``TimingPolicy.max_queued_audio`` if that is less: before audio is dropped).
+BEHIND_WARNING = 1.0
 
 
 def receive_delay(track: MediaStreamTrack) -> float:
@@ -78,6 +89,12 @@ class RecordingStats:
     audio_samples: int
     width: int
     height: int
+    #: Live: input pictures skipped because the output was too far behind.
+    skipped_frames: int = 0
+    #: Live: seconds of input audio dropped because the output was too far behind.
+    dropped_audio_s: float = 0.0
+    #: Live: the most the output was behind its due time (beyond ``LATENCY``), seconds.
+    max_behind_s: float = 0.0
 
 
 @dataclass
@@ -115,6 +132,7 @@ class CompositeRecorder:
         options: Mapping[str, Any] = {},  # noqa: B006 - never mutated
         *,
         realtime: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.encoder = encoder
         self.output = output
@@ -124,6 +142,8 @@ class CompositeRecorder:
         self.fmt = fmt
         self.options = dict(options)
         self.realtime = realtime
+        #: The wall clock of live recordings (tests may pass one they control).
+        self.clock = clock
         self.policy = TimingPolicy(realtime=realtime)
         self._people: dict[str, _Participant] = {}
         self._frames = 0  # next output frame index
@@ -135,15 +155,22 @@ class CompositeRecorder:
         self._loop_task: asyncio.Task[None] | None = None
         self._data = asyncio.Event()  # a track delivered something
         self._stop_requested = asyncio.Event()
-        self._tick = asyncio.Event()  # the output advanced
+        #: Readers waiting for the output to reach a time (virtual clock read-ahead).
+        self._tick_waiters: list[tuple[float, asyncio.Future[None]]] = []
+        self._next_tick = float("inf")
         self._barriers: list[tuple[float, asyncio.Future[None]]] = []
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="recfw-encode")
-        self._pending: deque[asyncio.Future[None]] = deque()
+        self._worker = EncodeWorker(max_pending=MAX_PENDING)
         self._stream: EncodedStream | None = None
         self._compositor = Compositor(fmt.width, fmt.height)
         self._channels = 1 if fmt.audio_layout == "mono" else 2
         self._mixer = Mixer(fmt.sample_rate, self._channels)
         self._stats: RecordingStats | None = None
+        self._video_tb = fmt.video_time_base
+        self._audio_tb = fmt.audio_time_base
+        #: Buffers of participants who left (their skip/drop counts still count).
+        self._gone: list[VideoTrackBuffer | AudioTrackBuffer] = []
+        self.max_behind = 0.0
+        self._warned_behind = False
         # Output frame n shows the input frame nearest to n/fps (not the latest
         # before it): input frames up to just under half a frame later count.
         self._nearest = 0.5 / fmt.fps - 1e-4
@@ -166,7 +193,7 @@ class CompositeRecorder:
             return self.position
         if self._t0 is None:
             return 0.0
-        return time.monotonic() - self._t0
+        return self.clock() - self._t0
 
     def _sample_index(self, frame: int) -> int:
         return frame * self.fmt.sample_rate // self.fmt.fps
@@ -238,6 +265,7 @@ class CompositeRecorder:
             return
         for task in entry.tasks:
             task.cancel()
+        self._gone.extend(b for b in (entry.video, entry.audio) if b is not None)
         self._data.set()
         if entry.left_at is None:
             log.info("participant %r leaves the composite at %.3f s", participant_id, self.now())
@@ -254,9 +282,9 @@ class CompositeRecorder:
         delay = receive_delay(track) if self.realtime else 0.0
         try:
             while not self._stopping:
-                while not self.realtime and buf.horizon > self.position + READ_AHEAD:
-                    tick = self._tick
-                    await tick.wait()
+                if not self.realtime and buf.horizon > self.position + READ_AHEAD:
+                    await self._wait_for_position(buf.horizon - READ_AHEAD + REFILL_AT)
+                    continue
                 try:
                     frame = await track.recv()
                 except MediaStreamError:
@@ -281,13 +309,13 @@ class CompositeRecorder:
             raise RuntimeError("the recording was already started")
         loop = asyncio.get_running_loop()
         try:
-            self._stream = await loop.run_in_executor(
-                self._executor, self.encoder.open, self.output, self.fmt, self.options
+            self._stream = await self._worker.call(
+                self.encoder.open, self.output, self.fmt, self.options
             )
         except Exception:
             self._abandon()
             raise
-        self._t0 = time.monotonic()
+        self._t0 = self.clock()
         self._started.set()
         self._loop_task = loop.create_task(self._run())
         self._loop_task.add_done_callback(self._loop_done)
@@ -312,7 +340,7 @@ class CompositeRecorder:
             self._end_frame = max(self._frames, round(self.now() * self.fmt.fps))
         self._data.set()
         self._stop_requested.set()
-        self._wake()
+        self._wake(everyone=True)
         for _, fut in self._barriers:
             if not fut.done():
                 fut.cancel()
@@ -324,30 +352,33 @@ class CompositeRecorder:
         for entry in list(self._people.values()):
             for task in entry.tasks:
                 task.cancel()
-        while self._pending:  # every one awaited: none is left "never retrieved"
-            try:
-                await self._pending.popleft()
-            except Exception as exc:  # noqa: BLE001
-                error = error or exc
-        loop = asyncio.get_running_loop()
+        await self._worker.drain()
+        error = error or self._worker.error
         try:
             if self._stream is not None:
-                await loop.run_in_executor(self._executor, self._stream.close)
+                await self._worker.call(self._stream.close)
         except Exception as exc:
             if error is None:
                 raise
             # The first failure (e.g. the disk filled up) is the one to report.
             log.debug("closing the stream after %r also failed: %r", error, exc)
         finally:
-            self._executor.shutdown(wait=False)
+            self._worker.shutdown()
         if error is not None:
             raise error
+        buffers = self._gone + [
+            b for e in self._people.values() for b in (e.video, e.audio) if b is not None
+        ]
         self._stats = RecordingStats(
             duration_s=self._frames / self.fmt.fps,
             video_frames=self._frames,
             audio_samples=self._samples,
             width=self.fmt.width,
             height=self.fmt.height,
+            skipped_frames=sum(b.dropped for b in buffers if isinstance(b, VideoTrackBuffer)),
+            dropped_audio_s=sum(b.dropped for b in buffers if isinstance(b, AudioTrackBuffer))
+            / self.fmt.sample_rate,
+            max_behind_s=self.max_behind,
         )
         log.info("recording stopped: %s", self._stats)
         return self._stats
@@ -358,15 +389,35 @@ class CompositeRecorder:
         for entry in self._people.values():
             for task in entry.tasks:
                 task.cancel()
-        self._executor.shutdown(wait=False)
+        self._worker.shutdown()
 
     # --- the output loop ------------------------------------------------------
 
-    def _wake(self) -> None:
-        tick, self._tick = self._tick, asyncio.Event()
-        tick.set()
+    async def _wait_for_position(self, t: float) -> None:
+        """Virtual clock: return once the output has reached ``t`` (or is stopping)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tick_waiters.append((t, fut))
+        self._next_tick = min(self._next_tick, t)
+        await fut
+
+    def _wake(self, everyone: bool = False) -> None:
+        """Resolve the readers waiting for the output position reached (or all)."""
+        if not everyone and self.position < self._next_tick:
+            return
+        t = float("inf") if everyone else self.position
+        keep = []
+        for at, fut in self._tick_waiters:
+            if at <= t:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((at, fut))
+        self._tick_waiters = keep
+        self._next_tick = min((at for at, _ in keep), default=float("inf"))
 
     async def _release_barriers(self) -> None:
+        if not self._barriers:
+            return
         t = self.position + 1e-9
         due = [b for b in self._barriers if b[0] <= t]
         if not due:
@@ -418,7 +469,9 @@ class CompositeRecorder:
                     break
             elif self.realtime:
                 due = self._t0 + self.position + LATENCY
-                delay = due - time.monotonic()
+                delay = due - self.clock()
+                if -delay > self.max_behind:
+                    self._behind(-delay)
                 if delay > 0:
                     with contextlib.suppress(TimeoutError):
                         # Sleeps until the frame is due; stop() wakes it early.
@@ -429,6 +482,28 @@ class CompositeRecorder:
                 if self._stopping:
                     continue
             await self._emit()
+
+    def _behind(self, seconds: float) -> None:
+        """Live: the output is ``seconds`` later than it is due; report it once past the mark."""
+        self.max_behind = seconds
+        # (before any audio is dropped, also when the policy drops it sooner)
+        mark = min(BEHIND_WARNING, self.policy.max_queued_audio / 2)
+        if seconds > mark and not self._warned_behind:
+            self._warned_behind = True
+            elapsed = self.now()
+            log.warning(
+                "the recording is %.1f s behind real time (%d participants; %.1f s of output "
+                "in %.1f s: %.2fx real time, encoder queue %d/%d); past %.1f s behind, the "
+                "oldest media is dropped",
+                seconds,
+                len(self._people),
+                self.position,
+                elapsed,
+                self.position / elapsed if elapsed > 0 else 0.0,
+                self._worker.pending,
+                MAX_PENDING,
+                self.policy.max_queued_audio,
+            )
 
     async def _emit(self) -> None:
         n = self._frames
@@ -445,12 +520,13 @@ class CompositeRecorder:
         self._frames = n + 1
         self._samples = s1
         self._wake()
-        loop = asyncio.get_running_loop()
-        self._pending.append(loop.run_in_executor(self._executor, self._encode, n, tiles, pcm, s0))
-        while self._pending and self._pending[0].done():
-            self._pending.popleft().result()
-        if len(self._pending) > MAX_PENDING:
-            await self._pending.popleft()
+        worker = self._worker
+        if worker.error is not None:
+            raise worker.error
+        worker.post(self._encode, n, tiles, pcm, s0)
+        await worker.throttle()
+        if worker.error is not None:
+            raise worker.error
         await asyncio.sleep(0)
 
     def _encode(self, n: int, tiles: list[Tile], pcm: np.ndarray, s0: int) -> None:
@@ -458,7 +534,7 @@ class CompositeRecorder:
         assert self._stream is not None
         frame = self._compositor.render(tiles)
         frame.pts = n
-        frame.time_base = self.fmt.video_time_base
+        frame.time_base = self._video_tb
         self._stream.write_video(frame)
         if len(pcm):
             audio = av.AudioFrame.from_ndarray(
@@ -466,5 +542,5 @@ class CompositeRecorder:
             )
             audio.sample_rate = self.fmt.sample_rate
             audio.pts = s0
-            audio.time_base = self.fmt.audio_time_base
+            audio.time_base = self._audio_tb
             self._stream.write_audio(audio)

@@ -61,9 +61,10 @@ class TimingPolicy:
 
 def frame_seconds(frame: Any) -> float | None:
     """A frame's timestamp in seconds, or ``None`` if it has none."""
-    if frame.pts is None or frame.time_base is None:
+    t = frame.time  # PyAV computes it in C (no Fraction arithmetic)
+    if t is None or t != t:  # no pts, or no time base (NaN)
         return None
-    return float(frame.pts * frame.time_base)
+    return t
 
 
 class _Anchor:
@@ -164,6 +165,10 @@ class VideoTrackBuffer:
         return self.ended or self.horizon > t + eps
 
 
+#: Sample formats :meth:`AudioTrackBuffer._convert` reads directly (at the output rate).
+_DIRECT = frozenset({"s16", "s16p", "flt", "fltp"})
+
+
 class AudioTrackBuffer:
     """Audio of one track, resampled to the output format, placed by sample index."""
 
@@ -195,7 +200,29 @@ class AudioTrackBuffer:
     def horizon(self) -> float:
         return self.written_end / self.rate if self.started else float("-inf")
 
+    def _convert(self, frame: av.AudioFrame) -> np.ndarray | None:
+        """Audio already at the output rate as float samples, without a resampler
+        (``None``: it needs one). Same values as FFmpeg's conversion (s16 / 32768)."""
+        if frame.sample_rate != self.rate or self.resampler is not None:
+            return None
+        fmt = frame.format.name
+        channels = frame.layout.nb_channels
+        if fmt not in _DIRECT or channels not in (1, self.channels):
+            return None
+        data = frame.to_ndarray()  # packed: (1, samples * channels); planar: (channels, samples)
+        data = data.T if frame.format.is_planar else data.reshape(-1, channels)
+        if fmt.startswith("s16"):
+            data = data.astype(np.float32) * np.float32(1 / 32768)
+        else:
+            data = np.ascontiguousarray(data, np.float32)
+        if channels != self.channels:
+            data = np.repeat(data, self.channels, axis=1)
+        return data
+
     def _resample(self, frame: av.AudioFrame) -> np.ndarray:
+        direct = self._convert(frame)
+        if direct is not None:
+            return direct
         # Mono input is resampled as mono and copied to both channels at full
         # level (FFmpeg's upmix would lower it by 3 dB).
         layout = "mono" if frame.layout.nb_channels == 1 else self.layout

@@ -127,19 +127,24 @@ async def test_audio_three_times_faster_than_real_time(tmp_path, timestamps):
     media.audio = FastAudio(tone, 3.0, timestamps)
     path = tmp_path / "fast.mkv"
     with open(path, "wb") as out:
-        rec = CompositeRecorder(ENCODERS["mkv"], out, realtime=True)
+        # ultrafast: keeping up with the wall clock must not need a fast machine
+        rec = CompositeRecorder(
+            ENCODERS["mkv"], out, options={"preset": "ultrafast"}, realtime=True
+        )
         rec.add(media)
         stats, seen = await live(rec, "p1", 3.0)
     # The buffer holds no more than what the output has still to read up to the
     # wall clock, plus the jitter allowed on either side of "now" and a frame or
-    # two: the surplus is not kept.
+    # two: the surplus is not kept (it held 6 s after 3 s when it was kept). On a
+    # machine that keeps up, "behind" is LATENCY; on a loaded one the output may
+    # lag and the buffer legitimately holds what the output has still to read.
     slack = 2 * rec.policy.jitter + 0.05
     for samples, behind in seen:
         assert samples / RATE <= behind + slack, (samples / RATE, behind)
-    assert max(s for s, _ in seen) / RATE < LATENCY + 0.5  # (it was 6 s after 3 s)
     d = check_output(path, stats)
-    # The tone is played all along (after the first frame's latency), no holes.
-    a = d.audio[round((LATENCY + 0.1) * RATE) :]
+    # The tone is played all along (after the first frame's latency), no holes
+    # (but the last 0.1 s: where the wall clock stood when stop() was called).
+    a = d.audio[round((LATENCY + 0.1) * RATE) : -round(0.1 * RATE)]
     rms = np.sqrt(np.mean(a[: len(a) // 960 * 960].reshape(-1, 960) ** 2, axis=1))
     assert rms.min() > 0.03, rms.min()
 
@@ -186,3 +191,93 @@ async def test_virtual_clock_audio_is_not_capped():
     buf = rec._people["p1"].audio
     assert stats.video_frames == 30 and stats.audio_samples == RATE
     assert buf.dropped == 0 and max(s for s, _ in seen) > 0.2 * RATE
+
+
+class JumpingClock:
+    """The wall clock plus ``extra`` seconds that a slow encoder adds instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.extra = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.extra
+
+
+class VirtualSlowEncoder(SlowEncoder):
+    """Each picture "takes" ``seconds`` on ``clock`` (the clock jumps; nobody sleeps)."""
+
+    def __init__(self, inner: Any, seconds: float, clock: JumpingClock):
+        super().__init__(inner, seconds)
+        self.clock = clock
+
+    def open(self, output: Any, fmt: OutputFormat, options: Any) -> EncodedStream:
+        stream = self.inner.open(output, fmt, options)
+        clock, seconds = self.clock, self.seconds
+
+        class Slow:
+            def write_video(self, frame: av.VideoFrame) -> None:
+                clock.extra += seconds
+                stream.write_video(frame)
+
+            def write_audio(self, frame: av.AudioFrame) -> None:
+                stream.write_audio(frame)
+
+            def close(self) -> None:
+                stream.close()
+
+        return Slow()
+
+
+async def test_falling_behind_real_time_is_reported_once_before_anything_is_dropped(caplog):
+    caplog.set_level(logging.INFO, "recfw.media")
+    clock = JumpingClock()
+    encoder = VirtualSlowEncoder(ENCODERS["mkv"], 0.25, clock)  # 4 pictures per second
+    small = OutputFormat(320, 180, 30, 48000, "stereo")  # cheap to encode on any machine
+    rec = CompositeRecorder(
+        encoder, io.BytesIO(), small, {"preset": "ultrafast"}, realtime=True, clock=clock
+    )
+    rec.add(synthetic("p1", realtime=True, marker_interval_s=0, width=160, height=120))
+
+    def messages() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+    await rec.start()
+    for _ in range(6000):  # (at most a minute of wall time, however slow the machine)
+        if any("behind real time" in m for m in messages()):
+            break
+        await asyncio.sleep(0.01)
+    encoder.seconds = 0.0  # catch up
+    stats = await rec.stop()
+    warnings = messages()
+    behind = [i for i, m in enumerate(warnings) if "behind real time" in m]
+    assert len(behind) == 1, warnings  # once
+    text = warnings[behind[0]]
+    assert "1 participants" in text and "x real time" in text, text
+    assert float(text.split(" s behind")[0].split()[-1]) > 1.0
+    # Reported before any media had to go.
+    dropped = [
+        i for i, m in enumerate(warnings) if i not in behind and ("dropped" in m or "skipped" in m)
+    ]
+    assert all(i > behind[0] for i in dropped), warnings
+    assert stats.max_behind_s > 1.0
+
+
+async def test_a_recording_that_keeps_up_reports_nothing(caplog):
+    caplog.set_level(logging.INFO, "recfw.media")
+    clock = JumpingClock()
+    encoder = VirtualSlowEncoder(ENCODERS["mkv"], 0.0, clock)
+    small = OutputFormat(320, 180, 30, 48000, "stereo")
+    rec = CompositeRecorder(
+        encoder, io.BytesIO(), small, {"preset": "ultrafast"}, realtime=True, clock=clock
+    )
+    # a clock that stands still while the output is made: the output is never late
+    clock_now = [0.0]
+    rec.clock = lambda: clock_now[0]
+    rec.add(synthetic("p1", realtime=False, marker_interval_s=0, width=160, height=120))
+    await rec.start()
+    for _ in range(20):
+        clock_now[0] += 1 / 30
+        await asyncio.sleep(0.05)
+    stats = await rec.stop()
+    assert not [r for r in caplog.records if "behind real time" in r.getMessage()]
+    assert stats.max_behind_s <= 1 / 30 + 1e-9  # at most the clock's own step

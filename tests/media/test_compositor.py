@@ -51,3 +51,44 @@ def test_layout_follows_the_tiles_given():
     assert 0.8 < (four == 180).mean() < 0.97  # four tiles with gaps between them
     empty = luma(comp.render([]))
     assert np.all(empty == BACKGROUND[0])
+
+
+def test_one_reformatter_per_participant_for_every_picture():
+    comp = Compositor(1280, 720)
+    seen = []
+    for i in range(5):  # a new picture of each participant every time
+        comp.render([Tile("a", solid(640, 480, 50 + i)), Tile("b", solid(320, 240, 150 + i))])
+        seen.append(dict(comp.scalers))
+    assert set(seen[0]) == {"a", "b"}
+    for scalers in seen[1:]:
+        assert all(scalers[p] is seen[0][p] for p in "ab")
+    comp.render([Tile("b", solid(320, 240, 90))])
+    assert set(comp.scalers) == {"b"} and comp.scalers["b"] is seen[0]["b"]
+
+
+def test_reused_canvases_always_show_the_current_pictures():
+    # The ring of canvases repaints only what changed: every output must still be
+    # exactly what a fresh compositor draws for the same tiles.
+    comp = Compositor(1280, 720)
+    a1, a2, b = solid(640, 480, 60), solid(640, 480, 200), solid(640, 360, 120)
+    script = [
+        [Tile("a", a1), Tile("b", b)],
+        [Tile("a", a2), Tile("b", b)],  # a new picture of a, b held
+        [Tile("a", a2), Tile("b", b)],  # nothing new
+        [Tile("a", a1), Tile("b", None)],  # b's camera off
+        [Tile("b", b)],  # a left: a new layout
+        [Tile("c", a1), Tile("b", b)],  # a new participant in a's old cell
+        [Tile("b", b), Tile("c", a1)],  # the order changed
+    ]
+    for tiles in script:
+        want = luma(Compositor(1280, 720).render(tiles)).copy()
+        assert np.array_equal(luma(comp.render(tiles)), want)
+
+
+def test_a_frame_kept_by_its_reader_is_not_drawn_over():
+    comp = Compositor(1280, 720)
+    kept = comp.render([Tile("a", solid(640, 480, 60))])
+    before = luma(kept).copy()
+    for y in (100, 150, 200):
+        comp.render([Tile("a", solid(640, 480, y))])
+    assert np.array_equal(luma(kept), before)
