@@ -18,6 +18,7 @@ VIDEO_CODECS = ("VP8", "H264")
 AUDIO_CODEC = "opus"
 
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([^/\s]+)/")
+_CODEC_LINE = re.compile(r"^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)[ \t]")
 _FMTP_APT = re.compile(r"^a=fmtp:(\d+) .*\bapt=(\d+)")
 
 
@@ -63,10 +64,31 @@ def prefer_codecs(sdp: str, video_codec: str) -> str:
                 f"forwards (offered: {offered})"
             )
         first += [pt for pt in payloads if apt.get(pt) in first]
-        rest = [pt for pt in payloads if pt not in first]
-        out.append(" ".join(head[:3] + first + rest))
-        out.extend(section[1:])
+        order = first + [pt for pt in payloads if pt not in first]
+        out.append(" ".join(head[:3] + order))
+        out.extend(_reorder_codec_lines(section[1:], order))
     return "\r\n".join(out) + "\r\n"
+
+
+def _reorder_codec_lines(lines: list[str], order: list[str]) -> list[str]:
+    """The codec attribute lines in ``order`` (aiortc reads codecs in ``a=rtpmap`` order,
+    browsers in the m-line's), put where the first of them was."""
+    by_pt: dict[str, list[str]] = {}
+    kept: list[str] = []
+    at: int | None = None
+    for line in lines:
+        m = _CODEC_LINE.match(line)
+        if m:
+            if at is None:
+                at = len(kept)
+            by_pt.setdefault(m.group(1), []).append(line)
+        else:
+            kept.append(line)
+    if at is None:
+        return lines
+    moved = [line for pt in order for line in by_pt.pop(pt, [])]
+    moved += [line for rest in by_pt.values() for line in rest]
+    return kept[:at] + moved + kept[at:]
 
 
 def sending_codecs(sdp: str) -> list[tuple[str, str | None]]:

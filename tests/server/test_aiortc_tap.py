@@ -108,6 +108,10 @@ def test_the_room_codec_goes_first_with_its_rtx():
     sdp = prefer_codecs(OFFER, "VP8")
     assert "m=video 9 UDP/TLS/RTP/SAVPF 102 103 96 97" in sdp
     assert "m=audio 9 UDP/TLS/RTP/SAVPF 111 0" in sdp
+    # aiortc reads codecs in a=rtpmap order: those lines are reordered too.
+    rtpmaps = [line.split()[0] for line in sdp.splitlines() if line.startswith("a=rtpmap")]
+    assert rtpmaps[2:] == ["a=rtpmap:102", "a=rtpmap:103", "a=rtpmap:96", "a=rtpmap:97"]
+    assert sdp.index("a=fmtp:103 apt=102") < sdp.index("a=rtpmap:96")
     assert sending_codecs(sdp) == [("audio", "opus"), ("video", "vp8")]
     with pytest.raises(RecfwError, match=r"m-line 1 \(video\) has no H264.*offered: vp9, vp8"):
         prefer_codecs(OFFER, "H264")
