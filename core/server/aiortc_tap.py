@@ -367,6 +367,8 @@ class TapStats:
     plis_sent: int = 0
     encode_refused: int = 0
     decoders_created: dict[str, int] = field(default_factory=dict)
+    #: (width, height) of the first picture each recorder video decoder made.
+    decoded_sizes: list[tuple[int, int]] = field(default_factory=list)
 
 
 STATS = TapStats()

@@ -179,6 +179,7 @@ class DecodedTrack(MediaStreamTrack):
         self._decoder = None
         self._codec: str | None = None
         self._ready: deque = deque()
+        self._sized = False
         self.time_base = fractions.Fraction(1, CLOCK[self.kind])
         if self.kind == "video":
             tap.request_keyframe()
@@ -207,6 +208,9 @@ class DecodedTrack(MediaStreamTrack):
                 loop = asyncio.get_running_loop()
                 try:
                     frames = await loop.run_in_executor(None, self._decode, frame)
+                    if frames and not self._sized:
+                        self._sized = True
+                        STATS.decoded_sizes.append((frames[0].width, frames[0].height))
                 except Exception as exc:  # a corrupt frame: wait for the next keyframe
                     log.warning("decoding %s for the recorder failed: %s", frame.codec, exc)
                     self._sub.need_keyframe = True
