@@ -67,7 +67,8 @@ def _export(ref: str, into: Path) -> Path:
     tree = into / "tree"
     tree.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "core", "plugins"], check=True,
+        ["git", "-C", str(ROOT), "archive", ref, "core", "plugins"],
+        check=True,
         capture_output=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
@@ -115,8 +116,9 @@ async def _run(label: str, pythonpath: str | None, people: int, size: str, secon
         cpu1, t1 = _cpu_seconds(server.pid), time.monotonic()
         rates = [
             (tap.frames - c) / (t1 - t0)
-            for c, tap in zip(counts, [tap for p in participants for tap, _ in p.received],
-                              strict=True)
+            for c, tap in zip(
+                counts, [tap for p in participants for tap, _ in p.received], strict=True
+            )
         ]
         streams = people * (people - 1)
         cpu = (cpu1 - cpu0) / (t1 - t0)
@@ -146,14 +148,19 @@ async def main() -> None:
         before = str(_export(args.before, Path(tmp)))
         for size in args.sizes.split(","):
             rows.append(await _run("forward", None, args.people, size, args.seconds))
-            rows.append(await _run(f"transcode ({args.before})", before, args.people, size,
-                                   args.seconds))
-    print(f"\n{args.people} people, {args.people * (args.people - 1)} forwarded video streams, "
-          f"{args.seconds:g} s, load average {os.getloadavg()[0]:.1f}")
+            rows.append(
+                await _run(f"transcode ({args.before})", before, args.people, size, args.seconds)
+            )
+    print(
+        f"\n{args.people} people, {args.people * (args.people - 1)} forwarded video streams, "
+        f"{args.seconds:g} s, load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'server':<18} {'video':<14} {'CPU %':>7} {'ms CPU/s/stream':>16} {'viewer fps':>11}")
     for r in rows:
-        print(f"{r['label']:<18} {r['size']:<14} {r['cpu_pct']:7.1f} {r['ms_per_stream']:16.2f} "
-              f"{r['fps']:11.1f}")
+        print(
+            f"{r['label']:<18} {r['size']:<14} {r['cpu_pct']:7.1f} {r['ms_per_stream']:16.2f} "
+            f"{r['fps']:11.1f}"
+        )
     for size in args.sizes.split(","):
         fwd, old = [r for r in rows if r["size"] == size]
         if fwd["cpu_pct"] > 0:
