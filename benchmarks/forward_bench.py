@@ -8,9 +8,10 @@ so what is measured is the server. After a warm-up, the server process's CPU
 time (user + system, all threads, /proc/<pid>/stat) over SECONDS is sampled.
 
 * **forward**: this tree's server (``recfw.server`` forwards encoded frames).
-* **transcode**: the server of another tree (``--before``, default: the ``main``
-  branch, exported with ``git archive`` into a temporary folder), whose
-  MediaRelay decodes each person once and re-encodes VP8 for every viewer.
+* **transcode**: the server of another tree (``--before``, default: the commit
+  where this branch left ``main``, i.e. the previous relay code), exported with
+  ``git archive`` into a temporary folder, whose MediaRelay decodes each person
+  once and re-encodes VP8 for every viewer.
   The old path lives only here, as that other tree; it is never selectable in recfw.
 
 Columns: server CPU (% of one core), CPU ms per second per forwarded video
@@ -141,8 +142,19 @@ async def main() -> None:
     parser.add_argument("--people", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--sizes", default="320x240@15,1280x720@30")
-    parser.add_argument("--before", default="main", help="git ref of the transcoding server")
+    parser.add_argument(
+        "--before",
+        default=None,
+        help="git ref of the transcoding server (default: where this branch left main)",
+    )
     args = parser.parse_args()
+    if args.before is None:
+        args.before = subprocess.run(
+            ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()[:10]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         before = str(_export(args.before, Path(tmp)))
