@@ -112,6 +112,7 @@ async def _run(label: str, pythonpath: str | None, people: int, size: str, secon
             participants.append(p)
         await asyncio.sleep(5)  # warm-up: every slot connected and flowing
         counts = [tap.frames for p in participants for tap, _ in p.received]
+        sent = [p.media.video.count for p in participants]
         cpu0, t0 = _cpu_seconds(server.pid), time.monotonic()
         await asyncio.sleep(seconds)
         cpu1, t1 = _cpu_seconds(server.pid), time.monotonic()
@@ -121,6 +122,9 @@ async def _run(label: str, pythonpath: str | None, people: int, size: str, secon
                 counts, [tap for p in participants for tap, _ in p.received], strict=True
             )
         ]
+        sent_rates = [
+            (p.media.video.count - c) / (t1 - t0) for c, p in zip(sent, participants, strict=True)
+        ]
         streams = people * (people - 1)
         cpu = (cpu1 - cpu0) / (t1 - t0)
         return {
@@ -129,6 +133,8 @@ async def _run(label: str, pythonpath: str | None, people: int, size: str, secon
             "cpu_pct": 100 * cpu,
             "ms_per_stream": 1000 * cpu / streams,
             "fps": statistics.median(rates) if rates else 0.0,
+            "sent_fps": statistics.median(sent_rates),
+            "ms_per_frame": 1000 * cpu / max(sum(rates), 1e-9),
         }
     finally:
         for p in participants:
@@ -176,7 +182,10 @@ async def main() -> None:
     for size in args.sizes.split(","):
         fwd, old = [r for r in rows if r["size"] == size]
         if fwd["cpu_pct"] > 0:
-            print(f"{size}: transcoding / forwarding CPU = {old['cpu_pct'] / fwd['cpu_pct']:.1f}x")
+            print(
+                f"{size}: transcoding / forwarding: CPU {old['cpu_pct'] / fwd['cpu_pct']:.1f}x, "
+                f"CPU per delivered frame {old['ms_per_frame'] / fwd['ms_per_frame']:.1f}x"
+            )
 
 
 if __name__ == "__main__":
