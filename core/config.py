@@ -34,6 +34,11 @@ A TOML file (``recfw.toml``)::
     connectTimeout = 5          # seconds
     readTimeout = 20            # seconds
     attempts = 3
+    maxPeople = 12              # people in a "group" room ("normal" rooms hold 4)
+    videoWidth = 1280           # what browsers capture and send (forwarded as is)
+    videoHeight = 720
+    videoFps = 30
+    videoCodec = "VP8"          # or "H264": every participant of a room uses it
 
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
@@ -73,6 +78,18 @@ _SERVER_FIELDS = {
     "dataDir": str,
     "allowedDestinations": list,
     "apiRateLimit": int,
+    "maxPeople": int,
+    "videoWidth": int,
+    "videoHeight": int,
+    "videoFps": int,
+    "videoCodec": str,
+}
+#: ``[server]`` integer fields: (attribute, lowest, highest).
+_SERVER_RANGES = {
+    "maxPeople": ("max_people", 2, 50),
+    "videoWidth": ("video_width", 160, 3840),
+    "videoHeight": ("video_height", 120, 2160),
+    "videoFps": ("video_fps", 1, 60),
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -100,6 +117,14 @@ class ServerSettings:
     allowed_destinations: tuple[str, ...] = ()
     #: ``[server] apiRateLimit``: requests per minute per API key (0: no limit).
     api_rate_limit: int = 600
+    #: People in a ``group`` room (``normal`` rooms hold 4).
+    max_people: int = 12
+    #: What browsers capture and send (getUserMedia constraints; the server forwards it as is).
+    video_width: int = 1280
+    video_height: int = 720
+    video_fps: int = 30
+    #: The one video codec of every room (all participants send and receive it): VP8 or H264.
+    video_codec: str = "VP8"
 
 
 @dataclass(frozen=True)
@@ -197,6 +222,19 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
             errors.extend(found)
             if not found:
                 values["allowed_destinations"] = tuple(value)
+        elif key in _SERVER_RANGES:
+            attribute, low, high = _SERVER_RANGES[key]
+            if not low <= value <= high:
+                errors.append(FieldError(f"server.{key}", f"must be {low}..{high}, not {value}"))
+            else:
+                values[attribute] = value
+        elif key == "videoCodec":
+            if value.upper() not in ("VP8", "H264"):
+                errors.append(
+                    FieldError("server.videoCodec", f"must be VP8 or H264, not {value!r}")
+                )
+            else:
+                values["video_codec"] = value.upper()
         elif key == "apiKey":
             if not value.strip():
                 errors.append(

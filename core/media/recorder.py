@@ -71,7 +71,7 @@ def receive_delay(track: MediaStreamTrack) -> float:
     packets (``JitterBuffer(prefetch=4)``): three 20 ms packets later than
     video, whose frames are released as soon as they are complete.
     """
-    if track.kind == "audio" and type(track).__name__ == "RemoteStreamTrack":
+    if track.kind == "audio" and type(track).__name__ in ("RemoteStreamTrack", "DecodedTrack"):
         return AIORTC_AUDIO_PREFETCH_DELAY
     return 0.0
 

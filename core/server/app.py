@@ -189,6 +189,8 @@ class RoomServer:
                 spool_dir=self.spool_dir,
                 on_session_done=self.on_session_done,
                 meeting_id=meeting.meeting_id if meeting else None,
+                # A meeting's roomMode ("normal": 4 people, "group": [server] maxPeople).
+                mode=getattr(meeting, "room_mode", None) or "normal",
             )
             self.rooms[name] = room
         return room

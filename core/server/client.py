@@ -29,6 +29,8 @@ from aiortc.contrib.media import MediaBlackhole
 from ..errors import RecfwError
 from ..secrets import Secret
 from ..sources import ParticipantMedia
+from .aiortc_tap import ReceiverTap, install_forwarder, tap_receiver
+from .encoded_source import PreEncodedTrack
 from .ice import filter_sdp, restrict_host_addresses
 
 log = logging.getLogger(__name__)
@@ -99,7 +101,14 @@ class JoinResult:
 
 
 class HeadlessParticipant:
-    """One participant in a room, sending ``media``'s tracks."""
+    """One participant in a room, sending ``media``'s tracks.
+
+    ``receive`` also receives the others (decoded and thrown away). With
+    ``tap_received`` the received media is not decoded at all: each slot's
+    encoded frames are in :attr:`received` (``(video tap, audio tap)`` per slot),
+    as a forwarding test or a cheap load generator wants. Tracks that are
+    :class:`~recfw.server.encoded_source.PreEncodedTrack` are sent as they are.
+    """
 
     def __init__(
         self,
@@ -108,12 +117,16 @@ class HeadlessParticipant:
         *,
         name: str = "headless",
         receive: bool = False,
+        tap_received: bool = False,
         on_message: Callable[[dict[str, Any]], None] | None = None,
     ):
         self.url = parse_room_url(url)
         self.media = media
         self.name = name
-        self.receive = receive
+        self.receive = receive or tap_received
+        self.tap_received = tap_received
+        self.received: list[tuple[ReceiverTap, ReceiverTap]] = []
+        self.slots: dict[int, dict[str, Any] | None] = {}
         self.on_message = on_message
         self.result = JoinResult()
         self.pc: RTCPeerConnection | None = None
@@ -204,12 +217,18 @@ class HeadlessParticipant:
 
         for kind, track in (("audio", self.media.audio), ("video", self.media.video)):
             if track is not None:
-                pc.addTransceiver(track, direction="sendonly")
+                transceiver = pc.addTransceiver(track, direction="sendonly")
+                if isinstance(track, PreEncodedTrack):
+                    install_forwarder(transceiver.sender, track.keyframe_requested)
             else:
                 pc.addTransceiver(kind, direction="inactive")
         for _ in range(slots if self.receive else 0):
-            pc.addTransceiver("video", direction="recvonly")
-            pc.addTransceiver("audio", direction="recvonly")
+            video = pc.addTransceiver("video", direction="recvonly")
+            audio = pc.addTransceiver("audio", direction="recvonly")
+            if self.tap_received:
+                self.received.append(
+                    (tap_receiver(video.receiver, "video"), tap_receiver(audio.receiver, "audio"))
+                )
         await pc.setLocalDescription(await pc.createOffer())
         assert self._ws is not None
         await self._ws.send_json(
@@ -249,6 +268,8 @@ class HeadlessParticipant:
                     raise ValueError("an answer before this client sent an offer")
                 await self.pc.setRemoteDescription(answer)
                 await self._blackhole.start()
+            elif kind == "slot":
+                self.slots[int(message["index"])] = message.get("peer")
             elif kind == "recording":
                 status = message.get("recording")
                 if isinstance(status, str) and self.result.statuses[-1:] != [status]:

@@ -1,13 +1,14 @@
-"""The server's end of one participant's WebRTC connection (SFU-style relay).
+"""The server's end of one participant's WebRTC connection (a forwarding SFU).
 
 Every browser in a room keeps exactly one :class:`RTCPeerConnection`, to the
 server. Its offer has, in this order: its own audio and video (``sendonly``),
-then ``slots`` pairs of ``recvonly`` video + audio m-lines. The server decodes
-the participant's tracks once; a :class:`MediaRelay` hands copies to the other
-participants' slots (re-encoded by aiortc for each of them) and to the recorder
-while a recording runs. A slot is switched to another participant with
-:meth:`SlotTrack.set_source` — no renegotiation. A drain keeps reading each
-received track so aiortc's frame queues never grow.
+then ``slots`` pairs of ``recvonly`` video + audio m-lines. The server never
+decodes or re-encodes what a participant sends: the receivers are tapped before
+aiortc's decoder (:mod:`recfw.server.aiortc_tap`) and each encoded frame is
+forwarded as it is to the other participants' slots (:class:`ForwardTrack`).
+A slot is switched to another participant with :meth:`ForwardTrack.set_source`,
+no renegotiation. Only the recorder gets decoded copies (:meth:`IngestPeer.media`),
+decoded while it reads them.
 """
 
 from __future__ import annotations
@@ -23,68 +24,16 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import MediaStreamError
 
 from ..errors import RecfwError
 from ..rooms import Participant
 from ..sources import ParticipantMedia
+from .aiortc_tap import ReceiverTap, install_forwarder, tap_receiver
+from .forward import DecodedTrack, ForwardTrack
 from .ice import filter_sdp
+from .sdp import prefer_codecs, sending_codecs
 
 log = logging.getLogger(__name__)
-
-
-class SlotTrack(MediaStreamTrack):
-    """An outgoing track whose source can be switched (or be none: then it waits)."""
-
-    def __init__(self, kind: str):
-        super().__init__()
-        self.kind = kind
-        self.source: MediaStreamTrack | None = None
-        self.peer_id: str | None = None
-        self._changed = asyncio.Event()
-
-    def set_source(self, source: MediaStreamTrack | None, peer_id: str | None) -> None:
-        old = self.source
-        self.source = source
-        self.peer_id = peer_id
-        if old is not None and old is not source:
-            old.stop()
-        self._changed.set()
-
-    async def recv(self):
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            source = self.source
-            if source is None:
-                self._changed.clear()
-                await self._changed.wait()
-                continue
-            self._changed.clear()
-            frame_task = asyncio.ensure_future(source.recv())
-            change_task = asyncio.ensure_future(self._changed.wait())
-            try:
-                done, _ = await asyncio.wait(
-                    {frame_task, change_task}, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                change_task.cancel()
-            if frame_task in done:
-                try:
-                    return frame_task.result()
-                except MediaStreamError:
-                    if self.source is source:
-                        self.source = None
-                    continue
-            frame_task.cancel()
-
-    def stop(self) -> None:
-        super().stop()
-        if self.source is not None:
-            self.source.stop()
-            self.source = None
-        self._changed.set()
 
 
 class Slot:
@@ -92,43 +41,33 @@ class Slot:
 
     def __init__(self, index: int):
         self.index = index
-        self.video = SlotTrack("video")
-        self.audio = SlotTrack("audio")
+        self.video = ForwardTrack("video")
+        self.audio = ForwardTrack("audio")
         self.peer_id: str | None = None
 
 
-async def request_keyframe(pc: RTCPeerConnection, track: MediaStreamTrack) -> bool:
-    """Send a PLI (RTCP picture loss indication) for ``track``: the sender answers with a
-    keyframe, so a decoder that starts now gets a picture at once. True when sent."""
-    for receiver in pc.getReceivers():
-        if receiver.track is not track:
-            continue
-        sent = False
-        for source in receiver.getSynchronizationSources():
-            # aiortc has no public API for a PLI; the receiver's own method is used.
-            await receiver._send_rtcp_pli(source.source)
-            sent = True
-        return sent
-    return False
-
-
 class IngestPeer:
-    """Receives one participant's audio and video from their browser (or ``recfw join``)."""
+    """One participant's connection: what they publish (tapped, never decoded) and their slots.
 
-    def __init__(self, participant: Participant, *, loopback_only: bool):
+    ``video_codec`` is the room's video codec (``"VP8"`` or ``"H264"``): every
+    m-line of the offer is answered with it first, so every participant sends
+    it and every slot can carry any publisher's frames as they are.
+    """
+
+    def __init__(self, participant: Participant, *, loopback_only: bool, video_codec: str = "VP8"):
         self.participant = participant
         self.loopback_only = loopback_only
+        self.video_codec = video_codec
         # MAX_BUNDLE: one transport for all m-lines (with aiortc's default "balanced"
         # policy, a second video m-line of an incoming offer is never connected).
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
-        self.relay = MediaRelay()
-        self.video: MediaStreamTrack | None = None
-        self.audio: MediaStreamTrack | None = None
-        self.on_media: list = []  # callbacks(IngestPeer) when a track arrives
-        self._drains: list[asyncio.Task] = []
-        self._proxies: list[MediaStreamTrack] = []
+        self.video: ReceiverTap | None = None
+        self.audio: ReceiverTap | None = None
+        self.on_media: list = []  # callbacks(IngestPeer) when the published tracks are known
+        self._tracks: dict[str, MediaStreamTrack] = {}
+        self._recorder_tracks: list[DecodedTrack] = []
         self._first_video = asyncio.Event()
         self.slots: list[Slot] = []
         self.negotiated = False
@@ -144,43 +83,29 @@ class IngestPeer:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         log.info("peer %s: %s track arrived", self.participant.id, track.kind)
-        if track.kind == "video":
-            self.video = track
-        elif track.kind == "audio":
-            self.audio = track
-        else:
-            return
-        self._drains.append(asyncio.ensure_future(self._drain(track)))
-        for callback in list(self.on_media):
-            callback(self)
-
-    async def _drain(self, track: MediaStreamTrack) -> None:
-        proxy = self.relay.subscribe(track, buffered=False)
-        first = True
-        try:
-            while True:
-                await proxy.recv()
-                if first and track.kind == "video":
-                    first = False
-                    self._first_video.set()
-                    # The video starts: ask for a keyframe so no tile stays black.
-                    await request_keyframe(self.pc, track)
-        except (MediaStreamError, asyncio.CancelledError):
-            pass
-        finally:
-            proxy.stop()
+        if track.kind in ("audio", "video"):
+            self._tracks[track.kind] = track
 
     async def accept_offer(self, sdp: str) -> str:
         """Answer the peer's (non-trickle) offer; return the answer SDP with our candidates."""
         if self.negotiated:
             raise RecfwError("this connection is already negotiated (one offer per join)")
         try:
-            offer = RTCSessionDescription(filter_sdp(sdp, self.loopback_only), "offer")
-            await self.pc.setRemoteDescription(offer)
+            sdp = prefer_codecs(filter_sdp(sdp, self.loopback_only), self.video_codec)
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        except RecfwError:
+            raise
         except Exception as exc:  # aiortc raises ValueError, AssertionError, ... on bad SDP
             raise RecfwError(f"offer: the SDP cannot be used: {_first_line(exc)}") from exc
         transceivers = self.pc.getTransceivers()
         # m-lines 0, 1: the participant's own audio and video; then (video, audio) slots.
+        for transceiver in transceivers[:2]:
+            track = self._tracks.get(transceiver.kind)
+            if track is not None and transceiver.receiver.track is track:
+                tap = tap_receiver(transceiver.receiver, transceiver.kind)
+                setattr(self, transceiver.kind, tap)
+        if self.video is not None:
+            self.video.on_frame.append(self._video_frame)
         rest = transceivers[2:]
         for i in range(len(rest) // 2):
             video_t, audio_t = rest[2 * i], rest[2 * i + 1]
@@ -190,10 +115,35 @@ class IngestPeer:
             for t, track in ((video_t, slot.video), (audio_t, slot.audio)):
                 t.direction = "sendonly"
                 t.sender.replaceTrack(track)
+                install_forwarder(t.sender, track.keyframe_requested)
             self.slots.append(slot)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        answer = self.pc.localDescription.sdp
+        wanted = {"video": self.video_codec.lower(), "audio": "opus"}
+        for index, (kind, codec) in enumerate(sending_codecs(answer)):
+            if codec is not None and kind in wanted and codec != wanted[kind]:
+                raise RecfwError(
+                    f"offer: m-line {index} ({kind}) negotiated {codec}, not {wanted[kind]}"
+                )
+        for slot in self.slots:
+            slot.video.codec = wanted["video"]
+            slot.audio.codec = wanted["audio"]
         self.negotiated = True
-        return self.pc.localDescription.sdp
+        if self.video is not None or self.audio is not None:
+            for callback in list(self.on_media):
+                callback(self)
+        return answer
+
+    def _video_frame(self, frame) -> None:
+        if not self._first_video.is_set():
+            self._first_video.set()
+            size = self.video.size if self.video is not None else None
+            log.info(
+                "peer %s: video arrives (%s%s)",
+                self.participant.id,
+                frame.codec,
+                f" {size[0]}x{size[1]}" if size else "",
+            )
 
     def slot_of(self, peer_id: str) -> Slot | None:
         for slot in self.slots:
@@ -202,18 +152,17 @@ class IngestPeer:
         return None
 
     def show(self, other: IngestPeer) -> Slot | None:
-        """Send ``other``'s tracks to this participant (in a free slot); ``None``: no slot."""
+        """Forward ``other``'s media to this participant (in a free slot); ``None``: no slot."""
         slot = self.slot_of(other.participant.id)
         if slot is None:
             slot = next((s for s in self.slots if s.peer_id is None), None)
             if slot is None:
                 return None
             slot.peer_id = other.participant.id
-        if other.video is not None and slot.video.source is None:
-            slot.video.set_source(other.relay.subscribe(other.video, buffered=False), slot.peer_id)
-            asyncio.ensure_future(request_keyframe(other.pc, other.video))
-        if other.audio is not None and slot.audio.source is None:
-            slot.audio.set_source(other.relay.subscribe(other.audio, buffered=True), slot.peer_id)
+        if other.video is not None and slot.video.tap is None:
+            slot.video.set_source(other.video, slot.peer_id)  # asks for a keyframe
+        if other.audio is not None and slot.audio.tap is None:
+            slot.audio.set_source(other.audio, slot.peer_id)
         return slot
 
     def hide(self, peer_id: str) -> Slot | None:
@@ -230,34 +179,31 @@ class IngestPeer:
         return self._first_video.is_set()
 
     def media(self) -> ParticipantMedia | None:
-        """Fresh relayed copies of the tracks for the recorder (``None``: no tracks yet).
+        """Fresh decoded copies of the tracks for the recorder (``None``: no tracks yet).
 
-        The recorder is the only consumer of these copies: copies handed out
-        before are stopped, so an unread buffered copy never piles up frames.
+        The recorder is the only consumer of these copies, and the only reason the
+        server decodes: copies handed out before are stopped, and a copy decodes
+        only while it is read.
         """
         if self.video is None and self.audio is None:
             return None
         self.release_media()
-        video = self.relay.subscribe(self.video, buffered=False) if self.video else None
-        audio = self.relay.subscribe(self.audio, buffered=True) if self.audio else None
-        self._proxies.extend(t for t in (video, audio) if t is not None)
-        if self.video is not None:
-            asyncio.ensure_future(request_keyframe(self.pc, self.video))
+        video = DecodedTrack(self.video) if self.video is not None else None
+        audio = DecodedTrack(self.audio) if self.audio is not None else None
+        self._recorder_tracks.extend(t for t in (video, audio) if t is not None)
         return ParticipantMedia(self.participant, video=video, audio=audio)
 
     def release_media(self) -> None:
         """Stop the copies handed out by :meth:`media` (a recording ended)."""
-        for proxy in self._proxies:
-            proxy.stop()
-        self._proxies.clear()
+        for track in self._recorder_tracks:
+            track.stop()
+        self._recorder_tracks.clear()
 
     async def close(self) -> None:
         self.release_media()
         for slot in self.slots:
             slot.video.stop()
             slot.audio.stop()
-        for task in self._drains:
-            task.cancel()
         await self.pc.close()
 
 

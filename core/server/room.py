@@ -31,8 +31,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: People per room: each browser's one connection carries ``MAX_PEOPLE - 1`` slots.
+#: People in a ``normal`` room (each browser's one connection carries ``people - 1`` slots).
 MAX_PEOPLE = 4
+#: Room modes: ``normal`` rooms hold :data:`MAX_PEOPLE`, ``group`` rooms ``[server] maxPeople``.
+ROOM_MODES = ("normal", "group")
+
+
+def room_capacity(mode: str, max_people: int) -> int:
+    """How many people a room of ``mode`` holds (``group``: ``max_people``)."""
+    if mode not in ROOM_MODES:
+        raise ValueError(f"roomMode must be one of {', '.join(ROOM_MODES)}, not {mode!r}")
+    return MAX_PEOPLE if mode == "normal" else max_people
 
 
 @dataclass
@@ -73,8 +82,12 @@ class Room:
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
         meeting_id: str | None = None,
+        mode: str = "normal",
     ):
         self.name = name
+        self.mode = mode
+        self.capacity = room_capacity(mode, config.server.max_people)
+        self.config = config
         self.on_session_done = on_session_done
         self._reported: set[int] = set()
         self._report_tasks: set[asyncio.Task] = set()
@@ -101,7 +114,11 @@ class Room:
             id=f"{role}-{uuid.uuid4().hex[:8]}", display_name=name[:64], role=role
         )
         client = Client(participant)
-        client.peer = IngestPeer(participant, loopback_only=self.loopback_only)
+        client.peer = IngestPeer(
+            participant,
+            loopback_only=self.loopback_only,
+            video_codec=self.config.server.video_codec,
+        )
         client.peer.on_media.append(self._on_peer_media)
         for other in self.clients.values():
             other.send({"type": "peer_joined", "peer": client.describe()})
@@ -114,7 +131,14 @@ class Room:
                 "room": self.name,
                 "trigger": self.settings.start_trigger,
                 "loopbackOnly": self.loopback_only,
-                "slots": MAX_PEOPLE - 1,
+                "slots": self.capacity - 1,
+                "mode": self.mode,
+                "video": {
+                    "width": self.config.server.video_width,
+                    "height": self.config.server.video_height,
+                    "fps": self.config.server.video_fps,
+                    "codec": self.config.server.video_codec,
+                },
                 "peers": [c.describe() for c in self.clients.values() if c is not client],
                 **self._status_for(client),
             }
@@ -164,7 +188,7 @@ class Room:
 
     @property
     def full(self) -> bool:
-        return len(self.clients) >= MAX_PEOPLE
+        return len(self.clients) >= self.capacity
 
     def _wire(self) -> None:
         """Show every participant's media to every other (idempotent)."""

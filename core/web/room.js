@@ -1,7 +1,9 @@
 // recfw room page: camera + microphone over WebRTC, recording status and host controls.
 // Topology (docs/rooms.md): one RTCPeerConnection, to the server. It carries our camera
-// and microphone up, and N "slots" (video + audio) down: the server relays each other
-// participant into one of our slots. No STUN/TURN servers are configured.
+// and microphone up, and N "slots" (video + audio) down: the server forwards each other
+// participant's encoded media (never re-encoded) into one of our slots. The camera is
+// captured at the server's size (welcome.video, 1280x720 at up to 30 fps by default).
+// No STUN/TURN servers are configured.
 (function () {
   "use strict";
   const params = new URLSearchParams(location.search);
@@ -13,7 +15,7 @@
 
   const state = {
     id: null, role: null, trigger: null, recording: "idle", prompt: false,
-    loopbackOnly: false, ws: null, local: null, server: null,
+    loopbackOnly: false, ws: null, local: null, server: null, video: null,
     peers: new Map(),  // id -> {name, role}
     slots: [],         // index -> {video: RTCRtpTransceiver, audio: RTCRtpTransceiver, peer}
     lastEmbedStatus: null, pending: [],
@@ -63,9 +65,10 @@
         $("role").textContent = msg.role;
         document.body.dataset.role = msg.role;
         document.body.dataset.participantId = msg.id;
-        addTile(state.id, (displayName || "You") + " (you)", state.local, true);
         for (const peer of msg.peers) state.peers.set(peer.id, { name: peer.name, role: peer.role });
         applyStatus(msg.recording, msg.prompt);
+        await openCamera(msg.video || {});
+        addTile(state.id, (displayName || "You") + " (you)", state.local, true);
         await connectServer(msg.slots || 0);
         break;
       case "answer":
@@ -102,7 +105,8 @@
     const audio = state.local.getAudioTracks()[0];
     const video = state.local.getVideoTracks()[0];
     pc.addTransceiver(audio || "audio", { direction: audio ? "sendonly" : "inactive", streams: [state.local] });
-    pc.addTransceiver(video || "video", { direction: video ? "sendonly" : "inactive", streams: [state.local] });
+    const videoT = pc.addTransceiver(video || "video", { direction: video ? "sendonly" : "inactive", streams: [state.local] });
+    if (video) await keepResolution(videoT.sender);
     for (let i = 0; i < nslots; i++) {
       state.slots.push({
         video: pc.addTransceiver("video", { direction: "recvonly" }),
@@ -113,6 +117,36 @@
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     send({ type: "offer", sdp: filterSdp(pc.localDescription.sdp) });
+  }
+
+  // The server forwards our video as we send it: keep the captured size (drop frame
+  // rate first when bandwidth or CPU is short), so every tile stays sharp.
+  async function keepResolution(sender) {
+    try {
+      const params = sender.getParameters();
+      params.degradationPreference = "maintain-resolution";
+      if (!params.encodings || !params.encodings.length) params.encodings = [{}];
+      params.encodings[0].maxBitrate = state.video.maxBitrate;
+      await sender.setParameters(params);
+    } catch (err) {
+      console.warn("recfw: cannot set the video sender's parameters:", err);
+    }
+  }
+
+  async function openCamera(video) {
+    const width = video.width || 1280, height = video.height || 720, fps = video.fps || 30;
+    // About 0.1 bit per pixel at the frame rate: 2.8 Mbit/s for 720p30.
+    state.video = { width, height, fps, maxBitrate: Math.round(width * height * fps * 0.1) };
+    try {
+      state.local = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: width }, height: { ideal: height }, frameRate: { max: fps } },
+        audio: true,
+      });
+      for (const track of state.local.getVideoTracks()) track.contentHint = "detail";
+    } catch (err) {
+      showError(`camera/microphone unavailable: ${err.message}`);
+      state.local = new MediaStream();
+    }
   }
 
   // The server put another participant into (or took them out of) one of our slots.
@@ -219,14 +253,6 @@
   async function main() {
     $("room-name").textContent = room;
     if (embed) document.body.classList.add("embed");
-    try {
-      state.local = await navigator.mediaDevices.getUserMedia({
-        video: { width: 320, height: 240, frameRate: 15 }, audio: true,
-      });
-    } catch (err) {
-      showError(`camera/microphone unavailable: ${err.message}`);
-      state.local = new MediaStream();
-    }
     connect();
   }
   main();

@@ -35,7 +35,13 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 HOST_SECRET = "browser-test-host-secret"
 
 
-def room_config(trigger: str, destination: dict) -> object:
+#: What the recording tests' cameras send: 16:9 like the default 1280x720 (so the tiles'
+#: layout is the same) but light enough for two Chromiums and a live recorder on a busy
+#: 2-core box. test_room_page checks the default 1280x720 end to end.
+LIGHT_VIDEO = {"videoWidth": 640, "videoHeight": 360, "videoFps": 15}
+
+
+def room_config(trigger: str, destination: dict, video: dict | None = None) -> object:
     return parse_config(
         {
             "recording": {
@@ -43,7 +49,12 @@ def room_config(trigger: str, destination: dict) -> object:
                 "startTrigger": trigger,
                 "destination": destination,
             },
-            "server": {"host": "127.0.0.1", "port": 0, "iceAddresses": ["127.0.0.1"]},
+            "server": {
+                "host": "127.0.0.1",
+                "port": 0,
+                "iceAddresses": ["127.0.0.1"],
+                **(video or {}),
+            },
         },
         environ={},
     )
@@ -63,7 +74,9 @@ async def browser():
 
 @pytest.fixture
 async def make_server(builtin_plugins, tmp_path, monkeypatch):
-    """``await make_server(trigger, destination=None)``: a room server on 127.0.0.1.
+    """``await make_server(trigger, destination=None, video=None)``: a room server on 127.0.0.1.
+
+    ``video``: ``[server]`` video settings (default: 1280x720 at 30 fps).
 
     The default destination is the local folder ``recordings`` in the test's
     temporary directory (the working directory during the test).
@@ -71,13 +84,15 @@ async def make_server(builtin_plugins, tmp_path, monkeypatch):
     servers: list[RoomServer] = []
     monkeypatch.chdir(tmp_path)
 
-    async def make(trigger: str, destination: dict | None = None) -> RoomServer:
+    async def make(
+        trigger: str, destination: dict | None = None, video: dict | None = None
+    ) -> RoomServer:
         destination = destination or {
             "provider": "local",
             "bucket": "recordings",
             "fileFormat": "mkv",
         }
-        config = room_config(trigger, destination)
+        config = room_config(trigger, destination, video)
         server = RoomServer(
             config, builtin_plugins, host_secret=HOST_SECRET, spool_dir=tmp_path / "spool"
         )

@@ -15,8 +15,8 @@ import av
 import numpy as np
 from recfw.media.layout import fit, grid
 
-#: Chromium's fake camera sends 4:3 (the page asks for 320x240).
-SOURCE_W, SOURCE_H = 320, 240
+#: Chromium's fake camera sends what the page asks for: [server] videoWidth x videoHeight.
+SOURCE_W, SOURCE_H = 1280, 720
 
 
 @dataclass

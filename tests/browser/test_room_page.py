@@ -27,7 +27,8 @@ async def test_two_browsers_see_each_other_over_loopback(browser, make_server, s
     # Each sees the other's camera (Chromium's fake pattern: bright, not flat).
     seen_by_host = await wait_remote_tile(host, guest_id)
     seen_by_guest = await wait_remote_tile(guest, host_id)
-    assert seen_by_host["width"] > 0 and seen_by_guest["width"] > 0
+    # Captured at 1280x720 and forwarded as sent: each sees the other 1280 wide.
+    assert seen_by_host["width"] == 1280 and seen_by_guest["width"] == 1280
     # Tiles are people only: yourself and the other person.
     for page in (host, guest):
         ids = await page.eval_on_selector_all(".tile", "ts => ts.map(t => t.dataset.peerId)")

@@ -102,7 +102,8 @@ async def test_a_participant_joining_mid_recording_gets_a_tile(make_server, buil
             late_peer = server.rooms["standup"].clients[late.result.participant_id].peer
             await asyncio.sleep(2.5)
             # Only the copies the recorder reads are live: one video and one audio.
-            assert len(late_peer._proxies) == 2
+            assert len(late_peer._recorder_tracks) == 2
+            assert all(t.readyState == "live" for t in late_peer._recorder_tracks)
             await host.command("stop_recording")
         await engine.wait_stored()
     (session,) = engine.sessions

@@ -1,0 +1,374 @@
+"""The one module that reaches into aiortc's private internals (pinned: aiortc 1.16.0).
+
+aiortc has no public API for forwarding media without decoding it. This module
+adds the three things the room server needs, on top of aiortc 1.16.0 exactly:
+
+* :func:`tap_receiver`: the encoded frames of an :class:`RTCRtpReceiver`, as its
+  jitter buffer completes them, *before* aiortc's decoder. The receiver's decoder
+  queue is replaced by :class:`_TapQueue`, which hands each frame to the tap and
+  never to the decoder thread: a tapped receiver decodes nothing.
+* :func:`install_forwarder`: an :class:`RTCRtpSender` that sends encoded frames
+  as they are (``pack`` only). Its encoder is :class:`ForwardingPacker`, which
+  refuses to encode, so a forwarding sender can never fall back to transcoding.
+  Keyframe requests (RTCP PLI/FIR) the sender receives go to a callback.
+* :func:`send_pli`: an RTCP picture loss indication to a publisher.
+
+:func:`check_aiortc` runs at import and raises :class:`AiortcTapError`, naming
+the installed and the pinned version, when aiortc is not the pinned version or
+its internals look different: the server fails at start, never silently.
+
+Notes for whoever taps more (lip sync): RTCP sender reports arrive in
+``RTCRtpReceiver._handle_rtcp_packet`` (``RtcpSrPacket.sender_info.ntp_timestamp``
+/ ``rtp_timestamp``); the timestamps of the frames given to the tap are the RTP
+timestamps minus the receiver's first one (``__timestamp_mapper._origin``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiortc
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+
+from ..errors import RecfwError
+
+log = logging.getLogger(__name__)
+
+#: The aiortc version this module is written against (pinned in pyproject.toml).
+AIORTC_PINNED = "1.16.0"
+#: Seconds between two keyframe requests to the same publisher.
+PLI_INTERVAL = 0.3
+
+
+class AiortcTapError(RecfwError):
+    """aiortc is not the version (or shape) the forwarding code was written for."""
+
+
+def _names(function: object) -> set[str]:
+    code = getattr(function, "__code__", None)
+    return set(code.co_names) if code is not None else set()
+
+
+def check_aiortc(version: str | None = None) -> None:
+    """Raise :class:`AiortcTapError` unless aiortc is the pinned version with the
+    internals this module uses (checked in the byte code, not trusted by number)."""
+    version = aiortc.__version__ if version is None else version
+    problems = []
+    if version != AIORTC_PINNED:
+        problems.append(f"aiortc {version} is installed")
+    expected = {
+        "RTCRtpReceiver.__init__": (RTCRtpReceiver.__init__, "_RTCRtpReceiver__decoder_queue"),
+        "RTCRtpReceiver.receive": (RTCRtpReceiver.receive, "_RTCRtpReceiver__decoder_thread"),
+        "RTCRtpReceiver._handle_rtp_packet": (
+            getattr(RTCRtpReceiver, "_handle_rtp_packet", None),
+            "_RTCRtpReceiver__decoder_queue",
+        ),
+        "RTCRtpReceiver._send_rtcp_pli": (
+            getattr(RTCRtpReceiver, "_send_rtcp_pli", None),
+            "_send_rtcp",
+        ),
+        "RTCRtpSender._next_encoded_frame": (
+            getattr(RTCRtpSender, "_next_encoded_frame", None),
+            "_RTCRtpSender__encoder",
+        ),
+        "RTCRtpSender._handle_rtcp_packet": (
+            getattr(RTCRtpSender, "_handle_rtcp_packet", None),
+            "_send_keyframe",
+        ),
+    }
+    for where, (function, name) in expected.items():
+        if name not in _names(function):
+            problems.append(f"{where} no longer uses {name}")
+    for owner, name in (
+        (Vp8Encoder, "_packetize"),
+        (H264Encoder, "_packetize"),
+        (H264Encoder, "_split_bitstream"),
+    ):
+        if not callable(getattr(owner, name, None)):
+            problems.append(f"{owner.__name__}.{name} is gone")
+    if problems:
+        raise AiortcTapError(
+            f"recfw's media forwarding is built for aiortc {AIORTC_PINNED} exactly, and "
+            f"{'; '.join(problems)}. Install aiortc=={AIORTC_PINNED} "
+            "(pip install -c constraints.txt), or port recfw/server/aiortc_tap.py; "
+            "the server refuses to run rather than transcode every stream."
+        )
+
+
+check_aiortc()
+
+
+# --- encoded frames -------------------------------------------------------------------
+
+
+def vp8_is_keyframe(data: bytes) -> bool:
+    """Whether a VP8 frame (RFC 6386 frame tag) is a key frame."""
+    return bool(data) and not data[0] & 0x01
+
+
+def vp8_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` of a VP8 key frame, else ``None``."""
+    if len(data) < 10 or not vp8_is_keyframe(data) or data[3:6] != b"\x9d\x01\x2a":
+        return None
+    width = int.from_bytes(data[6:8], "little") & 0x3FFF
+    height = int.from_bytes(data[8:10], "little") & 0x3FFF
+    return width, height
+
+
+def h264_is_keyframe(data: bytes) -> bool:
+    """Whether an Annex B access unit holds an IDR slice (NAL type 5)."""
+    i = data.find(b"\x00\x00\x01")
+    while i >= 0 and i + 3 < len(data):
+        if data[i + 3] & 0x1F == 5:
+            return True
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return False
+
+
+@dataclass(slots=True)
+class EncodedFrame:
+    """One encoded frame as a publisher sent it (depayloaded, never decoded).
+
+    ``timestamp`` is in the codec's RTP clock (90 kHz video, 48 kHz Opus).
+    """
+
+    codec: str  # "vp8", "h264" or "opus"
+    data: bytes
+    timestamp: int
+    keyframe: bool
+
+
+_KEYFRAME = {"vp8": vp8_is_keyframe, "h264": h264_is_keyframe}
+
+
+class Subscription:
+    """A bounded queue of one tap's frames for one consumer.
+
+    When the consumer falls behind, video is dropped up to the next keyframe
+    (one is requested) and audio loses its oldest frames: never unbounded.
+    ``get()`` returns ``None`` when the publisher's stream has ended.
+    """
+
+    def __init__(self, tap: ReceiverTap, maxsize: int):
+        self.tap = tap
+        self.queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue(maxsize)
+        self.need_keyframe = tap.kind == "video"
+        self.dropped = 0
+
+    def _offer(self, frame: EncodedFrame | None) -> None:
+        if frame is None:
+            if self.queue.full():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+            return
+        if self.queue.full():
+            self.dropped += 1
+            if self.tap.kind == "video":
+                while not self.queue.empty():
+                    self.queue.get_nowait()
+                self.need_keyframe = True
+                self.tap.request_keyframe()
+            else:
+                self.queue.get_nowait()
+        self.queue.put_nowait(frame)
+
+    async def get(self) -> EncodedFrame | None:
+        return await self.queue.get()
+
+    def close(self) -> None:
+        self.tap.unsubscribe(self)
+
+
+class ReceiverTap:
+    """The encoded frames of one receiver (one publisher's audio or video track).
+
+    Made by :func:`tap_receiver`. Consumers call :meth:`subscribe`;
+    :meth:`request_keyframe` asks the publisher for a keyframe (rate limited).
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, kind: str):
+        self.receiver = receiver
+        self.kind = kind
+        self.codec: str | None = None
+        self.size: tuple[int, int] | None = None  # last keyframe's (video)
+        self.frames = 0
+        self.keyframes = 0
+        self.ended = False
+        self.on_frame: list[Callable[[EncodedFrame], None]] = []
+        self._subscriptions: list[Subscription] = []
+        self._last_pli = -PLI_INTERVAL
+        self._pli_task: asyncio.Task | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def subscribe(self, maxsize: int = 0) -> Subscription:
+        maxsize = maxsize or (90 if self.kind == "video" else 100)
+        subscription = Subscription(self, maxsize)
+        if self.ended:
+            subscription._offer(None)
+        else:
+            self._subscriptions.append(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscriptions)
+
+    def request_keyframe(self) -> None:
+        """Send the publisher a PLI (at most one per :data:`PLI_INTERVAL` s)."""
+        if self.kind != "video" or self.ended:
+            return
+        now = time.monotonic()
+        if now - self._last_pli < PLI_INTERVAL:
+            return
+        self._last_pli = now
+        if self._pli_task is None or self._pli_task.done():
+            self._pli_task = self._loop.create_task(send_pli(self.receiver))
+
+    # called from aiortc (through _TapQueue), on the event loop
+    def _frame(self, codec_mime: str, data: bytes, timestamp: int) -> None:
+        codec = codec_mime.split("/")[-1].lower()
+        is_key = _KEYFRAME.get(codec, lambda _d: True)(data)
+        frame = EncodedFrame(codec, data, timestamp, is_key)
+        self.codec = codec
+        self.frames += 1
+        if is_key and self.kind == "video":
+            self.keyframes += 1
+            if codec == "vp8":
+                self.size = vp8_size(data) or self.size
+        for callback in list(self.on_frame):
+            callback(frame)
+        for subscription in list(self._subscriptions):
+            subscription._offer(frame)
+
+    def _end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        for subscription in self._subscriptions:
+            subscription._offer(None)
+        self._subscriptions.clear()
+
+
+class _TapQueue(queue.Queue):
+    """Stands in for the receiver's decoder queue: frames go to the tap, not the decoder.
+
+    Only the stop sentinel (``None``) reaches aiortc's decoder thread, so it ends.
+    """
+
+    def __init__(self, tap: ReceiverTap):
+        super().__init__()
+        self._tap = tap
+
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            if self._tap._loop.is_closed():
+                self._tap.ended = True
+            else:
+                self._tap._loop.call_soon_threadsafe(self._tap._end)
+            super().put(None, block, timeout)
+            return
+        codec, jitter_frame = item
+        self._tap._frame(codec.mimeType, jitter_frame.data, jitter_frame.timestamp)
+
+
+def tap_receiver(receiver: RTCRtpReceiver, kind: str) -> ReceiverTap:
+    """Take ``receiver``'s encoded frames (call before the connection starts it)."""
+    if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is not None:
+        raise AiortcTapError("a receiver must be tapped before it starts receiving")
+    if not isinstance(getattr(receiver, "_RTCRtpReceiver__decoder_queue", None), queue.Queue):
+        raise AiortcTapError(f"aiortc {aiortc.__version__}: the receiver has no decoder queue")
+    tap = ReceiverTap(receiver, kind)
+    receiver._RTCRtpReceiver__decoder_queue = _TapQueue(tap)
+    STATS.receivers_tapped += 1
+    return tap
+
+
+async def send_pli(receiver: RTCRtpReceiver) -> bool:
+    """Send a PLI for every source ``receiver`` heard from lately; true when one was sent."""
+    sent = False
+    for source in receiver.getSynchronizationSources():
+        await receiver._send_rtcp_pli(source.source)
+        sent = True
+    if sent:
+        STATS.plis_sent += 1
+    return sent
+
+
+# --- sending encoded frames -----------------------------------------------------------
+
+
+class ForwardingPacker(Encoder):
+    """A sender's "encoder" that only packetizes frames that are already encoded."""
+
+    def __init__(self) -> None:
+        self._picture_id = 0
+
+    def encode(self, frame, force_keyframe: bool = False):
+        STATS.encode_refused += 1
+        raise AiortcTapError(
+            "a forwarding sender was given a decoded frame: recfw forwards, it never re-encodes"
+        )
+
+    def pack(self, packet: EncodedFrame) -> tuple[list[bytes], int]:
+        if not isinstance(packet, EncodedFrame):
+            raise AiortcTapError(f"a forwarding sender was given {type(packet).__name__}")
+        STATS.frames_forwarded += 1
+        if packet.codec == "vp8":
+            payloads = Vp8Encoder._packetize(packet.data, self._picture_id)
+            self._picture_id = (self._picture_id + 1) % (1 << 15)
+        elif packet.codec == "h264":
+            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(packet.data))
+        else:
+            payloads = [packet.data]
+        return payloads, packet.timestamp
+
+
+def install_forwarder(sender: RTCRtpSender, on_keyframe_request: Callable[[], None]) -> None:
+    """Make ``sender`` forward encoded frames (its track yields :class:`EncodedFrame`).
+
+    A PLI or FIR from the remote end calls ``on_keyframe_request`` (forward it to
+    the publisher); aiortc would otherwise only flag its own, unused, encoder.
+    """
+    if getattr(sender, "_RTCRtpSender__encoder", "missing") is not None:
+        raise AiortcTapError("a sender must get its forwarder before it starts sending")
+    sender._RTCRtpSender__encoder = ForwardingPacker()
+    sender._send_keyframe = on_keyframe_request
+    STATS.forwarders_installed += 1
+
+
+def is_forwarding(sender: RTCRtpSender) -> bool:
+    """Whether ``sender`` sends through a :class:`ForwardingPacker` (tests, diagnostics).
+
+    aiortc drops the encoder when the sender stops; a stopped forwarder reads false.
+    """
+    return isinstance(getattr(sender, "_RTCRtpSender__encoder", None), ForwardingPacker)
+
+
+@dataclass
+class TapStats:
+    """Process-wide counters (tests and benchmarks read them)."""
+
+    receivers_tapped: int = 0
+    forwarders_installed: int = 0
+    frames_forwarded: int = 0
+    plis_sent: int = 0
+    encode_refused: int = 0
+    decoders_created: dict[str, int] = field(default_factory=dict)
+    #: (width, height) of the first picture each recorder video decoder made.
+    decoded_sizes: list[tuple[int, int]] = field(default_factory=list)
+
+
+STATS = TapStats()

@@ -1,0 +1,257 @@
+"""A group room of five people at 1280x720, forwarded by the server, recorded as 5 tiles.
+
+Each person is their own Chromium process whose fake camera plays a 1280x720 file
+of their own colour (``--use-file-for-fake-video-capture``), so every tile of the
+recording can be told apart. ``RECFW_GROUP_CHROMIUMS`` (default 5) sets how many
+of the five are Chromium; the rest are headless participants sending pre-encoded
+1280x720 VP8 of their colour (for machines too small for five browsers).
+
+It is heavy (three or five Chromiums each decoding four 720p streams, the
+recorder decoding five): it runs only with ``RECFW_GROUP_TEST=1``. On the shared
+2-core build box (load average 15-25 from other jobs) the Chromium peers'
+connections dropped 8-60 s after joining (aiortc's DTLS transport got a
+ConnectionError: ICE consent lost), before the recording; see docs/rooms.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from browser_helpers import open_room, wait_for
+from conftest import CHROMIUM, CHROMIUM_ARGS, HOST_SECRET
+from recfw.config import parse_config
+from recfw.media.layout import fit, grid
+from recfw.rooms import Participant
+from recfw.server import RoomServer
+from recfw.server.aiortc_tap import STATS
+from recfw.server.client import HeadlessParticipant
+from recfw.server.encoded_source import PreEncodedAudio, PreEncodedVideo
+from recfw.server.ice import unrestrict_host_addresses
+from recfw.server.room import Room
+from recfw.sources import ParticipantMedia
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        os.environ.get("RECFW_GROUP_TEST") != "1",
+        reason="heavy: 3-5 Chromiums at 720p; set RECFW_GROUP_TEST=1 to run it",
+    ),
+]
+
+COLOURS = [(200, 40, 40), (40, 170, 40), (40, 60, 210), (210, 200, 40), (190, 40, 190)]
+W, H = 1280, 720
+#: Frames per second of every camera: 720p is what is tested; a low rate keeps five
+#: encoders, twenty forwarded streams and the recorder's five decoders within a 2-core box.
+FPS = int(os.environ.get("RECFW_GROUP_FPS", "5"))
+
+
+def _rgb(colour: tuple[int, int, int], frame: int) -> np.ndarray:
+    """The person's colour, with a small moving white square (so the picture is live)."""
+    rgb = np.empty((H, W, 3), np.uint8)
+    rgb[:] = colour
+    x = 100 + 40 * (frame % 10)
+    rgb[300:380, x : x + 80] = 255
+    return rgb
+
+
+def write_y4m(path: Path, colour: tuple[int, int, int], frames: int = 10, fps: int = FPS) -> Path:
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{W} H{H} F{fps}:1 Ip A1:1 C420mpeg2\n".encode())
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(_rgb(colour, i), format="rgb24")
+            yuv = frame.reformat(format="yuv420p")
+            f.write(b"FRAME\n")
+            for plane in yuv.planes:
+                data = np.frombuffer(bytes(plane), np.uint8).reshape(-1, plane.line_size)
+                f.write(data[:, : plane.width].tobytes())
+    return path
+
+
+def _coloured_vp8(colour) -> list[bytes]:
+    """Pre-encoded 1280x720 VP8 of ``colour`` (headless stand-ins for a Chromium)."""
+    import fractions
+
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height, codec.pix_fmt = W, H, "yuv420p"
+    codec.bit_rate, codec.gop_size = 1_500_000, 30
+    codec.time_base = fractions.Fraction(1, FPS)
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    out = []
+    for i in range(30):
+        frame = av.VideoFrame.from_ndarray(_rgb(colour, i), format="rgb24").reformat(
+            format="yuv420p"
+        )
+        frame.pts = i
+        if i == 0:
+            frame.pict_type = av.video.frame.PictureType.I
+        out.append(b"".join(bytes(p) for p in codec.encode(frame)))
+    return out
+
+
+PAGE_STATE_JS = """
+async () => {
+  const tiles = [...document.querySelectorAll('.tile:not([data-self]) video')]
+    .map(v => [v.videoWidth, v.readyState, v.currentTime]);
+  const stats = await window.recfwState.server.getStats();
+  const inbound = [];
+  stats.forEach(r => {
+    if (r.type === "inbound-rtp" && r.kind === "video")
+      inbound.push([r.mid, r.framesDecoded, r.keyFramesDecoded, r.frameWidth, r.pliCount,
+                    r.packetsReceived, r.packetsLost]);
+  });
+  return {tiles, inbound, slots: window.recfwState.slots.map(s => s.peer && s.peer.id)};
+}
+"""
+
+
+def _tile_colour(frame: np.ndarray, rect) -> tuple[float, float, float]:
+    inner = frame[rect.y + 12 : rect.y + rect.h - 12, rect.x + 12 : rect.x + rect.w - 12]
+    return tuple(float(c) for c in np.median(inner.reshape(-1, 3), axis=0))
+
+
+def _closest(colour) -> int | None:
+    distances = [sum(abs(a - b) for a, b in zip(colour, c, strict=True)) for c in COLOURS]
+    best = int(np.argmin(distances))
+    return best if distances[best] < 90 else None
+
+
+async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(builtin_plugins, tmp_path):
+    chromiums = int(os.environ.get("RECFW_GROUP_CHROMIUMS", "3"))
+    config = parse_config(
+        {
+            "recording": {
+                "type": "local",
+                "startTrigger": "none",
+                "destination": {"provider": "local", "bucket": str(tmp_path / "rec")},
+            },
+            "server": {
+                "host": "127.0.0.1",
+                "port": 0,
+                "iceAddresses": ["127.0.0.1"],
+                "videoFps": FPS,
+            },
+        },
+        environ={},
+    )
+    # Encoded before anyone joins: encoding 720p blocks the event loop the server runs on
+    # (long enough, on a busy machine, for ICE consent to expire).
+    stand_ins = {i: _coloured_vp8(COLOURS[i]) for i in range(chromiums, 5)}
+    fake_cameras = [write_y4m(tmp_path / f"person{i}.y4m", COLOURS[i]) for i in range(chromiums)]
+    server = RoomServer(config, builtin_plugins, host_secret=HOST_SECRET, spool_dir=tmp_path / "s")
+    await server.start()
+    server.rooms["team"] = Room(
+        "team", server.settings, config, builtin_plugins, loopback_only=True, mode="group"
+    )
+    visitor_link, host_link = server.links("team")
+    from playwright.async_api import async_playwright
+
+    browsers, pages, headless = [], [], []
+    try:
+        async with async_playwright() as pw:
+            for i in range(chromiums):
+                args = CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={fake_cameras[i]}"]
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
+                browsers.append(browser)
+                link = host_link if i == 0 else visitor_link
+                pages.append(await open_room(browser, link, f"P{i}"))
+            for i in range(chromiums, 5):
+                media = ParticipantMedia(
+                    Participant(id=f"s{i}"),
+                    video=PreEncodedVideo(W, H, FPS, payloads=stand_ins[i]),
+                    audio=PreEncodedAudio(),
+                )
+                participant = HeadlessParticipant(visitor_link, media, name=f"P{i}")
+                await participant.connect()
+                headless.append(participant)
+            room = server.rooms["team"]
+            assert len(room.clients) == 5 and room.capacity == 12
+
+            # Every person's video reaches the server at 1280x720 (read from the VP8 bitstream).
+            def sizes():
+                return [c.peer.video.size if c.peer.video else None for c in room.clients.values()]
+
+            await wait_for(lambda: all(s == (W, H) for s in sizes()), 60, what="720p from all")
+            # Each page shows the four others (forwarded as sent: 1280 wide).
+            for page in pages:
+                try:
+                    await wait_for(
+                        lambda page=page: page.evaluate(
+                            "[...document.querySelectorAll('.tile:not([data-self]) video')]"
+                            ".filter(v => v.videoWidth === 1280).length === 4"
+                        ),
+                        60,
+                        what="four 1280-wide remote tiles",
+                    )
+                except AssertionError:
+                    print("page state:", await page.evaluate(PAGE_STATE_JS))
+                    raise
+            decoders_before = sum(STATS.decoders_created.values())
+            sizes_before = len(STATS.decoded_sizes)
+            await pages[0].evaluate("window.recfw.startRecording()")
+            started = asyncio.get_running_loop().time()
+
+            def decoding():
+                return [
+                    (c.participant.display_name, t.kind, t._codec)
+                    for c in room.clients.values()
+                    for t in c.peer._recorder_tracks
+                ]
+
+            try:
+                await wait_for(lambda: all(d[2] for d in decoding()), 60, what="decoders")
+            finally:
+                print("recorder decoding:", decoding())
+                for c in room.clients.values():
+                    for t in c.peer._recorder_tracks:
+                        sub = t._sub
+                        print(
+                            c.participant.display_name,
+                            t.kind,
+                            t.readyState,
+                            t.tap.frames,
+                            t.tap.keyframes,
+                            t.tap.ended,
+                            sub and sub.queue.qsize(),
+                            sub and sub.need_keyframe,
+                            t.tap.subscribers,
+                        )
+            took = asyncio.get_running_loop().time() - started
+            print(f"the recorder decoded everyone {took:.2f} s after the start command")
+            await asyncio.sleep(3)
+            await pages[0].evaluate("window.recfw.stopRecording()")
+            engine = room.engine
+            await wait_for(lambda: engine.status == "stopped", 30, what="the recording to stop")
+            await engine.wait_stored()
+            # The recorder decoded each person once (5 video + 5 audio decoders), no more.
+            assert sum(STATS.decoders_created.values()) - decoders_before == 10
+            # ... and what it decoded is each person's 1280x720, not an upscale.
+            assert STATS.decoded_sizes[sizes_before:] == [(W, H)] * 5
+    finally:
+        for participant in headless:
+            await participant.close()
+        for browser in browsers:
+            await browser.close()
+        await server.close()
+        unrestrict_host_addresses()
+
+    (session,) = engine.sessions
+    assert session.status == "stored", session.error
+    path = Path(session.stored.location.removeprefix("file://"))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or 30)
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    assert frames and frames[0].shape == (720, 1280, 3)
+    rects = [fit(W, H, cell) for cell in grid(5, 1280, 720)]
+    # Live from the first second: in the frames of second 1, five tiles, five people.
+    first_second = frames[int(fps * 0.5) : int(fps * 1.0)]
+    assert first_second
+    for frame in first_second[-3:]:
+        colours = [_tile_colour(frame, r) for r in rects]
+        people = [_closest(c) for c in colours]
+        assert None not in people and sorted(people) == [0, 1, 2, 3, 4], (people, colours)
