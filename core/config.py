@@ -25,6 +25,7 @@ A TOML file (``recfw.toml``)::
     # database = "postgresql://user@host/recfw"   # or RECFW_DATABASE_URL; default:
     #                                             # SQLite in the data folder
     # dataDir = ".recfw"          # or RECFW_DATA_DIR: spool, database, secret key
+    # apiRateLimit = 600          # requests a minute per API key (0: no limit)
 
     # allowedDestinations: private/loopback hosts recfw may connect to (docs/settings.md)
     # allowedDestinations = ["10.0.0.0/8", "minio.internal:9000"]
@@ -75,6 +76,7 @@ _SERVER_FIELDS = {
     "database": str,
     "dataDir": str,
     "allowedDestinations": list,
+    "apiRateLimit": int,
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -100,6 +102,8 @@ class ServerSettings:
     data_dir: str | None = None
     #: ``allowedDestinations``: non-public hosts recfw may connect to (:mod:`recfw.netguard`).
     allowed_destinations: tuple[str, ...] = ()
+    #: ``[server] apiRateLimit``: requests per minute per API key (0: no limit).
+    api_rate_limit: int = 600
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,15 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 )
             else:
                 values["database"] = value.strip()
+        elif key == "apiRateLimit":
+            if value < 0:
+                errors.append(
+                    FieldError(
+                        "server.apiRateLimit", "must be 0 (no limit) or more requests a minute"
+                    )
+                )
+            else:
+                values["api_rate_limit"] = value
         elif key == "dataDir":
             if not value.strip():
                 errors.append(FieldError("server.dataDir", "must not be empty"))

@@ -8,7 +8,8 @@ Routes:
   docs/rooms.md);
 * ``GET /static/…`` — the page's scripts and styles, and ``embed-example.html``;
 * ``POST /v1/meetings``, ``GET|DELETE /v1/meetings/{id}`` — the meetings API
-  (``Authorization: Bearer <[server] apiKey or RECFW_API_KEY>``; see docs/rooms.md).
+  (``Authorization: Bearer <key>``: a ``recfw keys create`` key, or the bootstrap
+  ``[server] apiKey`` / ``RECFW_API_KEY``; checked by :mod:`recfw.control.auth`).
 """
 
 from __future__ import annotations
@@ -28,17 +29,19 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from ..control.auth import ApiAuth
 from ..errors import RecfwError, SettingsError
 from ..rooms import Role
 from ..settings import effective
 from .ice import is_loopback_only, restrict_host_addresses
-from .meetings import Meeting, bearer_matches, create_meeting, parse_body
+from .meetings import Meeting, create_meeting, parse_body
 from .room import Client, Room
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..config import Config
+    from ..control import Database
     from ..manager import Plugins
     from ..session import RecordingSession
 
@@ -71,8 +74,13 @@ class RoomServer:
         host_secret: str | None = None,
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
+        db: Database | None = None,
     ):
         self.config = config
+        #: The control plane's database (``None``: only the bootstrap API key works).
+        self.db = db
+        #: Guards every /v1 route (see recfw.control.auth); handlers never check keys.
+        self.auth = ApiAuth(db, config.server.api_key, rate_limit=config.server.api_rate_limit)
         self.on_session_done = on_session_done
         self.plugins = plugins
         self.settings = effective(config.recording, None, plugins)
@@ -116,7 +124,7 @@ class RoomServer:
     # --- the app --------------------------------------------------------------
 
     def _make_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.auth.middleware])
         app.router.add_get("/", self._index)
         app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static/", web_dir(), show_index=False)
@@ -261,32 +269,11 @@ class RoomServer:
 
     # --- the meetings API -----------------------------------------------------
 
-    def _authorize(self, request: web.Request) -> web.Response | None:
-        """``None`` if the request carries the API key; else the 503/401 answer."""
-        key = self.config.server.api_key
-        if key is None:
-            return _json_error(
-                503,
-                "the meetings API is disabled: set RECFW_API_KEY (or [server] apiKey in the "
-                "config file) and restart the server",
-            )
-        if not bearer_matches(request.headers.get("Authorization"), key):
-            log.warning("meetings API: a request with a missing or wrong API key was refused")
-            return _json_error(
-                401,
-                "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                headers={"WWW-Authenticate": 'Bearer realm="recfw"'},
-            )
-        return None
-
     def _describe(self, meeting: Meeting) -> dict[str, Any]:
         visitor, host = self.links(meeting.room_name)
         return meeting.to_dict(visitor, host)
 
     async def _create_meeting(self, request: web.Request) -> web.Response:
-        refused = self._authorize(request)
-        if refused is not None:
-            return refused
         try:
             body = parse_body(await request.read())
             meeting = create_meeting(body, self.config.recording, self.plugins)
@@ -309,9 +296,6 @@ class RoomServer:
         return web.json_response(self._describe(meeting), status=201)
 
     def _meeting(self, request: web.Request) -> Meeting | web.Response:
-        refused = self._authorize(request)
-        if refused is not None:
-            return refused
         meeting = self.meetings.get(request.match_info["id"])
         if meeting is None:
             return _json_error(404, "no such meeting")
@@ -379,7 +363,7 @@ class RoomServer:
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{actual}"
         log.info("room server listening on %s", self.base_url)
-        if self.config.server.api_key is None:
+        if self.config.server.api_key is None and self.db is None:
             log.info("meetings API disabled: set RECFW_API_KEY or [server] apiKey to enable it")
         else:
             log.info("meetings API at %s/v1/meetings", self.base_url)
