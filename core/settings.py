@@ -21,6 +21,7 @@ so that a plugin's new format or provider is valid once it is installed.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,11 @@ _DESTINATION_FIELDS = {
     "fileFormat": "file_format",
     "region": "region",
     "endpointUrl": "endpoint_url",
+    "authenticationType": "authentication_type",
+    "oidcRoleArn": "oidc_role_arn",
 }
+#: ``destination.authenticationType`` values (Whereby's): keys, or an IAM role to assume.
+AUTHENTICATION_TYPES = ("accessKey", "roleBased")
 _RECORDING_FIELDS = {
     "type": "type",
     "destination": "destination",
@@ -68,6 +73,14 @@ class Destination:
     file_format: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
+    #: ``accessKey`` (the default) or ``roleBased`` (assume ``oidc_role_arn``; no keys).
+    authentication_type: str | None = None
+    oidc_role_arn: str | None = None
+
+    @property
+    def role_based(self) -> bool:
+        """Whether the destination is reached through an IAM role, not access keys."""
+        return self.authentication_type == "roleBased"
 
     @property
     def bucket_name(self) -> str:
@@ -224,8 +237,8 @@ def _merge_destination(default: Destination | None, override: Destination | None
         else getattr(default, f.name)
         for f in fields(Destination)
     }
-    if override.endpoint_url not in (None, default.endpoint_url):
-        # Another endpoint: the organization's credentials are not sent there.
+    if override.endpoint_url not in (None, default.endpoint_url) or override.role_based:
+        # Another endpoint, or a role to assume: the organization's keys are not sent there.
         merged["access_key_id"] = override.access_key_id
         merged["access_key_secret"] = override.access_key_secret
     return Destination(**merged)
@@ -337,7 +350,8 @@ def _problems(settings: RecordingSettings, plugins: Plugins, prefix: str) -> lis
         errors.append(FieldError(f"{dprefix}.bucket", "is required"))
     if provider_error is None:
         sink = plugins.sinks[dest.provider]
-        if getattr(sink, "needs_credentials", False):
+        errors += _authentication_problems(dest, dprefix)
+        if getattr(sink, "needs_credentials", False) and not dest.role_based:
             if not dest.access_key_id:
                 errors.append(
                     FieldError(
@@ -359,6 +373,36 @@ def _problems(settings: RecordingSettings, plugins: Plugins, prefix: str) -> lis
 
     errors += destination_errors(dest, dprefix, errors)
     return errors
+
+
+_ROLE_ARN = re.compile(r"arn:[a-z0-9-]+:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+
+
+def _authentication_problems(dest: Destination, dprefix: str) -> list[FieldError]:
+    """``authenticationType`` must be known; ``roleBased`` needs an IAM role ARN."""
+    kind = dest.authentication_type
+    if kind is not None and kind not in AUTHENTICATION_TYPES:
+        return [
+            FieldError(
+                f"{dprefix}.authenticationType",
+                f"must be one of {', '.join(AUTHENTICATION_TYPES)}, not {kind!r}",
+            )
+        ]
+    if kind == "roleBased":
+        if not dest.oidc_role_arn:
+            return [
+                FieldError(
+                    f"{dprefix}.oidcRoleArn", 'is required when authenticationType is "roleBased"'
+                )
+            ]
+        if not _ROLE_ARN.fullmatch(dest.oidc_role_arn):
+            return [
+                FieldError(
+                    f"{dprefix}.oidcRoleArn",
+                    "must be an IAM role ARN (arn:aws:iam::123456789012:role/name)",
+                )
+            ]
+    return []
 
 
 def _owner(plugins: Plugins, kind: str, item_name: str) -> str | None:
