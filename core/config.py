@@ -40,7 +40,7 @@ A TOML file (``recfw.toml``)::
     secret = "..."              # or RECFW_WEBHOOK_SECRET
     events = ["recording.finished"]   # default: all
 
-Without a file, :data:`recfw.settings.EMBEDDED_DEFAULT` applies: a local
+Without a file, :data:`recfw.recording.EMBEDDED_DEFAULT` applies: a local
 ``./recordings`` folder, Matroska, automatic start.
 """
 
@@ -56,14 +56,10 @@ from typing import Any
 
 from .errors import FieldError, SettingsError
 from .events import EVENT_TYPES
+from .recording import EMBEDDED_DEFAULT, RecordingOverride
 from .secrets import Secret
-from .settings import (
-    EMBEDDED_DEFAULT,
-    RecordingSettings,
-    merge,
-    parse_recording,
-    with_env_credentials,
-)
+from .settings.merge import merge, with_env_credentials
+from .settings.parse import parse_recording
 from .storage import TransferOptions, parse_transfer_options
 
 _TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage")
@@ -120,9 +116,14 @@ class WebhookEndpoint:
 
 @dataclass(frozen=True)
 class Config:
-    """The running configuration. ``recording`` are the organization defaults."""
+    """The running configuration. ``recording`` are the organization defaults.
 
-    recording: RecordingSettings = EMBEDDED_DEFAULT
+    The defaults are an override laid over :data:`recfw.recording.EMBEDDED_DEFAULT`,
+    not yet checked against the plugins: :func:`recfw.settings.effective` makes
+    a recording's settings from them.
+    """
+
+    recording: RecordingOverride = EMBEDDED_DEFAULT
     encoder: Mapping[str, Any] = field(default_factory=dict)
     server: ServerSettings = ServerSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()

@@ -40,7 +40,7 @@ from .triggers import Action, Decision, step
 if TYPE_CHECKING:
     from .config import Config
     from .manager import Plugins
-    from .settings import RecordingSettings
+    from .recording import RecordingSettings
     from .sources import ParticipantMedia
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ class RoomEngine:
         self.spool_dir = spool_dir or DEFAULT_SPOOL_DIR
         self.realtime = realtime
         self.on_change = on_change
+        if settings.start_trigger is None:
+            raise ValueError("a room needs effective settings (recfw.settings.merge): no trigger")
         self.trigger = plugins.get("triggers", settings.start_trigger)
         self.recording_enabled = settings.type not in (None, "none")
         self.state = RoomState(

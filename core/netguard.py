@@ -237,9 +237,10 @@ class Allowed:
     def matches_ip(self, ip: IPAddress, port: int | None) -> bool:
         if self.network is None or not self._port_ok(port):
             return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return ip.version == self.network.version and ip in self.network
+        if ip.version == self.network.version and ip in self.network:
+            return True
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        return mapped is not None and self.network.version == 4 and mapped in self.network
 
     def _port_ok(self, port: int | None) -> bool:
         return self.port is None or port == self.port
@@ -461,12 +462,6 @@ def check_ip(
     why = refusal(ip)
     if why is None or policy.ip_allowed(ip, port):
         return
-    if (
-        isinstance(ip, ipaddress.IPv6Address)
-        and ip.ipv4_mapped
-        and policy.ip_allowed(ip.ipv4_mapped, port)
-    ):
-        return
     subject = _shown(str(ip), port)
     if host and _ip_literal(host) is None:
         subject = f"{_shown(host, port)} resolves to {ip}, which"
@@ -551,7 +546,7 @@ def url_errors(
                 log.info("looking up %s took too long; it is checked when connecting", name)
     except DestinationRefused as exc:
         return [FieldError(field, exc.reason)]
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # UnicodeError for names no resolver takes
         log.info("cannot resolve %s now (%s); it is checked when connecting", name, exc)
     return []
 
@@ -575,6 +570,31 @@ def check_url(url: str, *, policy: Policy | None = None) -> list[str]:
     """Connect-time check of ``url``: its checked addresses, or :class:`DestinationRefused`."""
     host, port = url_host_port(url)
     return checked_addresses(host, port, policy=policy)
+
+
+def create_connection(
+    address: tuple[str, int],
+    timeout: float | None = None,
+    source_address: tuple[str, int] | None = None,
+    *,
+    policy: Policy | None = None,
+) -> socket.socket:
+    """:func:`socket.create_connection`, to a checked address only.
+
+    For blocking HTTP clients: ``http.client.HTTPConnection`` (and
+    ``HTTPSConnection``, which still verifies the certificate against the
+    host name) connect through their ``_create_connection`` attribute, so
+    ``conn._create_connection = netguard.create_connection`` guards them.
+    Raises :class:`DestinationRefused` before any connection is attempted.
+    """
+    host, port = address
+    last: OSError | None = None
+    for ip in checked_addresses(host, port, policy=policy):
+        try:
+            return socket.create_connection((ip, port), timeout, source_address)
+        except OSError as exc:
+            last = exc
+    raise last or OSError(f"cannot connect to {_shown(host, port)}")
 
 
 # --- aiohttp (aiobotocore / s3fs, webhook senders) --------------------------
@@ -706,6 +726,7 @@ __all__ = [
     "check_url",
     "destination_errors",
     "checked_addresses",
+    "create_connection",
     "find_refusal",
     "get_policy",
     "parse_allowed",

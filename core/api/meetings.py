@@ -61,7 +61,7 @@ class MeetingsApi:
             out["hostRoomUrl"] = host
         out["roomMode"] = row.room_mode or "normal"
         out["isLocked"] = bool(row.is_locked)
-        out["recording"] = shown_settings(self.plane.settings, row.recording_revealed())
+        out["recording"] = shown_settings(self.plane.defaults, row.recording_revealed())
         return out
 
     # --- POST /v1/meetings ----------------------------------------------------------
@@ -71,7 +71,7 @@ class MeetingsApi:
         try:
             body = parse_body(await request.read())
             wanted = await asyncio.to_thread(
-                parse_meeting_request, body, self.plane.settings, self.plane.plugins, now
+                parse_meeting_request, body, self.plane.defaults, self.plane.plugins, now
             )
         except SettingsError as exc:
             return invalid(exc.errors)

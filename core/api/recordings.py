@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ..control import RecordingStore
-from ..errors import FieldError, SettingsError, StorageError
+from ..errors import FieldError, PluginError, SettingsError, StorageError
+from ..recording import Destination
 from ..settings import parse_recording
 from ..storage import CapabilityUnavailable, DeletingSink, LinkingSink, LocalFileSink
 from ..times import iso_utc
@@ -29,7 +31,6 @@ from .responses import error, invalid, no_content, ok
 
 if TYPE_CHECKING:
     from ..control.models import Recording
-    from ..settings import Destination
     from .routes import RoomPlane
 
 log = logging.getLogger(__name__)
@@ -115,16 +116,21 @@ class RecordingsApi:
     def _sink_and_destination(self, row: Recording) -> tuple[Any, Destination]:
         data = row.destination_revealed()
         try:
-            destination = parse_recording({"destination": data}).destination
+            asked = parse_recording({"destination": data}).destination
         except SettingsError:
-            destination = None
-        if destination is None or not destination.provider:
+            asked = None
+        if asked is None or not asked.provider:
             raise Refused(409, "the recording's destination is not known")
-        sink = self.plane.plugins.sinks.get(destination.provider)
-        if sink is None:
+        destination = Destination(
+            **{f.name: getattr(asked, f.name) for f in fields(Destination)}
+            | {"bucket": asked.bucket or "", "file_format": asked.file_format or ""}
+        )
+        try:
+            sink = self.plane.plugins.sink(destination.provider)
+        except PluginError:
             raise Refused(
                 403, f"the storage provider {destination.provider!r} is not installed here"
-            )
+            ) from None
         return sink, destination
 
     @staticmethod

@@ -20,16 +20,16 @@ from .recordings import RecordingsApi
 
 if TYPE_CHECKING:
     from ..control import Database
-    from ..manager import Plugins
-    from ..settings import RecordingSettings
+    from ..recording import RecordingOverride
+    from ..registry import PluginRegistry
 
 
 class RoomPlane(Protocol):
     """What the API needs from the room server (:class:`recfw.server.RoomServer`)."""
 
-    plugins: Plugins
-    #: The organization's recording defaults.
-    settings: RecordingSettings
+    plugins: PluginRegistry
+    #: The organization's recording defaults (meetings' overrides are laid over them).
+    defaults: RecordingOverride
     #: The key of signed download links (:mod:`recfw.api.links`).
     link_key: bytes
     clock: Callable[[], datetime]

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from .options import config_option, load_effective
+from .options import config_option, describe_destination, load_effective
 from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,7 @@ async def serve(
     base = await server.start(host, port)
     settings = server.settings
     click.echo(f"recfw room server on {base}")
-    click.echo(
-        f"recording: trigger {settings.start_trigger}, {settings.destination.file_format} to "
-        f"{settings.destination.provider}:{settings.destination.bucket}"
-    )
+    click.echo(f"recording: trigger {settings.start_trigger}, {describe_destination(settings)}")
     click.echo(f"ICE addresses offered: {', '.join(server.ice_addresses)}")
     click.echo(f"database: {db.shown_url()} ({db.kind})")
     click.echo(
@@ -49,9 +46,9 @@ async def serve(
         "make keys with `recfw keys create`)"
     )
     warn_about_waiting(Console(soft_wrap=True, highlight=False))
-    for room in rooms:
-        visitor, host_link = server.links(room)
-        click.echo(f"\nroom {room}\n  visitor link: {visitor}\n  host link:    {host_link}")
+    for name in rooms:
+        visitor, host_link = server.links(name)
+        click.echo(f"\nroom {name}\n  visitor link: {visitor}\n  host link:    {host_link}")
     click.echo("\nEvery /<name> is a room; --room NAME prints its links. Ctrl-C stops.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

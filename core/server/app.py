@@ -5,7 +5,7 @@ Routes:
 * ``GET /<room>`` — the room page (``?roomKey=…`` makes you a host, ``?embed=1``
   for an iframe, ``?name=…`` your display name);
 * ``GET /<room>/ws`` — the room's signalling WebSocket (JSON messages, see
-  docs/rooms.md);
+  docs/rooms.md; the protocol is :mod:`recfw.server.protocol`);
 * ``GET /static/…`` — the page's scripts and styles, and ``embed-example.html``;
 * ``/v1/meetings``, ``/v1/recordings``, ``/v1/openapi.json`` — the REST API
   (:mod:`recfw.api`; ``Authorization: Bearer <key>``: a ``recfw keys create`` key,
@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
@@ -33,17 +32,16 @@ import tempfile
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ..control.auth import ApiAuth
-from ..errors import RecfwError
-from ..rooms import Role
 from ..settings import effective
 from .ice import is_loopback_only, restrict_host_addresses
 from .meetings import MeetingClock, MeetingRoom, lookup_room
-from .room import Client, Room
+from .protocol import Connection, hang_up
+from .room import Room
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -103,6 +101,8 @@ class RoomServer:
         self.on_session_done = on_session_done
         self.plugins = plugins
         self.settings = effective(config.recording, None, plugins)
+        #: The organization's recording defaults, as meetings' overrides are laid over them.
+        self.defaults = config.recording
         self.spool_dir = spool_dir
         self._host_secret = (
             host_secret or os.environ.get(HOST_SECRET_ENV) or secrets.token_urlsafe(24)
@@ -215,74 +215,8 @@ class RoomServer:
         await ws.prepare(request)
         self._sockets.add(ws)
         self._room_sockets.setdefault(name, set()).add(ws)
-        client: Client | None = None
-        room: Room | None = None
-        writer: asyncio.Task | None = None
         try:
-            async for msg in ws:
-                if msg.type == WSMsgType.BINARY:
-                    await ws.send_json({"type": "error", "message": "messages are JSON text"})
-                    continue
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                message, problem = parse_message(msg.data)
-                if message is None:
-                    await ws.send_json({"type": "error", "message": problem})
-                    continue
-                kind = message["type"]
-                if client is None:
-                    if kind != "join":
-                        await ws.send_json(
-                            {"type": "error", "command": kind, "message": "send 'join' first"}
-                        )
-                        continue
-                    problem = join_problem(message)
-                    if problem is not None:
-                        await ws.send_json({"type": "error", "command": "join", "message": problem})
-                        continue
-                    closed = await self._closed_meeting(name)
-                    if closed is not None:
-                        await ws.send_json({"type": "error", "command": "join", "message": closed})
-                        break
-                    key = message.get("roomKey")
-                    role = Role.HOST if self.is_host_key(name, key) else Role.VISITOR
-                    if key and role is Role.VISITOR:
-                        log.warning("room %r: a wrong room key was given; joining as visitor", name)
-                    room = self._room(name)
-                    if room.full:
-                        log.warning("room %r is full; a join was refused", name)
-                        await ws.send_json(
-                            {"type": "error", "command": "join", "message": "the room is full"}
-                        )
-                        room = None
-                        break
-                    display = message.get("name") or ("Host" if role is Role.HOST else "Guest")
-                    try:
-                        client = await room.add(display, role)
-                    except Exception as exc:
-                        # Room.add has taken the half-joined client out again.
-                        log.exception("room %r: a join failed", name)
-                        reason = str(exc) if isinstance(exc, RecfwError) else "server error"
-                        await ws.send_json(
-                            {
-                                "type": "error",
-                                "command": "join",
-                                "message": f"the join failed: {reason}",
-                            }
-                        )
-                        failed, room = room, None
-                        if failed.empty:
-                            await self._retire(failed)
-                        break
-                    writer = asyncio.ensure_future(_write(ws, client))
-                    continue
-                try:
-                    await room.handle(client, message)
-                except RecfwError as exc:
-                    client.send({"type": "error", "command": kind, "message": str(exc)})
-                except Exception:
-                    log.exception("room %r: handling %r failed", name, kind)
-                    client.send({"type": "error", "command": kind, "message": "server error"})
+            await Connection(ws, name, self).run()
         finally:
             self._sockets.discard(ws)
             sockets = self._room_sockets.get(name)
@@ -290,17 +224,11 @@ class RoomServer:
                 sockets.discard(ws)
                 if not sockets:
                     del self._room_sockets[name]
-            if client is not None and room is not None:
-                await room.remove(client)
-                if room.empty:
-                    await self._retire(room)
-            if writer is not None:
-                writer.cancel()
         return ws
 
-    def _room(self, name: str) -> Room:
+    def room(self, name: str) -> Room:
         """The room ``name``, made if needed: a meeting's (looked up by
-        :meth:`_closed_meeting` just before) with its own settings, id and mode."""
+        :meth:`closed_meeting` just before) with its own settings, id and mode."""
         room = self.rooms.get(name)
         if room is None:
             meeting = self._meeting_rooms.get(name)
@@ -318,11 +246,11 @@ class RoomServer:
             self.rooms[name] = room
         return room
 
-    async def _closed_meeting(self, name: str) -> str | None:
+    async def closed_meeting(self, name: str) -> str | None:
         """Why nobody may join room ``name`` (a deleted or ended meeting's), else ``None``.
 
         A meeting's room not open yet is looked up in the database (so a restarted
-        server knows every meeting) and remembered for :meth:`_room`.
+        server knows every meeting) and remembered for :meth:`room`.
         """
         meeting = self._meeting_rooms.get(name)
         if meeting is not None:
@@ -333,7 +261,7 @@ class RoomServer:
         if db is None:
             return None
         meeting, refusal = await asyncio.to_thread(
-            lookup_room, db, name, self.clock(), self.settings, self.plugins
+            lookup_room, db, name, self.clock(), self.defaults, self.plugins
         )
         if meeting is not None:
             self._meeting_rooms[name] = meeting
@@ -347,7 +275,7 @@ class RoomServer:
         before this returns."""
         self._meeting_rooms.pop(name, None)
         room = self.rooms.pop(name, None)
-        await asyncio.gather(*(_hang_up(ws, message) for ws in self._room_sockets.get(name, ())))
+        await asyncio.gather(*(hang_up(ws, message) for ws in self._room_sockets.get(name, ())))
         if room is not None:
             await room.close()
             self._keep_closed(room)
@@ -362,7 +290,7 @@ class RoomServer:
         for old in finished[: max(0, len(finished) - CLOSED_ROOMS_KEPT)]:
             self.closed_rooms.remove(old)
 
-    async def _retire(self, room: Room) -> None:
+    async def retire(self, room: Room) -> None:
         """The last person left: the room's recording (if any) is stored; the room goes."""
         if not room.empty:  # someone joined again while the last one was leaving
             return
@@ -429,52 +357,3 @@ class RoomServer:
 def _finished(room: Room) -> bool:
     """Every recording of ``room`` is stored or failed (nothing left to wait for)."""
     return all(s.status in ("stored", "failed") for s in room.engine.sessions)
-
-
-async def _hang_up(ws: web.WebSocketResponse, message: str) -> None:
-    """Tell a client why, then close its WebSocket (its handler then leaves the room)."""
-    with contextlib.suppress(Exception):
-        await ws.send_json({"type": "error", "message": message})
-        await ws.close()
-
-
-def parse_message(text: str) -> tuple[dict[str, Any] | None, str]:
-    """``(message, "")`` for a JSON object with a string ``type``; else ``(None, problem)``."""
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply
-        return None, "messages are JSON objects: this is not valid JSON (or nested too deeply)"
-    if not isinstance(message, dict):
-        return None, f"messages are JSON objects, not {_json_type(message)}"
-    if not isinstance(message.get("type"), str):
-        return None, "'type' must be a string naming the message (e.g. \"join\")"
-    return message, ""
-
-
-def join_problem(message: dict[str, Any]) -> str | None:
-    """What is wrong with a ``join`` message's fields (``None``: nothing)."""
-    for field in ("roomKey", "name"):
-        value = message.get(field)
-        if value is not None and not isinstance(value, str):
-            return f"join: '{field}' must be a string, not {_json_type(value)}"
-    return None
-
-
-def _json_type(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return "a number"
-    return names.get(type(value), type(value).__name__)
-
-
-async def _write(ws: web.WebSocketResponse, client: Client) -> None:
-    while True:
-        message = await client.queue.get()
-        if ws.closed:
-            return
-        try:
-            await ws.send_json(message)
-        except (ConnectionError, RuntimeError):
-            return

@@ -28,14 +28,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FieldError, SettingsError
-from ..settings import merge, parse_recording, validate, with_env_credentials
+from ..settings import merge, parse_recording, resolve, validate, with_env_credentials
+from ..storage import writes_locally
 from ..times import iso_utc
 
 if TYPE_CHECKING:
     from ..control import Database
     from ..control.models import Meeting
-    from ..manager import Plugins
-    from ..settings import RecordingSettings
+    from ..recording import RecordingOverride, RecordingSettings
+    from ..registry import PluginRegistry
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,6 @@ MAX_PREFIX = 39
 _PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]*")
 #: human-short names: characters nobody confuses (no 0/o, 1/l/i).
 HUMAN_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
-#: Providers that write on this machine (or anywhere an fsspec URL points, file://
-#: included): a meeting's override may not choose them, or an API caller could make
-#: the server write files wherever it has permission. The organization default may.
-MACHINE_LOCAL_PROVIDERS = ("local", "fsspec")
 
 
 @dataclass(frozen=True)
@@ -209,8 +206,8 @@ def normalize_recording(value: Any, errors: list[FieldError]) -> dict[str, Any] 
 
 def parse_meeting_request(
     body: Any,
-    default: RecordingSettings,
-    plugins: Plugins,
+    default: RecordingOverride,
+    plugins: PluginRegistry,
     now: datetime,
     environ: Mapping[str, str] | None = None,
 ) -> MeetingRequest:
@@ -267,9 +264,9 @@ def parse_meeting_request(
 
 
 def meeting_settings(
-    default: RecordingSettings,
+    default: RecordingOverride,
     recording: Mapping[str, Any] | None,
-    plugins: Plugins,
+    plugins: PluginRegistry,
     environ: Mapping[str, str] | None = None,
 ) -> RecordingSettings:
     """The effective settings of a meeting whose override is ``recording`` (REST shape).
@@ -287,14 +284,16 @@ def meeting_settings(
     if settings.type in ("local", "cloud") and settings.destination is not None:
         kind = "local" if settings.destination.provider == "local" else "cloud"
         settings = replace(settings, type=kind)
-    errors = validate(settings, plugins) + _machine_local_destination(override, settings)
+    errors = validate(settings, plugins)
+    if not errors:
+        errors = _machine_local_destination(override, settings, plugins)
     if errors:
         raise SettingsError(errors)
-    return settings
+    return resolve(settings)
 
 
 def shown_settings(
-    default: RecordingSettings, recording: Mapping[str, Any] | None
+    default: RecordingOverride, recording: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """A meeting's recording settings for an answer: merged, secrets masked (no validation)."""
     try:
@@ -305,14 +304,17 @@ def shown_settings(
 
 
 def _machine_local_destination(
-    override: RecordingSettings, settings: RecordingSettings
+    override: RecordingOverride, settings: RecordingOverride, plugins: PluginRegistry
 ) -> list[FieldError]:
+    """A meeting may not choose the place of a sink that writes on this machine
+    (``writes_locally``: an API caller could make the server write wherever it has
+    permission). The organization default may use one."""
     dest, asked = settings.destination, override.destination
-    if asked is None or dest is None:
+    if asked is None or dest is None or not dest.provider:
         return []
     # Inheriting the default's folder (and changing, say, only fileFormat) is fine.
     chooses_place = any(v is not None for v in (asked.provider, asked.bucket, asked.endpoint_url))
-    if dest.provider in MACHINE_LOCAL_PROVIDERS and chooses_place:
+    if chooses_place and writes_locally(plugins.sink(dest.provider)):
         return [
             FieldError(
                 "recording.destination.provider",
@@ -352,7 +354,9 @@ class MeetingRoom:
     settings: RecordingSettings
 
     @classmethod
-    def from_row(cls, row: Meeting, default: RecordingSettings, plugins: Plugins) -> MeetingRoom:
+    def from_row(
+        cls, row: Meeting, default: RecordingOverride, plugins: PluginRegistry
+    ) -> MeetingRoom:
         """The room of a stored meeting (``SettingsError`` if its settings no longer apply)."""
         return cls(
             meeting_id=row.meeting_id,
@@ -364,7 +368,7 @@ class MeetingRoom:
 
 
 def lookup_room(
-    db: Database, name: str, now: datetime, default: RecordingSettings, plugins: Plugins
+    db: Database, name: str, now: datetime, default: RecordingOverride, plugins: PluginRegistry
 ) -> tuple[MeetingRoom | None, str | None]:
     """``(meeting room, None)``, ``(None, why nobody may join)`` or ``(None, None)`` for a
     room no meeting owns. Blocking: call it in a thread."""

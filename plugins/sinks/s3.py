@@ -19,10 +19,11 @@ What :meth:`S3Sink.store` does, in order:
    write-only key the HEAD is forbidden; the successful upload response is
    then the confirmation, and a warning says so.)
 
-Only allowed hosts are contacted (:mod:`recfw.netguard`): the endpoint is
-checked before the first request, and every connection is checked again when
-it is opened (the aiohttp resolver and socket factory aiobotocore uses), so a
-name that starts resolving to an internal address is refused mid-way too.
+Only allowed hosts are contacted (:mod:`recfw.netguard`): settings validation
+checks ``endpointUrl``, and every connection is checked again when it is
+opened (the aiohttp resolver and socket factory aiobotocore uses, which
+connect to exactly the address that was checked), so a name that resolves to
+an internal address later is refused too.
 
 Every request has bounded connect and read timeouts and a bounded number of
 attempts (:class:`recfw.storage.TransferOptions`, ``[storage]`` in the config
@@ -58,8 +59,8 @@ from urllib.parse import urlsplit
 from recfw import netguard
 from recfw.errors import FieldError, StorageError, describe
 from recfw.naming import MAX_FREE_NAMES, free_names, join_key
+from recfw.recording import Destination
 from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url
-from recfw.settings import Destination
 from recfw.storage import Progress, StoredObject, TransferOptions, transfer_options
 
 from ._common import ProgressCallback, local_size, prefix_errors
@@ -89,7 +90,8 @@ MISSING_BUCKET_CODES = {"NoSuchBucket"}
 
 #: A recfw recording's file name (``room-2026-11-23T19:40:05Z.mkv``, ``... (2).mkv``).
 RECORDING_NAME = re.compile(
-    r"[^/]+-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ(?:-\d+)?(?: \(\d+\))?\.[A-Za-z0-9]{1,10}"
+    r"[^/]+-(?P<start>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)(?:-\d+)?(?: \(\d+\))?"
+    r"\.[A-Za-z0-9]{1,10}"
 )
 
 _BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
@@ -137,6 +139,7 @@ class S3Sink:
 
     name = "s3"
     needs_credentials = True
+    writes_locally = False
 
     def __init__(
         self,
@@ -233,7 +236,13 @@ class S3Sink:
         return fs
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         bucket = destination.bucket_name
         errors = bucket_name_errors(bucket) + prefix_errors(destination.prefix, "bucket")
@@ -246,13 +255,6 @@ class S3Sink:
             raise StorageError(f"s3 sink: {exc}") from None
         size = local_size(path)
         where = _where(bucket, destination)
-        if destination.endpoint_url:
-            try:  # fail fast with a clear message; connections are checked again on opening
-                netguard.check_url(destination.endpoint_url)
-            except netguard.DestinationRefused as exc:
-                raise StorageError(f"refusing to store in {where}: {exc.reason}") from None
-            except (OSError, ValueError):
-                pass  # not resolvable now: the connection attempt reports it
         fs = None
         uploading = False
         try:
@@ -261,11 +263,13 @@ class S3Sink:
             self._abort_unfinished(fs, bucket, destination.prefix, object_key)
             log.info("uploading %s (%d bytes) to s3://%s/%s", path, size, bucket, object_key)
             uploading = True
+            extra = {"ContentType": content_type} if content_type else {}
             fs.put_file(
                 str(path),
                 f"{bucket}/{object_key}",
                 callback=ProgressCallback(progress, size),
                 chunksize=max(self.part_size, math.ceil(size / MAX_PARTS)),
+                **extra,
             )
             uploading = False
             stored = self._confirmed_size(fs, bucket, object_key, size)
@@ -395,19 +399,13 @@ class S3Sink:
         for upload in uploads:
             key = upload.get("Key", "")
             name = key[len(folder) :]
-            initiated = upload.get("Initiated")
-            age = (now - initiated).total_seconds() if isinstance(initiated, datetime) else None
             if key == object_key:
                 why = "an earlier failed attempt of this recording"
-            elif (
-                "/" not in name
-                and RECORDING_NAME.fullmatch(name)
-                and age is not None
-                and age >= stale_after
-            ):
-                why = f"a recfw recording's upload abandoned {age / 3600:.1f} h ago"
             else:
-                continue
+                age = _upload_age(name, upload.get("Initiated"), now)
+                if age is None or age < stale_after:
+                    continue
+                why = f"a recfw recording's upload abandoned {age / 3600:.1f} h ago"
             _abort(fs, bucket, key, upload["UploadId"], why)
 
     def _abort_after_failure(self, destination: Destination, bucket: str, object_key: str) -> None:
@@ -452,6 +450,20 @@ def _refuse_role_based(destination: Destination) -> None:
             f"{destination.oidc_role_arn!r}) is not supported by this recfw yet: the recording "
             "is kept in the spool until it is"
         )
+
+
+def _upload_age(name: str, initiated: Any, now: datetime) -> float | None:
+    """Seconds a multipart upload of recording file ``name`` is at least old, or ``None``
+    when ``name`` is not a recfw recording's. An upload cannot have started before its
+    recording did (the time in the name), whatever ``Initiated`` says (some S3-compatible
+    stores answer a fixed date)."""
+    match = RECORDING_NAME.fullmatch(name) if "/" not in name else None
+    if match is None:
+        return None
+    started = datetime.strptime(match["start"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    if isinstance(initiated, datetime):
+        started = max(started, initiated.astimezone(UTC))
+    return (now - started).total_seconds()
 
 
 def _list_uploads(fs: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
@@ -516,7 +528,7 @@ class _RetryLogger:
 # --- errors -------------------------------------------------------------------
 
 
-def _chain(exc: BaseException):
+def _chain(exc: BaseException | None):
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
