@@ -237,9 +237,10 @@ class Allowed:
     def matches_ip(self, ip: IPAddress, port: int | None) -> bool:
         if self.network is None or not self._port_ok(port):
             return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return ip.version == self.network.version and ip in self.network
+        if ip.version == self.network.version and ip in self.network:
+            return True
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        return mapped is not None and self.network.version == 4 and mapped in self.network
 
     def _port_ok(self, port: int | None) -> bool:
         return self.port is None or port == self.port
@@ -461,12 +462,6 @@ def check_ip(
     why = refusal(ip)
     if why is None or policy.ip_allowed(ip, port):
         return
-    if (
-        isinstance(ip, ipaddress.IPv6Address)
-        and ip.ipv4_mapped
-        and policy.ip_allowed(ip.ipv4_mapped, port)
-    ):
-        return
     subject = _shown(str(ip), port)
     if host and _ip_literal(host) is None:
         subject = f"{_shown(host, port)} resolves to {ip}, which"
@@ -551,7 +546,7 @@ def url_errors(
                 log.info("looking up %s took too long; it is checked when connecting", name)
     except DestinationRefused as exc:
         return [FieldError(field, exc.reason)]
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # UnicodeError for names no resolver takes
         log.info("cannot resolve %s now (%s); it is checked when connecting", name, exc)
     return []
 

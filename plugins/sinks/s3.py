@@ -19,10 +19,11 @@ What :meth:`S3Sink.store` does, in order:
    write-only key the HEAD is forbidden; the successful upload response is
    then the confirmation, and a warning says so.)
 
-Only allowed hosts are contacted (:mod:`recfw.netguard`): the endpoint is
-checked before the first request, and every connection is checked again when
-it is opened (the aiohttp resolver and socket factory aiobotocore uses), so a
-name that starts resolving to an internal address is refused mid-way too.
+Only allowed hosts are contacted (:mod:`recfw.netguard`): settings validation
+checks ``endpointUrl``, and every connection is checked again when it is
+opened (the aiohttp resolver and socket factory aiobotocore uses, which
+connect to exactly the address that was checked), so a name that resolves to
+an internal address later is refused too.
 
 Every request has bounded connect and read timeouts and a bounded number of
 attempts (:class:`recfw.storage.TransferOptions`, ``[storage]`` in the config
@@ -89,7 +90,8 @@ MISSING_BUCKET_CODES = {"NoSuchBucket"}
 
 #: A recfw recording's file name (``room-2026-11-23T19:40:05Z.mkv``, ``... (2).mkv``).
 RECORDING_NAME = re.compile(
-    r"[^/]+-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ(?:-\d+)?(?: \(\d+\))?\.[A-Za-z0-9]{1,10}"
+    r"[^/]+-(?P<start>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)(?:-\d+)?(?: \(\d+\))?"
+    r"\.[A-Za-z0-9]{1,10}"
 )
 
 _BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
@@ -244,13 +246,6 @@ class S3Sink:
             raise StorageError(f"s3 sink: {exc}") from None
         size = local_size(path)
         where = _where(bucket, destination)
-        if destination.endpoint_url:
-            try:  # fail fast with a clear message; connections are checked again on opening
-                netguard.check_url(destination.endpoint_url)
-            except netguard.DestinationRefused as exc:
-                raise StorageError(f"refusing to store in {where}: {exc.reason}") from None
-            except (OSError, ValueError):
-                pass  # not resolvable now: the connection attempt reports it
         fs = None
         uploading = False
         try:
@@ -333,19 +328,13 @@ class S3Sink:
         for upload in uploads:
             key = upload.get("Key", "")
             name = key[len(folder) :]
-            initiated = upload.get("Initiated")
-            age = (now - initiated).total_seconds() if isinstance(initiated, datetime) else None
             if key == object_key:
                 why = "an earlier failed attempt of this recording"
-            elif (
-                "/" not in name
-                and RECORDING_NAME.fullmatch(name)
-                and age is not None
-                and age >= stale_after
-            ):
-                why = f"a recfw recording's upload abandoned {age / 3600:.1f} h ago"
             else:
-                continue
+                age = _upload_age(name, upload.get("Initiated"), now)
+                if age is None or age < stale_after:
+                    continue
+                why = f"a recfw recording's upload abandoned {age / 3600:.1f} h ago"
             _abort(fs, bucket, key, upload["UploadId"], why)
 
     def _abort_after_failure(self, destination: Destination, bucket: str, object_key: str) -> None:
@@ -378,6 +367,20 @@ class S3Sink:
                 return size
             raise
         return int(head["ContentLength"])
+
+
+def _upload_age(name: str, initiated: Any, now: datetime) -> float | None:
+    """Seconds a multipart upload of recording file ``name`` is at least old, or ``None``
+    when ``name`` is not a recfw recording's. An upload cannot have started before its
+    recording did (the time in the name), whatever ``Initiated`` says (some S3-compatible
+    stores answer a fixed date)."""
+    match = RECORDING_NAME.fullmatch(name) if "/" not in name else None
+    if match is None:
+        return None
+    started = datetime.strptime(match["start"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    if isinstance(initiated, datetime):
+        started = max(started, initiated.astimezone(UTC))
+    return (now - started).total_seconds()
 
 
 def _list_uploads(fs: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
