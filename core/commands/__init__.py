@@ -6,5 +6,14 @@ from .plugins import plugins_command
 from .run import run_command
 from .settings import settings_group
 from .spool import spool_group
+from .webhooks import webhooks_group
 
-COMMANDS = [demo_command, plugins_command, settings_group, run_command, join_command, spool_group]
+COMMANDS = [
+    demo_command,
+    plugins_command,
+    settings_group,
+    run_command,
+    join_command,
+    spool_group,
+    webhooks_group,
+]

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..config import Config
+    from ..control.events import ControlEvents
     from ..manager import Plugins
     from ..session import RecordingSession
 
@@ -71,8 +72,11 @@ class RoomServer:
         host_secret: str | None = None,
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
+        control: ControlEvents | None = None,
     ):
         self.config = config
+        #: Where every room's events go first (recordings rows + webhook outbox).
+        self.control = control
         self.on_session_done = on_session_done
         self.plugins = plugins
         self.settings = effective(config.recording, None, plugins)
@@ -247,6 +251,7 @@ class RoomServer:
                 on_session_done=self.on_session_done,
                 meeting_id=meeting.meeting_id if meeting else None,
             )
+            room.engine.control = self.control
             self.rooms[name] = room
         return room
 
