@@ -79,7 +79,10 @@ def list_command(config_path: Path | None, spool_dir: Path) -> None:
             else:
                 note = ""
             reason = f"; {row.reason}" if row is not None and row.reason else ""
-            console.print(f"{entry.path}  {entry.size / 1e6:.2f} MB{note}  [{_where(row)}{reason}]")
+            console.print(
+                f"{entry.path}  {entry.size / 1e6:.2f} MB{note}  ({_where(row)}{reason})",
+                markup=False,
+            )
     finally:
         db.dispose()
 
