@@ -31,7 +31,7 @@ def _open(config_path: Path | None) -> Database:
 
 
 def _console() -> Console:
-    return Console(soft_wrap=True, highlight=False)
+    return Console(soft_wrap=True, highlight=False, markup=False)
 
 
 @click.group("webhooks")
