@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint setup system-deps contrib-deps clean
+.PHONY: demo test lint typecheck install-check ci setup system-deps contrib-deps clean
 
 $(BIN)/recfw: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,21 @@ contrib-deps: setup
 
 test: setup system-deps contrib-deps
 	$(BIN)/ruff check .
+	MYPY=$(CURDIR)/$(BIN)/mypy .ci/typecheck
 	$(BIN)/python -m pytest -q
+
+# mypy on core/ and plugins/ (settings in pyproject's [tool.mypy]).
+typecheck: setup
+	MYPY=$(CURDIR)/$(BIN)/mypy .ci/typecheck
+
+# A fresh venv installs `-e .[test]` WITHOUT constraints.txt, as a plugin author
+# would, within INSTALL_CHECK_TIMEOUT seconds; prints how long it took. CI runs it.
+INSTALL_CHECK_TIMEOUT ?= 900
+install-check:
+	PYTHON=$(PYTHON) .ci/install-check $(INSTALL_CHECK_TIMEOUT)
+
+# What CI runs (.ci/run).
+ci: test install-check
 
 lint: setup
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ A TOML file (``recfw.toml``)::
     # database = "postgresql://user@host/recfw"   # or RECFW_DATABASE_URL; default:
     #                                             # SQLite in the data folder
     # dataDir = ".recfw"          # or RECFW_DATA_DIR: spool, database, secret key
+    # apiRateLimit = 600          # requests a minute per API key (0: no limit)
 
     # allowedDestinations: private/loopback hosts recfw may connect to (docs/settings.md)
     # allowedDestinations = ["10.0.0.0/8", "minio.internal:9000"]
@@ -39,7 +40,7 @@ A TOML file (``recfw.toml``)::
     secret = "..."              # or RECFW_WEBHOOK_SECRET
     events = ["recording.finished"]   # default: all
 
-Without a file, :data:`recfw.settings.EMBEDDED_DEFAULT` applies: a local
+Without a file, :data:`recfw.recording.EMBEDDED_DEFAULT` applies: a local
 ``./recordings`` folder, Matroska, automatic start.
 """
 
@@ -55,14 +56,10 @@ from typing import Any
 
 from .errors import FieldError, SettingsError
 from .events import EVENT_TYPES
+from .recording import EMBEDDED_DEFAULT, RecordingOverride
 from .secrets import Secret
-from .settings import (
-    EMBEDDED_DEFAULT,
-    RecordingSettings,
-    merge,
-    parse_recording,
-    with_env_credentials,
-)
+from .settings.merge import merge, with_env_credentials
+from .settings.parse import parse_recording
 from .storage import TransferOptions, parse_transfer_options
 
 _TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage")
@@ -75,6 +72,7 @@ _SERVER_FIELDS = {
     "database": str,
     "dataDir": str,
     "allowedDestinations": list,
+    "apiRateLimit": int,
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -100,6 +98,8 @@ class ServerSettings:
     data_dir: str | None = None
     #: ``allowedDestinations``: non-public hosts recfw may connect to (:mod:`recfw.netguard`).
     allowed_destinations: tuple[str, ...] = ()
+    #: ``[server] apiRateLimit``: requests per minute per API key (0: no limit).
+    api_rate_limit: int = 600
 
 
 @dataclass(frozen=True)
@@ -116,9 +116,14 @@ class WebhookEndpoint:
 
 @dataclass(frozen=True)
 class Config:
-    """The running configuration. ``recording`` are the organization defaults."""
+    """The running configuration. ``recording`` are the organization defaults.
 
-    recording: RecordingSettings = EMBEDDED_DEFAULT
+    The defaults are an override laid over :data:`recfw.recording.EMBEDDED_DEFAULT`,
+    not yet checked against the plugins: :func:`recfw.settings.effective` makes
+    a recording's settings from them.
+    """
+
+    recording: RecordingOverride = EMBEDDED_DEFAULT
     encoder: Mapping[str, Any] = field(default_factory=dict)
     server: ServerSettings = ServerSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
@@ -203,6 +208,15 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 )
             else:
                 values["database"] = value.strip()
+        elif key == "apiRateLimit":
+            if value < 0:
+                errors.append(
+                    FieldError(
+                        "server.apiRateLimit", "must be 0 (no limit) or more requests a minute"
+                    )
+                )
+            else:
+                values["api_rate_limit"] = value
         elif key == "dataDir":
             if not value.strip():
                 errors.append(FieldError("server.dataDir", "must not be empty"))

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .control.events import ControlEvents
     from .manager import Plugins
-    from .settings import RecordingSettings
+    from .recording import RecordingSettings
     from .sources import ParticipantMedia
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class RoomEngine:
         self.spool_dir = spool_dir or DEFAULT_SPOOL_DIR
         self.realtime = realtime
         self.on_change = on_change
+        if settings.start_trigger is None:
+            raise ValueError("a room needs effective settings (recfw.settings.merge): no trigger")
         self.trigger = plugins.get("triggers", settings.start_trigger)
         self.recording_enabled = settings.type not in (None, "none")
         self.state = RoomState(

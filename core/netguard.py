@@ -572,6 +572,31 @@ def check_url(url: str, *, policy: Policy | None = None) -> list[str]:
     return checked_addresses(host, port, policy=policy)
 
 
+def create_connection(
+    address: tuple[str, int],
+    timeout: float | None = None,
+    source_address: tuple[str, int] | None = None,
+    *,
+    policy: Policy | None = None,
+) -> socket.socket:
+    """:func:`socket.create_connection`, to a checked address only.
+
+    For blocking HTTP clients: ``http.client.HTTPConnection`` (and
+    ``HTTPSConnection``, which still verifies the certificate against the
+    host name) connect through their ``_create_connection`` attribute, so
+    ``conn._create_connection = netguard.create_connection`` guards them.
+    Raises :class:`DestinationRefused` before any connection is attempted.
+    """
+    host, port = address
+    last: OSError | None = None
+    for ip in checked_addresses(host, port, policy=policy):
+        try:
+            return socket.create_connection((ip, port), timeout, source_address)
+        except OSError as exc:
+            last = exc
+    raise last or OSError(f"cannot connect to {_shown(host, port)}")
+
+
 # --- aiohttp (aiobotocore / s3fs, webhook senders) --------------------------
 
 
@@ -701,6 +726,7 @@ __all__ = [
     "check_url",
     "destination_errors",
     "checked_addresses",
+    "create_connection",
     "find_refusal",
     "get_policy",
     "parse_allowed",

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 from .errors import StorageError
 
 if TYPE_CHECKING:
-    from .manager import Plugins
-    from .settings import Destination
+    from .recording import Destination
+    from .registry import PluginRegistry
     from .storage import Progress, StoredObject
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class UploadResult:
 def upload_file(
     path: Path,
     destination: Destination | Callable[[Path], Destination],
-    plugins: Plugins,
+    plugins: PluginRegistry,
     progress: Progress | None = None,
     *,
     empty_grace: float = EMPTY_GRACE,
@@ -189,7 +189,7 @@ def upload_file(
     confirmed the remote copy (or when it is empty, see :data:`EMPTY_GRACE`).
     ``destination`` may be a function of the path (a per-file destination).
     """
-    from .storing import store_recording
+    from .storing import content_type_for, store_recording
 
     path = Path(path)
     try:
@@ -205,7 +205,8 @@ def upload_file(
             if size == 0:
                 return _empty(path, empty_grace)
             target = destination(path) if callable(destination) else destination
-            stored = store_recording(path, path.name, target, plugins, progress)
+            content_type = content_type_for(path, plugins)
+            stored = store_recording(path, path.name, target, plugins, progress, content_type)
             return UploadResult(path, "stored", stored=stored)
     except SpoolFileGone as exc:
         return UploadResult(path, "gone", str(exc), error=exc)
@@ -232,7 +233,7 @@ def _empty(path: Path, grace: float) -> UploadResult:
 def upload(
     path: Path,
     destination: Destination | Callable[[Path], Destination],
-    plugins: Plugins,
+    plugins: PluginRegistry,
     progress: Progress | None = None,
 ) -> StoredObject:
     """Store one spooled recording; remove it once confirmed. Raises instead of reporting:

@@ -16,10 +16,16 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .errors import FieldError
-    from .settings import Destination
+    from .recording import Destination
 
 #: ``progress(bytes_done, bytes_total)``; sinks call it as the upload advances.
 Progress = Callable[[int, int], None]
+
+
+def writes_locally(sink: object) -> bool:
+    """The sink's ``writes_locally`` capability; ``True`` (the cautious answer) if undeclared."""
+    value = getattr(sink, "writes_locally", True)
+    return value if isinstance(value, bool) else True
 
 
 @dataclass(frozen=True)
@@ -32,10 +38,23 @@ class StoredObject:
 
 @runtime_checkable
 class Sink(Protocol):
-    """A storage provider. ``name`` is its ``destination.provider`` value."""
+    """A storage provider. ``name`` is its ``destination.provider`` value.
+
+    Capabilities the core reads (declare them as class attributes):
+
+    ``needs_credentials``
+        True when the sink needs ``accessKeyId`` / ``accessKeySecret``.
+    ``writes_locally``
+        True when the sink writes on the machine recfw runs on (a folder, or a
+        URL that may be ``file://``). A meeting created through the REST API
+        may then not choose the destination's place (an API caller could make
+        the server write wherever it has permission); the organization default
+        may. Not a required member, so older sinks still register; one that
+        does not declare it counts as writing locally.
+        :class:`recfw.testing.contracts.SinkContract` requires it.
+    """
 
     name: str
-    #: True when the sink needs ``accessKeyId`` / ``accessKeySecret``.
     needs_credentials: bool
 
     def validate(self, destination: Destination) -> list[FieldError]:
@@ -43,9 +62,20 @@ class Sink(Protocol):
         ...
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         """Copy ``path`` to ``key`` under the destination's prefix and confirm it.
+
+        ``content_type`` is the encoder's MIME type (``video/x-matroska``), for
+        stores that keep one with the object (S3's ``Content-Type``); others
+        ignore it. (A sink whose ``store`` does not take it is still called,
+        without it.)
 
         Must not delete or move ``path``: the engine removes the local copy
         itself once this returned. Raise ``StorageError`` naming the problem

@@ -15,7 +15,7 @@ from ..settings import effective, validate_encoder_options
 if TYPE_CHECKING:
     from ..config import Config
     from ..manager import Plugins
-    from ..settings import RecordingSettings
+    from ..recording import Destination, RecordingSettings
 
 
 def config_option(default_help: str):
@@ -57,3 +57,16 @@ def load_effective(config_path: Path | None) -> tuple[Config, Plugins, Recording
     if errors:
         raise SettingsError(errors)
     return config, plugins, settings
+
+
+def destination_of(settings: RecordingSettings) -> Destination:
+    """The destination of effective settings (:func:`load_effective` always sets one)."""
+    if settings.destination is None:
+        raise click.ClickException("the recording settings have no destination")
+    return settings.destination
+
+
+def describe_destination(settings: RecordingSettings) -> str:
+    """``mkv to local:./recordings``: what is recorded where, for the commands' first lines."""
+    dest = destination_of(settings)
+    return f"{dest.file_format} to {dest.provider}:{dest.bucket}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from .options import config_option, load_effective
+from .options import config_option, describe_destination, load_effective
 from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
@@ -21,12 +21,14 @@ async def serve(
     config_path: Path | None, host: str | None, port: int | None, rooms: tuple[str, ...]
 ) -> int:
     from ..control.runtime import ControlRuntime
+    from ..control.startup import open_control_plane
     from ..server import RoomServer
 
     config, plugins, _ = load_effective(config_path)  # every settings error before serving
-    # The database (migrated), the [[webhooks]] endpoints, the webhook worker and the
-    # background uploader of kept recordings.
-    control = ControlRuntime.open(config, plugins)
+    db = open_control_plane(config)  # migrated; [recording] seeds the organization defaults
+    # The [[webhooks]] endpoints, the webhook worker and the background uploader of
+    # kept recordings.
+    control = ControlRuntime.open(config, plugins, db=db)
     reported: set[int] = set()
 
     def done(room, session) -> None:
@@ -36,24 +38,22 @@ async def serve(
         else:
             click.echo(f"recording failed: {session.error} (kept at {session.kept_at})", err=True)
 
-    server = RoomServer(config, plugins, on_session_done=done, control=control.events)
+    server = RoomServer(config, plugins, on_session_done=done, db=db, control=control.events)
     base = await server.start(host, port)
     await control.start()
     settings = server.settings
     click.echo(f"recfw room server on {base}")
-    click.echo(
-        f"recording: trigger {settings.start_trigger}, {settings.destination.file_format} to "
-        f"{settings.destination.provider}:{settings.destination.bucket}"
-    )
+    click.echo(f"recording: trigger {settings.start_trigger}, {describe_destination(settings)}")
     click.echo(f"ICE addresses offered: {', '.join(server.ice_addresses)}")
-    if config.server.api_key is not None:
-        click.echo(f"meetings API: POST {base}/v1/meetings (Authorization: Bearer <apiKey>)")
-    else:
-        click.echo("meetings API: off (set RECFW_API_KEY or [server] apiKey to enable it)")
+    click.echo(f"database: {db.shown_url()} ({db.kind})")
+    click.echo(
+        f"meetings API: POST {base}/v1/meetings (Authorization: Bearer <key>; "
+        "make keys with `recfw keys create`)"
+    )
     warn_about_waiting(Console(soft_wrap=True, highlight=False))
-    for room in rooms:
-        visitor, host_link = server.links(room)
-        click.echo(f"\nroom {room}\n  visitor link: {visitor}\n  host link:    {host_link}")
+    for name in rooms:
+        visitor, host_link = server.links(name)
+        click.echo(f"\nroom {name}\n  visitor link: {visitor}\n  host link:    {host_link}")
     click.echo("\nEvery /<name> is a room; --room NAME prints its links. Ctrl-C stops.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -64,7 +64,7 @@ async def serve(
     click.echo("stopping: finishing and storing any running recording ...")
     await server.close()
     await control.stop()  # pending webhooks wait in the database for the next start
-    control.close()
+    control.close()  # disposes of the database too
     failed = 0
     for room in server.closed_rooms:
         for session in room.engine.sessions:

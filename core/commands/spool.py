@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from ..spool import DEFAULT_SPOOL_DIR, pending, upload_file
-from .options import config_option, load_effective
+from .options import config_option, destination_of, load_effective
 
 if TYPE_CHECKING:
     from ..control import Database, Recording
@@ -120,17 +120,18 @@ def upload_command(config_path: Path | None, spool_dir: Path, files: tuple[Path,
     from ..errors import SettingsError
 
     db = _open_db(config_path)
-    events = ControlEvents(db, default_destination=settings.destination)
+    default = destination_of(settings)
+    events = ControlEvents(db, default_destination=default)
     failed = 0
     for path in paths:
         row = _row_of(db, path)
-        destination: Destination = settings.destination
+        destination: Destination = default
         if row is not None:
             if row.status == "stored":
                 console.print(f"skipped {path.name}: already stored as {row.location}")
                 continue
             try:
-                destination = row_destination(row, settings.destination)
+                destination = row_destination(row, default)
             except SettingsError:
                 failed += 1
                 console.print(f"[red]not stored[/red] {path.name}: its destination is unreadable")

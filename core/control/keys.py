@@ -81,10 +81,13 @@ class ApiKeyStore:
             row.revoked_at = now or utcnow()
         return row
 
-    def verify(self, session: Session, key: str, now: datetime | None = None) -> ApiKey | None:
+    def verify(
+        self, session: Session, key: str, now: datetime | None = None, *, touch: bool = True
+    ) -> ApiKey | None:
         """The live key row matching ``key`` (hashes compared in constant time), else ``None``.
 
-        Records ``last_used_at`` (at most once a minute per key).
+        With ``touch``, records ``last_used_at`` (at most once a minute per key);
+        without, call :meth:`touch` in a write transaction when :meth:`needs_touch`.
         """
         if not key.startswith(KEY_MARK):
             return None
@@ -95,10 +98,21 @@ class ApiKeyStore:
                 match = row
         if match is None or match.revoked_at is not None:
             return None
-        now = now or utcnow()
-        if match.last_used_at is None or now - match.last_used_at >= TOUCH_EVERY:
-            match.last_used_at = now
+        if touch and self.needs_touch(match, now):
+            match.last_used_at = now or utcnow()
         return match
+
+    @staticmethod
+    def needs_touch(row: ApiKey, now: datetime | None = None) -> bool:
+        """Whether ``row.last_used_at`` is older than :data:`TOUCH_EVERY`."""
+        now = now or utcnow()
+        return row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY
+
+    def touch(self, session: Session, key_id: str, now: datetime | None = None) -> None:
+        """Record that the key ``key_id`` was used ``now``."""
+        row = session.get(ApiKey, key_id)
+        if row is not None:
+            row.last_used_at = now or utcnow()
 
 
 __all__ = ["ApiKeyStore", "KEY_MARK", "NewKey", "hash_key"]

@@ -99,7 +99,9 @@ class OrgSettings(Base):
 
     ``recording`` is the REST ``recording`` object without secrets; ``secrets``
     holds them encrypted by path (see :mod:`recfw.control.split`). The config
-    file's ``[recording]`` seeds the row on first start; afterwards the row wins.
+    file's ``[recording]`` seeds the row (``seeded_from`` names it) until the
+    defaults are edited through the API/dashboard (``seeded_from`` ``None``);
+    from then on the row wins.
     ``key_check`` is a known value encrypted with the secret key, so a wrong key
     is noticed at start, not at the first upload.
     """

@@ -1,4 +1,10 @@
-"""The organization's recording defaults (one row), seeded from the config file once."""
+"""The organization's recording defaults (one row), seeded from the config file.
+
+The config file's ``[recording]`` applies until the defaults are changed
+through the API or dashboard (:meth:`OrgSettingsStore.replace`); from then on
+the database wins and the config file's ``[recording]`` only seeds a new,
+empty database.
+"""
 
 from __future__ import annotations
 
@@ -26,26 +32,31 @@ class OrgSettingsStore:
         """The defaults' ``recording`` object with secrets (``None``: never set)."""
         return self.row(session).recording_revealed()
 
-    def seed(
-        self, session: Session, recording: Mapping[str, Any], source: str | None = None
-    ) -> bool:
-        """Store ``recording`` if no defaults are stored yet; ``True`` if it was stored.
-
-        Afterwards the database wins: a changed config file does not overwrite
-        what the API or dashboard set (use :meth:`replace` for that).
+    def seed(self, session: Session, recording: Mapping[str, Any], source: str) -> bool:
+        """Store the config file's ``recording`` (from ``source``) unless the defaults were
+        edited in the database; ``True`` if the stored defaults changed.
         """
         row = self.row(session)
-        if row.recording is not None:
+        if self.edited(row):
+            return False
+        if row.recording_revealed() == dict(recording) and row.seeded_from == source:
             return False
         row.set_recording(dict(recording))
         row.seeded_from = source
         row.updated_at = utcnow()
         return True
 
+    @staticmethod
+    def edited(row: OrgSettings) -> bool:
+        """Whether the defaults were set through the API/dashboard (then they win)."""
+        return row.recording is not None and row.seeded_from is None
+
     def replace(self, session: Session, recording: Mapping[str, Any]) -> None:
-        """Set new defaults (the dashboard or API's "Configure → Recording")."""
+        """Set new defaults (the dashboard or API's "Configure → Recording"): from now on
+        the database wins over the config file's ``[recording]``."""
         row = self.row(session)
         row.set_recording(dict(recording))
+        row.seeded_from = None
         row.updated_at = utcnow()
 
 

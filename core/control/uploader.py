@@ -76,10 +76,18 @@ def row_destination(row: Recording, default: Destination | None = None) -> Desti
     revealed = dict(revealed)
     if revealed.pop(FOLLOWS_DEFAULT, False) and default is not None:
         return default
-    settings = parse_recording({"destination": revealed}, "destination")
-    if settings.destination is None:  # pragma: no cover - revealed is not empty
+    given = parse_recording({"destination": revealed}, "destination").destination
+    if given is None or not given.provider:
         raise SettingsError([])
-    return settings.destination
+    return Destination(
+        provider=given.provider,
+        bucket=given.bucket or "",
+        access_key_id=given.access_key_id,
+        access_key_secret=given.access_key_secret,
+        file_format=given.file_format or "",
+        region=given.region,
+        endpoint_url=given.endpoint_url,
+    )
 
 
 class BackgroundUploader:
@@ -180,12 +188,10 @@ class BackgroundUploader:
         self.recover()
         now = self.clock()
         with self.db.session() as s:
-            claimed = [
-                (row.recording_id, row.spool_path, row.attempts, row)
-                for row in self.store.claim_uploads(
-                    s, now, lease=self.policy.lease, node=self.events.node
-                )
-            ]
+            rows: list[Recording] = self.store.claim_uploads(
+                s, now, lease=self.policy.lease, node=self.events.node
+            )
+            claimed = [(row.recording_id, row.spool_path, row.attempts, row) for row in rows]
             work: list[tuple[str, str | None, int, Destination | None]] = []
             for recording_id, spool_path, attempts, row in claimed:
                 try:

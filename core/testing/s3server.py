@@ -33,8 +33,8 @@ import logging
 import uuid
 from typing import Any
 
+from ..recording import Destination
 from ..secrets import Secret
-from ..settings import Destination
 
 log = logging.getLogger(__name__)
 

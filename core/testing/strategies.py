@@ -615,19 +615,19 @@ def encoder_inputs(
     if with_audio:
         channels = 1 if fmt.audio_layout == "mono" else 2
         samples = draw(st.sampled_from([fmt.sample_rate // 50, 1024, 960]))
-        end = int(video[-1].pts / fmt.fps * fmt.sample_rate)
+        end = int((video[-1].pts or 0) / fmt.fps * fmt.sample_rate)
         pts = 0
         seed = draw(st.integers(0, 10**6))
         while pts <= end:
-            frame = av.AudioFrame.from_ndarray(
+            aframe = av.AudioFrame.from_ndarray(
                 _noise(seed + pts, (1, samples * channels), "int16"),
                 format="s16",
                 layout=fmt.audio_layout,
             )
-            frame.sample_rate = fmt.sample_rate
-            frame.pts = pts
-            frame.time_base = fmt.audio_time_base
-            audio_out.append(frame)
+            aframe.sample_rate = fmt.sample_rate
+            aframe.pts = pts
+            aframe.time_base = fmt.audio_time_base
+            audio_out.append(aframe)
             pts += samples * draw(st.sampled_from([1] * 10 + [2, 5]))
     return EncoderInput(fmt, video, audio_out)
 

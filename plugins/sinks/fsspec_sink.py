@@ -26,8 +26,8 @@ from typing import Any
 from recfw import netguard
 from recfw.errors import FieldError, StorageError, describe
 from recfw.naming import free_names, join_key
+from recfw.recording import Destination
 from recfw.secrets import mask_secrets, strip_url_credentials
-from recfw.settings import Destination
 from recfw.storage import Progress, StoredObject
 
 from ._common import (
@@ -63,6 +63,7 @@ class FsspecSink:
 
     name = "fsspec"
     needs_credentials = False
+    writes_locally = True  # any fsspec URL, file:// included
 
     def validate(self, destination: Destination) -> list[FieldError]:
         import fsspec
@@ -87,7 +88,13 @@ class FsspecSink:
         return errors
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         errors = self.validate(destination)
         if errors:

@@ -18,9 +18,10 @@ import shutil
 import uuid
 from pathlib import Path
 
+from recfw.defaults import DEFAULT_LOCAL_FOLDER
 from recfw.errors import FieldError, StorageError
 from recfw.naming import free_names, join_key
-from recfw.settings import DEFAULT_LOCAL_FOLDER, Destination
+from recfw.recording import Destination
 from recfw.storage import Progress, StoredObject
 
 from ._common import has_control_chars, local_size, report
@@ -35,6 +36,7 @@ class LocalSink:
 
     name = "local"
     needs_credentials = False
+    writes_locally = True
 
     def folder(self, destination: Destination) -> Path:
         """The folder of ``destination`` (``recordings`` when unset)."""
@@ -47,7 +49,13 @@ class LocalSink:
         return []
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         progress = report(progress)
         try:

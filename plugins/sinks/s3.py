@@ -59,8 +59,8 @@ from urllib.parse import urlsplit
 from recfw import netguard
 from recfw.errors import FieldError, StorageError, describe
 from recfw.naming import MAX_FREE_NAMES, free_names, join_key
+from recfw.recording import Destination
 from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url
-from recfw.settings import Destination
 from recfw.storage import Progress, StoredObject, TransferOptions, transfer_options
 
 from ._common import ProgressCallback, local_size, prefix_errors
@@ -139,6 +139,7 @@ class S3Sink:
 
     name = "s3"
     needs_credentials = True
+    writes_locally = False
 
     def __init__(
         self,
@@ -234,7 +235,13 @@ class S3Sink:
         return fs
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         bucket = destination.bucket_name
         errors = bucket_name_errors(bucket) + prefix_errors(destination.prefix, "bucket")
@@ -254,11 +261,13 @@ class S3Sink:
             self._abort_unfinished(fs, bucket, destination.prefix, object_key)
             log.info("uploading %s (%d bytes) to s3://%s/%s", path, size, bucket, object_key)
             uploading = True
+            extra = {"ContentType": content_type} if content_type else {}
             fs.put_file(
                 str(path),
                 f"{bucket}/{object_key}",
                 callback=ProgressCallback(progress, size),
                 chunksize=max(self.part_size, math.ceil(size / MAX_PARTS)),
+                **extra,
             )
             uploading = False
             stored = self._confirmed_size(fs, bucket, object_key, size)
@@ -445,7 +454,7 @@ class _RetryLogger:
 # --- errors -------------------------------------------------------------------
 
 
-def _chain(exc: BaseException):
+def _chain(exc: BaseException | None):
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))

@@ -198,3 +198,40 @@ def events(plugins):
     plugins.register(log, name="event-log")
     yield log
     plugins.unregister("event-log")
+
+
+def test_the_uploader_and_spool_upload_never_store_one_file_twice(control_db, plugins, tmp_path):
+    """A file another uploader holds (``recfw spool upload``) is skipped as busy and
+    retried; once that one stored it, the row says ``stored`` and nothing is redone."""
+    from recfw.control import RecordingStore
+    from recfw.spool import SpoolLock, upload_file
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    path = spool / "r.mkv"
+    path.write_bytes(b"\x1a\x45\xdf\xa3" + b"y" * 500)
+    dest = {"provider": "local", "bucket": str(tmp_path / "out"), "fileFormat": "mkv"}
+    with control_db.session() as s:
+        row = RecordingStore().create(
+            s, room_name="r", filename="r.mkv", destination=dest, spool_path=str(path), node="n"
+        )
+        RecordingStore().update(s, row, status="kept", reason="storage was down")
+        recording_id = row.recording_id
+    control = ControlEvents(control_db, node="n")
+    uploader = BackgroundUploader(control_db, plugins, control)
+    with SpoolLock(path):  # another uploader holds the file
+        [(_, result)] = uploader.run_once()
+    assert result.outcome == "busy"
+    [row] = rows(control_db)
+    assert row.status == "kept" and row.next_attempt_at is not None
+    # The other uploader (recfw spool upload) stores it and records it.
+    from recfw.control.uploader import row_destination
+
+    done = upload_file(path, row_destination(row), plugins)
+    assert done.outcome == "stored"
+    control.stored(recording_id, done.stored)
+    assert uploader.run_once() == []  # nothing left to do
+    [row] = rows(control_db)
+    assert row.status == "stored"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["r.mkv"]
+    assert [e["type"] for e in outbox(control_db)] == ["recording.finished"]

@@ -50,7 +50,7 @@ def _store_everything(db: Database) -> None:
             meeting_id=meeting.meeting_id,
         )
         EndpointStore().add(s, "https://hooks.example.com/x", HOOK_SECRET)
-        OrgSettingsStore().seed(s, {"type": "cloud", "destination": destination})
+        OrgSettingsStore().seed(s, {"type": "cloud", "destination": destination}, "test")
 
 
 def _raw_text(db: Database) -> str:

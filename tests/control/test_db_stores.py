@@ -199,13 +199,18 @@ def test_api_keys_are_stored_hashed_and_can_be_revoked(control_db):
         assert ApiKeyStore().list(s, revoked=False) == []
 
 
-def test_org_settings_are_seeded_once_then_the_database_wins(control_db):
+def test_the_config_seeds_org_settings_until_they_are_edited_in_the_database(control_db):
     first = {"type": "cloud", "destination": {"provider": "s3", "accessKeySecret": "a/b"}}
+    second = {"type": "local", "destination": {"provider": "local", "bucket": "rec"}}
     with control_db.session() as s:
         assert OrgSettingsStore().seed(s, first, "recfw.toml") is True
+        assert OrgSettingsStore().seed(s, first, "recfw.toml") is False  # unchanged
     with control_db.session() as s:
-        assert OrgSettingsStore().seed(s, {"type": "local"}, "recfw.toml") is False
         assert OrgSettingsStore().recording(s) == first
-        OrgSettingsStore().replace(s, {"type": "none"})
+        assert OrgSettingsStore().seed(s, second, "other.toml") is True  # config still wins
+        assert OrgSettingsStore().recording(s) == second
+        OrgSettingsStore().replace(s, {"type": "none"})  # edited through the API
+    with control_db.session() as s:
+        assert OrgSettingsStore().seed(s, first, "recfw.toml") is False  # the database wins
     with control_db.session(readonly=True) as s:
         assert OrgSettingsStore().recording(s) == {"type": "none"}

@@ -237,3 +237,63 @@ def test_an_allow_listed_name_is_trusted_whatever_it_resolves_to(s3_server, s3_b
         assert proxy.connections >= 1
     assert stored.location == f"s3://{s3_bucket}/{KEY}"
     assert s3_server.keys(s3_bucket) == [KEY]
+
+
+# --- recfw demo against an endpoint that never answers -----------------------------
+
+SILENT_CONFIG = """
+[recording]
+type = "cloud"
+
+[recording.destination]
+provider = "s3"
+bucket = "silent-bucket/meetings"
+accessKeyId = "AKIASILENT0000000000"
+accessKeySecret = "silent-secret-value-123"
+fileFormat = "mkv"
+endpointUrl = "{endpoint}"
+region = "us-east-1"
+
+[server]
+allowedDestinations = ["127.0.0.1:{port}"]
+
+[storage]
+connectTimeout = 1
+readTimeout = 4
+attempts = 2
+"""
+
+
+def test_demo_against_a_silent_endpoint_shows_progress_keeps_the_file_and_says_why(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import av
+
+    recfw = str(Path(sys.executable).with_name("recfw"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECFW_")}
+    with SilentServer() as silent:
+        config = tmp_path / "recfw.toml"
+        config.write_text(SILENT_CONFIG.format(endpoint=silent.endpoint_url, port=silent.port))
+        result = subprocess.run(
+            [recfw, "demo", "--duration", "3", "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    out, err = result.stdout, result.stderr
+    assert result.returncode == 1, out + err
+    assert "storing demo-" in out and "read 4 s; 2 attempt(s) per request" in out
+    assert "still storing demo-" in out, "progress while storage does not answer"
+    assert "attempt 1 of 2 failed" in err
+    assert "Recording failed:" in out and "did not answer in time" in out
+    assert "[storage] in the config file sets them" in out
+    assert "silent-secret-value-123" not in out + err
+    [kept] = list((tmp_path / ".recfw" / "spool").iterdir())
+    assert f"kept at {kept}" in out
+    with av.open(str(kept)) as container:
+        assert sum(1 for _ in container.decode(video=0)) > 30

@@ -256,3 +256,12 @@ def test_silent_endpoint_times_out(spool, tmp_path):
     assert "did not answer in time" in message
     assert "silent-secret-value" not in message
     assert spool.exists()
+
+
+def test_the_encoders_content_type_is_stored(s3_server, s3_bucket, tmp_path, builtin_plugins):
+    spool = tmp_path / "spool" / "rec.mp4"
+    make_file(spool, 1000)
+    destination = s3_server.destination(s3_bucket, "typed")
+    store_recording(spool, KEY, destination, builtin_plugins, content_type="video/mp4")
+    head = s3_server.client().head_object(Bucket=s3_bucket, Key=f"typed/{KEY}")
+    assert head["ContentType"] == "video/mp4"  # not guessed from ".mkv"

@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 from recfw.errors import FieldError, StorageError, describe
 from recfw.naming import free_names, join_key
+from recfw.recording import Destination
 from recfw.secrets import mask_secrets
-from recfw.settings import Destination
 from recfw.storage import Progress, StoredObject
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class AzureSink:
 
     name = "azure"
     needs_credentials = True
+    writes_locally = False
 
     def __init__(self, *, connection_timeout: int = 5, read_timeout: int = 60):
         self.connection_timeout = connection_timeout
@@ -112,7 +113,13 @@ class AzureSink:
         return AzureBlobFileSystem(account_name=account, account_key=key, **common)
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         container = destination.bucket_name
         where = f"container {container!r} of account {destination.access_key_id!r}"
