@@ -47,4 +47,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "db_group",
         "recfw's database: SQLite in .recfw/ by default, or PostgreSQL.",
     ),
+    "webhooks": (
+        "recfw.commands.webhooks",
+        "webhooks_group",
+        "Webhook endpoints and deliveries (kept in the database; see docs/webhooks.md).",
+    ),
 }

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from ..api import Api
     from ..config import Config
     from ..control import Database
+    from ..control.events import ControlEvents
     from ..manager import Plugins
     from ..session import RecordingSession
 
@@ -94,6 +95,7 @@ class RoomServer:
         db: Database | None = None,
         access_log: bool = False,
         clock: Callable[[], datetime] | None = None,
+        control: ControlEvents | None = None,
     ):
         self.config = config
         self.access_log = access_log
@@ -106,6 +108,8 @@ class RoomServer:
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         #: Guards every /v1 route (see recfw.control.auth); handlers never check keys.
         self.auth = ApiAuth(db, config.server.api_key, rate_limit=config.server.api_rate_limit)
+        #: Where every room's events go first (recordings rows + webhook outbox).
+        self.control = control
         self.on_session_done = on_session_done
         self.plugins = plugins
         self.settings = effective(config.recording, None, plugins)
@@ -252,6 +256,7 @@ class RoomServer:
                 # A meeting's roomMode ("normal": 4 people, "group": [server] maxPeople).
                 mode=meeting.room_mode if meeting else "normal",
             )
+            room.engine.control = self.control
             self.rooms[name] = room
         return room
 
