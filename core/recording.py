@@ -42,7 +42,11 @@ DESTINATION_FIELDS = {
     "fileFormat": "file_format",
     "region": "region",
     "endpointUrl": "endpoint_url",
+    "authenticationType": "authentication_type",
+    "oidcRoleArn": "oidc_role_arn",
 }
+#: ``destination.authenticationType`` values (Whereby's): keys, or an IAM role to assume.
+AUTHENTICATION_TYPES = ("accessKey", "roleBased")
 #: REST name -> attribute name, for the recording object.
 RECORDING_FIELDS = {
     "type": "type",
@@ -92,6 +96,14 @@ class DestinationOverride:
     file_format: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
+    #: ``accessKey`` (the default) or ``roleBased`` (assume ``oidc_role_arn``; no keys).
+    authentication_type: str | None = None
+    oidc_role_arn: str | None = None
+
+    @property
+    def role_based(self) -> bool:
+        """Whether the destination is reached through an IAM role, not access keys."""
+        return self.authentication_type == "roleBased"
 
     @property
     def bucket_name(self) -> str:
@@ -126,6 +138,14 @@ class Destination:
     file_format: str = ""
     region: str | None = None
     endpoint_url: str | None = None
+    #: ``accessKey`` (or ``None``: keys) or ``roleBased`` (assume ``oidc_role_arn``).
+    authentication_type: str | None = None
+    oidc_role_arn: str | None = None
+
+    @property
+    def role_based(self) -> bool:
+        """Whether the destination is reached through an IAM role, not access keys."""
+        return self.authentication_type == "roleBased"
 
     @property
     def bucket_name(self) -> str:
@@ -219,6 +239,7 @@ EMBEDDED_DEFAULT = RecordingOverride(
 
 __all__ = [
     "RECORDING_TYPES",
+    "AUTHENTICATION_TYPES",
     "DESTINATION_FIELDS",
     "RECORDING_FIELDS",
     "Destination",

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from .errors import StorageError
+
 if TYPE_CHECKING:
     from .errors import FieldError
     from .recording import Destination
@@ -82,6 +84,70 @@ class Sink(Protocol):
         (bad credentials, missing bucket, unreachable endpoint, size mismatch).
         """
         ...
+
+
+# --- optional capabilities -----------------------------------------------------------
+#
+# A sink may do more than store. Each capability is one method; the API uses it
+# when the sink has it (``isinstance(sink, LinkingSink)``) and answers 403 where
+# it does not. ``location`` is what the sink's ``store`` returned for the object
+# (a recording row keeps it), ``destination`` the recording's own destination.
+# A sink must refuse (``StorageError``) a location outside ``destination``.
+
+
+class CapabilityUnavailable(StorageError):
+    """The sink has the capability, but not for this destination (e.g. an fsspec
+    filesystem that cannot sign URLs)."""
+
+
+@runtime_checkable
+class LinkingSink(Protocol):
+    """A sink that can hand out a time-limited URL to a stored object (S3: presigned)."""
+
+    def access_link(self, location: str, destination: Destination, valid_for: int) -> str:
+        """A URL anyone may GET the object at for ``valid_for`` seconds.
+
+        Raise :class:`CapabilityUnavailable` when this destination cannot give one,
+        ``StorageError`` for any other failure (never a secret in the message).
+        """
+        ...
+
+
+@runtime_checkable
+class LocalFileSink(Protocol):
+    """A sink whose objects are files on this machine; recfw serves them itself through a
+    signed, expiring download URL (the ``local`` sink)."""
+
+    def local_file(self, location: str, destination: Destination) -> Path:
+        """The file at ``location``, which must be inside ``destination``'s folder.
+
+        Raise ``StorageError`` if it is outside (or is not a file),
+        :class:`CapabilityUnavailable` if this destination has no local files.
+        """
+        ...
+
+
+@runtime_checkable
+class DeletingSink(Protocol):
+    """A sink that can remove a stored object from the customer's storage."""
+
+    def delete(self, location: str, destination: Destination) -> bool:
+        """Remove the object at ``location``: ``True`` if it was removed, ``False`` if it was
+        already gone (deleting is idempotent). ``StorageError`` on any failure, or for a
+        location outside ``destination``."""
+        ...
+
+
+def capabilities(sink: object) -> frozenset[str]:
+    """The optional capabilities ``sink`` declares: ``access_link``, ``local_file``, ``delete``."""
+    found = set()
+    if isinstance(sink, LinkingSink):
+        found.add("access_link")
+    if isinstance(sink, LocalFileSink):
+        found.add("local_file")
+    if isinstance(sink, DeletingSink):
+        found.add("delete")
+    return frozenset(found)
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,11 @@ class Meeting(Base):
     recording_secrets: Mapped[dict[str, Secret]] = mapped_column(
         EncryptedJSON, nullable=True, default=dict
     )
+    #: Request fields stored but not acted on yet (``streaming``, ``liveTranscription``),
+    #: each as JSON text, encrypted whole (they may hold a stream key or credentials).
+    options_secret: Mapped[dict[str, Secret]] = mapped_column(
+        EncryptedJSON, nullable=True, default=dict
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     deleted_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

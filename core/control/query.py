@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, and_, func, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ..errors import FieldError, SettingsError
@@ -23,12 +23,21 @@ def paginate(
     descending: bool = False,
     cursor: str | None = None,
     limit: int = 50,
+    null_as: Any = None,
 ) -> Page[T]:
-    """Rows of ``stmt`` ordered by ``(sort, key)``, after ``cursor``, at most ``limit``."""
+    """Rows of ``stmt`` ordered by ``(sort, key)``, after ``cursor``, at most ``limit``.
+
+    ``null_as``: for a nullable ``sort`` column, the value a ``NULL`` sorts as.
+    """
     check_limit(limit)
+    column = sort
+    if null_as is not None:
+        sort = func.coalesce(sort, null_as)  # type: ignore[assignment]
     if cursor:
         value, last_key = decode_cursor(cursor)
-        if (
+        if null_as is not None and not isinstance(value, type(null_as)):
+            raise SettingsError([FieldError("cursor", "is not a cursor for this list")])
+        if null_as is None and (
             isinstance(sort.type.python_type, type)
             and issubclass(sort.type.python_type, datetime)
             and not (isinstance(value, datetime) and value.tzinfo is not None)
@@ -45,7 +54,10 @@ def paginate(
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = encode_cursor(getattr(last, sort.key), getattr(last, key.key))
+        last_value = getattr(last, column.key)
+        if last_value is None:
+            last_value = null_as
+        next_cursor = encode_cursor(last_value, getattr(last, key.key))
     return Page(rows, next_cursor)
 
 

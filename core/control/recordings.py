@@ -14,8 +14,17 @@ from .models import RECORDING_STATUSES, Recording, new_id, utcnow
 from .pagination import Page
 from .query import for_update_skip_locked, paginate
 
-#: ``sortBy`` values (``<field>:<asc|desc>``) and the columns they sort by.
-SORT_FIELDS = {"startDate": Recording.start_date, "createdAt": Recording.created_at}
+#: ``sortBy`` values (``<field>:<asc|desc>``; Whereby's four and ``createdAt``) and the
+#: columns they sort by.
+SORT_FIELDS = {
+    "roomName": Recording.room_name,
+    "startDate": Recording.start_date,
+    "duration": Recording.duration_s,
+    "sizeInMegaBytes": Recording.size_bytes,
+    "createdAt": Recording.created_at,
+}
+#: What a missing value sorts as (a recording still running has no duration or size yet).
+SORT_NULLS: dict[str, Any] = {"duration": -1.0, "sizeInMegaBytes": -1}
 SORT_CHOICES = tuple(f"{f}:{d}" for f in SORT_FIELDS for d in ("asc", "desc"))
 #: Statuses a background uploader takes on (``uploading`` only once its lease ran out).
 UPLOADABLE = ("kept", "uploading")
@@ -141,6 +150,7 @@ class RecordingStore:
     ) -> Page[Recording]:
         """Recordings not deleted (of ``room_name`` if given), newest first by default."""
         column, descending = parse_sort(sort_by)
+        null_as = SORT_NULLS.get((sort_by or "").partition(":")[0])
         stmt = select(Recording).where(Recording.deleted_at.is_(None))
         if room_name is not None:
             stmt = stmt.where(Recording.room_name == room_name.lstrip("/"))
@@ -152,6 +162,7 @@ class RecordingStore:
             descending=descending,
             cursor=cursor,
             limit=limit,
+            null_as=null_as,
         )
 
     def delete(

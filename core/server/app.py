@@ -7,9 +7,14 @@ Routes:
 * ``GET /<room>/ws`` — the room's signalling WebSocket (JSON messages, see
   docs/rooms.md; the protocol is :mod:`recfw.server.protocol`);
 * ``GET /static/…`` — the page's scripts and styles, and ``embed-example.html``;
-* ``POST /v1/meetings``, ``GET|DELETE /v1/meetings/{id}`` — the meetings API
-  (``Authorization: Bearer <key>``: a ``recfw keys create`` key, or the bootstrap
-  ``[server] apiKey`` / ``RECFW_API_KEY``; checked by :mod:`recfw.control.auth`).
+* ``/v1/meetings``, ``/v1/recordings``, ``/v1/openapi.json`` — the REST API
+  (:mod:`recfw.api`; ``Authorization: Bearer <key>``: a ``recfw keys create`` key,
+  or the bootstrap ``[server] apiKey`` / ``RECFW_API_KEY``; checked by
+  :mod:`recfw.control.auth`), and ``/downloads/…``, its signed download links.
+
+Meetings live in the database: a meeting's room is opened on its first join
+with the meeting's own settings and mode, closed at its ``endDate`` by the
+:class:`~recfw.server.meetings.MeetingClock`.
 """
 
 from __future__ import annotations
@@ -22,23 +27,26 @@ import logging
 import os
 import re
 import secrets
+import shutil
+import tempfile
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from ..control.auth import ApiAuth
-from ..errors import SettingsError
 from ..settings import effective
 from .ice import is_loopback_only, restrict_host_addresses
-from .meetings import Meeting, create_meeting, parse_body
+from .meetings import MeetingClock, MeetingRoom, lookup_room
 from .protocol import Connection, hang_up
 from .room import Room
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ..api import Api
     from ..config import Config
     from ..control import Database
     from ..manager import Plugins
@@ -46,7 +54,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: Room names: a meeting's is up to 39 (prefix) + 36 (uuid) characters.
+ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+#: Rooms that have recorded, kept after they closed for reporting: at most this many
+#: whose recordings are all finished (a long-running server's memory stays bounded).
+CLOSED_ROOMS_KEPT = 32
 HOST_SECRET_ENV = "RECFW_HOST_SECRET"
 
 
@@ -74,15 +86,23 @@ class RoomServer:
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
         db: Database | None = None,
+        clock: Callable[[], datetime] | None = None,
     ):
         self.config = config
-        #: The control plane's database (``None``: only the bootstrap API key works).
+        #: The control plane's database (``None``: only the bootstrap API key works, and
+        #: meetings go to a temporary database that lasts as long as this server).
         self.db = db
+        self._temp_db: Database | None = None
+        self._temp_dir: str | None = None
+        #: The time (tests move it): meetings end by it.
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         #: Guards every /v1 route (see recfw.control.auth); handlers never check keys.
         self.auth = ApiAuth(db, config.server.api_key, rate_limit=config.server.api_rate_limit)
         self.on_session_done = on_session_done
         self.plugins = plugins
         self.settings = effective(config.recording, None, plugins)
+        #: The organization's recording defaults, as meetings' overrides are laid over them.
+        self.defaults = config.recording
         self.spool_dir = spool_dir
         self._host_secret = (
             host_secret or os.environ.get(HOST_SECRET_ENV) or secrets.token_urlsafe(24)
@@ -91,10 +111,13 @@ class RoomServer:
         self.loopback_only = is_loopback_only(self.ice_addresses)
         self.rooms: dict[str, Room] = {}
         self.closed_rooms: list[Room] = []
-        #: Meetings created through the API, by id, and the room names they own.
-        self.meetings: dict[str, Meeting] = {}
-        self._meeting_rooms: dict[str, Meeting] = {}
-        self._deleted_rooms: set[str] = set()
+        #: The meetings of the rooms being opened or open now (by room name).
+        self._meeting_rooms: dict[str, MeetingRoom] = {}
+        from ..api.links import link_key
+
+        #: The key of the REST API's signed download links (from the host secret).
+        self.link_key = link_key(self._host_secret)
+        self.meeting_clock = MeetingClock(self._meetings_db, self.end_room, self.clock)
         self._room_sockets: dict[str, set[web.WebSocketResponse]] = {}
         self.base_url: str | None = None
         self._runner: web.AppRunner | None = None
@@ -122,14 +145,50 @@ class RoomServer:
 
     # --- the app --------------------------------------------------------------
 
+    def public_base(self) -> str:
+        """The base URL others reach this server at (``[server] publicUrl`` or where it listens)."""
+        return (self.config.server.public_url or self.base_url or "").rstrip("/")
+
+    # --- the control plane's database ------------------------------------------
+
+    def control_db(self) -> Database:
+        """The database meetings are kept in: the configured one, else a temporary one
+        (made on first use, removed by :meth:`close`). Blocking on first use."""
+        if self.db is not None:
+            return self.db
+        if self._temp_db is None:
+            from ..control.crypto import Cipher, new_key
+            from ..control.db import Database
+
+            self._temp_dir = tempfile.mkdtemp(prefix="recfw-meetings-")
+            db = Database(
+                f"sqlite:///{self._temp_dir}/recfw.db",
+                Cipher([new_key().encode()], "temporary key"),
+                source="temporary",
+            )
+            db.upgrade()
+            log.info("no database given: meetings are kept only while this server runs")
+            self._temp_db = db
+        return self._temp_db
+
+    def _meetings_db(self) -> Database | None:
+        """The database if there may be meetings in it (the temporary one only once made)."""
+        return self.db if self.db is not None else self._temp_db
+
+    def room_in_use(self, name: str) -> bool:
+        return name in self.rooms
+
+    # --- the app --------------------------------------------------------------
+
     def _make_app(self) -> web.Application:
+        from ..api import Api
+
         app = web.Application(middlewares=[self.auth.middleware])
         app.router.add_get("/", self._index)
         app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static/", web_dir(), show_index=False)
-        app.router.add_post("/v1/meetings", self._create_meeting)
-        app.router.add_get("/v1/meetings/{id}", self._get_meeting)
-        app.router.add_delete("/v1/meetings/{id}", self._delete_meeting)
+        self.api: Api = Api(self)
+        self.api.register(app)
         app.router.add_get("/{room}/ws", self._websocket)
         app.router.add_get("/{room}", self._room_page)
         return app
@@ -168,7 +227,8 @@ class RoomServer:
         return ws
 
     def room(self, name: str) -> Room:
-        """The room ``name``, made if needed: a meeting's with its own settings and id."""
+        """The room ``name``, made if needed: a meeting's (looked up by
+        :meth:`closed_meeting` just before) with its own settings, id and mode."""
         room = self.rooms.get(name)
         if room is None:
             meeting = self._meeting_rooms.get(name)
@@ -181,87 +241,54 @@ class RoomServer:
                 spool_dir=self.spool_dir,
                 on_session_done=self.on_session_done,
                 meeting_id=meeting.meeting_id if meeting else None,
+                mode=meeting.room_mode if meeting else "normal",
             )
             self.rooms[name] = room
         return room
 
-    def closed_meeting(self, name: str) -> str | None:
-        """Why nobody may join room ``name`` (a deleted or ended meeting's), else ``None``."""
-        if name in self._deleted_rooms:
-            return "this meeting has been deleted"
+    async def closed_meeting(self, name: str) -> str | None:
+        """Why nobody may join room ``name`` (a deleted or ended meeting's), else ``None``.
+
+        A meeting's room not open yet is looked up in the database (so a restarted
+        server knows every meeting) and remembered for :meth:`room`.
+        """
         meeting = self._meeting_rooms.get(name)
-        if meeting is not None and meeting.ended:
-            return "this meeting has ended"
-        return None
-
-    # --- the meetings API -----------------------------------------------------
-
-    def _describe(self, meeting: Meeting) -> dict[str, Any]:
-        visitor, host = self.links(meeting.room_name)
-        return meeting.to_dict(visitor, host)
-
-    async def _create_meeting(self, request: web.Request) -> web.Response:
-        try:
-            body = parse_body(await request.read())
-            meeting = create_meeting(body, self.config.recording, self.plugins)
-        except SettingsError as exc:
-            fields = [{"field": e.field, "message": e.message} for e in exc.errors]
-            return web.json_response({"error": "invalid request", "fields": fields}, status=400)
-        while meeting.room_name in self.rooms or meeting.room_name in self._meeting_rooms:
-            meeting = create_meeting(body, self.config.recording, self.plugins)  # name taken
-        self.meetings[meeting.meeting_id] = meeting
-        self._meeting_rooms[meeting.room_name] = meeting
-        self.room(meeting.room_name)
-        log.info(
-            "meeting %s created: room %r, trigger %s, %s to %s",
-            meeting.meeting_id,
-            meeting.room_name,
-            meeting.settings.start_trigger,
-            meeting.settings.destination.file_format if meeting.settings.destination else None,
-            meeting.settings.destination.provider if meeting.settings.destination else None,
+        if meeting is not None:
+            return "this meeting has ended" if meeting.end_date <= self.clock() else None
+        if name in self.rooms:
+            return None  # a room no meeting owns, open already
+        db = self._meetings_db()
+        if db is None:
+            return None
+        meeting, refusal = await asyncio.to_thread(
+            lookup_room, db, name, self.clock(), self.defaults, self.plugins
         )
-        return web.json_response(self._describe(meeting), status=201)
+        if meeting is not None:
+            self._meeting_rooms[name] = meeting
+        return refusal
 
-    def _meeting(self, request: web.Request) -> Meeting | web.Response:
-        meeting = self.meetings.get(request.match_info["id"])
-        if meeting is None:
-            return _json_error(404, "no such meeting")
-        return meeting
+    # --- ending rooms ------------------------------------------------------------
 
-    async def _get_meeting(self, request: web.Request) -> web.Response:
-        meeting = self._meeting(request)
-        if isinstance(meeting, web.Response):
-            return meeting
-        return web.json_response(self._describe(meeting))
-
-    async def _delete_meeting(self, request: web.Request) -> web.Response:
-        meeting = self._meeting(request)
-        if isinstance(meeting, web.Response):
-            return meeting
-        await self.delete_meeting(meeting.meeting_id)
-        return web.Response(status=204)
-
-    async def delete_meeting(self, meeting_id: str) -> None:
-        """End a meeting: nobody may join its room again; everyone in it is disconnected,
-        and its recording (if any) is stopped and stored before this returns."""
-        meeting = self.meetings.pop(meeting_id, None)
-        if meeting is None:
-            return
-        name = meeting.room_name
+    async def end_room(self, name: str, message: str) -> None:
+        """Close room ``name`` (a deleted or ended meeting's): everyone in it is told
+        ``message`` and disconnected, its recording (if any) is stopped and stored
+        before this returns."""
         self._meeting_rooms.pop(name, None)
-        self._deleted_rooms.add(name)
         room = self.rooms.pop(name, None)
-        await asyncio.gather(
-            *(
-                hang_up(ws, "this meeting has been deleted")
-                for ws in self._room_sockets.get(name, ())
-            )
-        )
+        await asyncio.gather(*(hang_up(ws, message) for ws in self._room_sockets.get(name, ())))
         if room is not None:
             await room.close()
-            if room.engine.sessions and room not in self.closed_rooms:
-                self.closed_rooms.append(room)
-        log.info("meeting %s deleted (room %r)", meeting_id, name)
+            self._keep_closed(room)
+            log.info("room %r closed: %s", name, message)
+
+    def _keep_closed(self, room: Room) -> None:
+        """Remember a room that recorded (``recfw run`` reports where files went); drop
+        the oldest whose recordings are all finished beyond :data:`CLOSED_ROOMS_KEPT`."""
+        if room.engine.sessions and room not in self.closed_rooms:
+            self.closed_rooms.append(room)
+        finished = [r for r in self.closed_rooms if _finished(r)]
+        for old in finished[: max(0, len(finished) - CLOSED_ROOMS_KEPT)]:
+            self.closed_rooms.remove(old)
 
     async def retire(self, room: Room) -> None:
         """The last person left: the room's recording (if any) is stored; the room goes."""
@@ -269,11 +296,12 @@ class RoomServer:
             return
         if self.rooms.get(room.name) is room:
             del self.rooms[room.name]
+            self._meeting_rooms.pop(room.name, None)
         # Kept for reporting (recfw run prints where files went); rooms that never
         # recorded are dropped. The last two may leave at the same moment: once only.
-        if room.engine.sessions and room not in self.closed_rooms:
-            self.closed_rooms.append(room)
+        self._keep_closed(room)
         await room.engine.wait_stored()
+        self._keep_closed(room)  # prune again now that it is finished
 
     # --- running --------------------------------------------------------------
 
@@ -293,7 +321,8 @@ class RoomServer:
         if self.config.server.api_key is None and self.db is None:
             log.info("meetings API disabled: set RECFW_API_KEY or [server] apiKey to enable it")
         else:
-            log.info("meetings API at %s/v1/meetings", self.base_url)
+            log.info("REST API at %s/v1 (described at /v1/openapi.json)", self.base_url)
+        self.meeting_clock.start()
         return self.base_url
 
     async def wait_idle(self) -> None:
@@ -303,6 +332,8 @@ class RoomServer:
 
     async def close(self) -> None:
         """Close every connection, stop recordings and wait until they are stored."""
+        await self.meeting_clock.stop()
+        await self.api.idle()
         for ws in list(self._sockets):
             with contextlib.suppress(Exception):
                 await ws.close()
@@ -315,7 +346,14 @@ class RoomServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._temp_db is not None:
+            self._temp_db.dispose()
+            self._temp_db = None
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
 
 
-def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers)
+def _finished(room: Room) -> bool:
+    """Every recording of ``room`` is stored or failed (nothing left to wait for)."""
+    return all(s.status in ("stored", "failed") for s in room.engine.sessions)

@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 class RoomDirectory(Protocol):
     """What a connection needs from the server (implemented by ``RoomServer``)."""
 
-    def closed_meeting(self, name: str) -> str | None:
-        """Why nobody may join room ``name`` any more, or ``None``."""
+    async def closed_meeting(self, name: str) -> str | None:
+        """Why nobody may join room ``name`` any more, or ``None`` (a meeting's room is
+        looked up in the database, and remembered for :meth:`room`)."""
         ...
 
     def is_host_key(self, room: str, key: object) -> bool:
@@ -111,7 +112,7 @@ class Connection:
         if problem is not None:
             await self._error(problem, "join")
             return True
-        closed = self.directory.closed_meeting(self.name)
+        closed = await self.directory.closed_meeting(self.name)
         if closed is not None:
             await self._error(closed, "join")
             return False

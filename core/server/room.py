@@ -73,8 +73,11 @@ class Room:
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
         meeting_id: str | None = None,
+        mode: str = "normal",
     ):
         self.name = name
+        #: ``normal`` or ``group`` (a meeting's ``roomMode``).
+        self.mode = mode
         self.on_session_done = on_session_done
         self._reported: set[int] = set()
         self._report_tasks: set[asyncio.Task] = set()

@@ -57,6 +57,8 @@ def resolve(settings: RecordingOverride) -> RecordingSettings:
             file_format=dest.file_format or "",
             region=dest.region,
             endpoint_url=dest.endpoint_url,
+            authentication_type=dest.authentication_type,
+            oidc_role_arn=dest.oidc_role_arn,
         ),
         start_trigger=settings.start_trigger or "",
         max_duration=settings.max_duration or DEFAULT_MAX_DURATION,

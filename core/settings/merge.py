@@ -32,8 +32,8 @@ def _merge_destination(
         else getattr(default, f.name)
         for f in fields(DestinationOverride)
     }
-    if override.endpoint_url not in (None, default.endpoint_url):
-        # Another endpoint: the organization's credentials are not sent there.
+    if override.endpoint_url not in (None, default.endpoint_url) or override.role_based:
+        # Another endpoint, or a role to assume: the organization's keys are not sent there.
         merged["access_key_id"] = override.access_key_id
         merged["access_key_secret"] = override.access_key_secret
     return DestinationOverride(**merged)

@@ -10,11 +10,13 @@ pass through :func:`recfw.secrets.mask_secrets`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FieldError, PluginError, describe
 from ..recording import (
+    AUTHENTICATION_TYPES,
     RECORDING_TYPES,
     Destination,
     DestinationOverride,
@@ -101,7 +103,8 @@ def _problems(
         errors.append(FieldError(f"{dprefix}.bucket", "is required"))
     if provider_error is None and dest.provider:
         sink = plugins.sink(dest.provider)
-        if getattr(sink, "needs_credentials", False):
+        errors += _authentication_problems(dest, dprefix)
+        if getattr(sink, "needs_credentials", False) and not dest.role_based:
             if not dest.access_key_id:
                 errors.append(
                     FieldError(
@@ -125,6 +128,38 @@ def _problems(
     return errors
 
 
+_ROLE_ARN = re.compile(r"arn:[a-z0-9-]+:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+
+
+def _authentication_problems(
+    dest: DestinationOverride | Destination, dprefix: str
+) -> list[FieldError]:
+    """``authenticationType`` must be known; ``roleBased`` needs an IAM role ARN."""
+    kind = dest.authentication_type
+    if kind is not None and kind not in AUTHENTICATION_TYPES:
+        return [
+            FieldError(
+                f"{dprefix}.authenticationType",
+                f"must be one of {', '.join(AUTHENTICATION_TYPES)}, not {kind!r}",
+            )
+        ]
+    if kind == "roleBased":
+        if not dest.oidc_role_arn:
+            return [
+                FieldError(
+                    f"{dprefix}.oidcRoleArn", 'is required when authenticationType is "roleBased"'
+                )
+            ]
+        if not _ROLE_ARN.fullmatch(dest.oidc_role_arn):
+            return [
+                FieldError(
+                    f"{dprefix}.oidcRoleArn",
+                    "must be an IAM role ARN (arn:aws:iam::123456789012:role/name)",
+                )
+            ]
+    return []
+
+
 def _as_destination(dest: DestinationOverride | Destination) -> Destination:
     """What a sink's ``validate`` receives: the destination as a sink sees it."""
     if isinstance(dest, Destination):
@@ -137,6 +172,8 @@ def _as_destination(dest: DestinationOverride | Destination) -> Destination:
         file_format=dest.file_format or "",
         region=dest.region,
         endpoint_url=dest.endpoint_url,
+        authentication_type=dest.authentication_type,
+        oidc_role_arn=dest.oidc_role_arn,
     )
 
 

@@ -45,7 +45,14 @@ from ..rooms import (
     apply_event,
 )
 from ..sources import ParticipantMedia, Source
-from ..storage import Sink, StoredObject
+from ..storage import (
+    CapabilityUnavailable,
+    DeletingSink,
+    LinkingSink,
+    LocalFileSink,
+    Sink,
+    StoredObject,
+)
 from ..triggers import Action, Trigger, step
 from . import media
 from . import strategies as rst
@@ -488,6 +495,74 @@ class SinkContract:
     ) -> None:
         with pytest.raises(StorageError):
             sink.store(tmp_path / "does-not-exist.mkv", "missing.mkv", destination, None)
+
+    # --- optional capabilities: checked only when the sink declares them ----------------
+
+    def fetch_link(self, url: str) -> bytes:
+        """The bytes an access link serves (default: an HTTP GET, as a customer would)."""
+        import urllib.request
+
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - test store
+            return response.read()
+
+    def outside_location(self, stored: StoredObject) -> str:
+        """A location next to the destination's folder, not inside it (default: the
+        stored object's name one folder up)."""
+        head, _, name = stored.location.rpartition("/")
+        parent = head.rpartition("/")[0]
+        return f"{parent}/elsewhere-{name}"
+
+    def test_access_link_serves_the_object(
+        self, sink: Sink, destination: Destination, tmp_path: Path
+    ) -> None:
+        if not isinstance(sink, LinkingSink):
+            pytest.skip("the sink has no access_link capability")
+        data = os.urandom(70_001)
+        stored, _ = self._store(sink, destination, data, "linked.mkv", tmp_path)
+        try:
+            url = sink.access_link(stored.location, destination, 120)
+        except CapabilityUnavailable as exc:
+            pytest.skip(f"no access links for this destination: {exc}")
+        assert isinstance(url, str) and url, url
+        secret = destination.access_key_secret
+        if secret:
+            assert secret.reveal() not in url, "the link shows the secret"
+        assert self.fetch_link(url) == data
+        with pytest.raises(StorageError):
+            sink.access_link(self.outside_location(stored), destination, 120)
+
+    def test_local_file_is_the_stored_file_and_stays_inside(
+        self, sink: Sink, destination: Destination, tmp_path: Path
+    ) -> None:
+        if not isinstance(sink, LocalFileSink):
+            pytest.skip("the sink has no local_file capability")
+        data = os.urandom(1000)
+        stored, _ = self._store(sink, destination, data, "served.mkv", tmp_path)
+        try:
+            path = sink.local_file(stored.location, destination)
+        except CapabilityUnavailable as exc:
+            pytest.skip(f"no local files for this destination: {exc}")
+        assert Path(path).read_bytes() == data
+        for outside in (self.outside_location(stored), "/etc/passwd", "../../etc/passwd"):
+            with pytest.raises(StorageError):
+                sink.local_file(outside, destination)
+
+    def test_delete_removes_the_object_once(
+        self, sink: Sink, destination: Destination, tmp_path: Path
+    ) -> None:
+        if not isinstance(sink, DeletingSink):
+            pytest.skip("the sink has no delete capability")
+        keep, _ = self._store(sink, destination, b"keep", "keep.mkv", tmp_path / "k")
+        gone, _ = self._store(sink, destination, b"gone", "gone.mkv", tmp_path / "g")
+        before = set(self.listing(destination))
+        assert sink.delete(gone.location, destination) is True
+        after = set(self.listing(destination))
+        assert len(before - after) == 1 and not after - before, (before, after)
+        assert sink.delete(gone.location, destination) is False, "a second delete must be a no-op"
+        assert self.fetch(keep, destination) == b"keep"
+        with pytest.raises(StorageError):
+            sink.delete(self.outside_location(keep), destination)
+        assert self.fetch(keep, destination) == b"keep"
 
 
 # --- sources -------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from recfw.errors import FieldError, StorageError, describe
 from recfw.naming import free_names, join_key
 from recfw.recording import Destination
 from recfw.secrets import mask_secrets, strip_url_credentials
-from recfw.storage import Progress, StoredObject
+from recfw.storage import CapabilityUnavailable, Progress, StoredObject
 
 from ._common import (
     ProgressCallback,
@@ -137,6 +137,62 @@ class FsspecSink:
         if progress is not None:
             progress(size, size)
         return StoredObject(location=location, size=size)
+
+    # --- optional capabilities (recfw.storage.LinkingSink, LocalFileSink, DeletingSink) ---
+
+    def _target(self, location: str, destination: Destination) -> tuple[Any, str]:
+        """``(filesystem, path)`` of ``location``, which must be inside the destination URL."""
+        from fsspec.core import url_to_fs
+
+        url = (destination.bucket or "").rstrip("/")
+        shown = strip_url_credentials(url)
+        name = location[len(shown) + 1 :] if location.startswith(shown + "/") else ""
+        if not name or "/" in name or name in (".", ".."):
+            raise StorageError(f"{location} is not inside the destination {shown}")
+        try:
+            fs, root = url_to_fs(url)
+        except Exception as exc:  # noqa: BLE001
+            raise StorageError(f"cannot open {shown}: {_hide(describe(exc), url)}") from None
+        return fs, f"{root.rstrip('/')}/{name}"
+
+    def access_link(self, location: str, destination: Destination, valid_for: int) -> str:
+        """A signed URL from the filesystem (``fs.sign``: gcsfs, s3fs, ...);
+        :class:`~recfw.storage.CapabilityUnavailable` for those that cannot sign."""
+        fs, path = self._target(location, destination)
+        try:
+            return fs.sign(path, expiration=int(valid_for))
+        except NotImplementedError:
+            raise CapabilityUnavailable(
+                f"the {fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]!r} "
+                "filesystem cannot sign URLs"
+            ) from None
+        except Exception as exc:  # noqa: BLE001
+            url = destination.bucket or ""
+            raise StorageError(f"cannot sign {location}: {_hide(describe(exc), url)}") from None
+
+    def local_file(self, location: str, destination: Destination) -> Path:
+        """For ``file://`` destinations: the stored file, for recfw to serve itself."""
+        fs, path = self._target(location, destination)
+        if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+            raise CapabilityUnavailable(f"{location} is not on this machine")
+        folder = Path(fs._strip_protocol(destination.bucket or "")).resolve()
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(folder) or not resolved.is_file():
+            raise StorageError(f"{location} is not a file inside {folder}")
+        return resolved
+
+    def delete(self, location: str, destination: Destination) -> bool:
+        """Remove the object; ``False`` if it was already gone."""
+        fs, path = self._target(location, destination)
+        url = destination.bucket or ""
+        try:
+            if not fs.exists(path):
+                return False
+            fs.rm(path)
+        except Exception as exc:  # noqa: BLE001
+            raise StorageError(f"cannot delete {location}: {_hide(describe(exc), url)}") from None
+        log.info("deleted %s", location)
+        return True
 
     @staticmethod
     def _free_path(fs: Any, root: str, key: str, shown: str) -> str:

@@ -89,6 +89,38 @@ class LocalSink:
             log.warning("%s already existed; stored the recording as %s", folder / name, final)
         return StoredObject(location=str(final.absolute()), size=size)
 
+    # --- optional capabilities (recfw.storage.LocalFileSink, DeletingSink) -------------
+
+    def _inside(self, location: str, destination: Destination) -> Path:
+        """``location`` as a resolved path that is inside the destination's folder."""
+        folder = self.folder(destination).resolve()
+        path = Path(location.removeprefix("file://")).expanduser()
+        if not path.is_absolute():
+            path = folder / path
+        path = path.resolve()  # symlinks followed: a link out of the folder is outside
+        if path == folder or not path.is_relative_to(folder):
+            raise StorageError(f"{location} is not inside the recordings folder {folder}")
+        return path
+
+    def local_file(self, location: str, destination: Destination) -> Path:
+        """The stored file at ``location`` (inside the destination's folder), for recfw to serve."""
+        path = self._inside(location, destination)
+        if not path.is_file():
+            raise StorageError(f"{path} is not there (any more)")
+        return path
+
+    def delete(self, location: str, destination: Destination) -> bool:
+        """Remove the file at ``location``; ``False`` if it was already gone."""
+        path = self._inside(location, destination)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot delete {path}: {exc.strerror or exc}") from None
+        log.info("deleted %s", path)
+        return True
+
     @staticmethod
     def _link_or_copy(src: Path, tmp: Path, size: int, progress) -> None:
         try:

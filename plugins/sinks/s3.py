@@ -206,6 +206,7 @@ class S3Sink:
         """
         import s3fs
 
+        _refuse_role_based(destination)
         opts = self.options()
         tries = attempts or opts.attempts
         secret = destination.access_key_secret
@@ -247,6 +248,7 @@ class S3Sink:
         errors = bucket_name_errors(bucket) + prefix_errors(destination.prefix, "bucket")
         if errors:
             raise StorageError("; ".join(str(e) for e in errors))
+        _refuse_role_based(destination)
         try:
             object_key = join_key(destination.prefix, key)
         except ValueError as exc:
@@ -295,6 +297,66 @@ class S3Sink:
         if progress is not None:
             progress(size, size)
         return StoredObject(location=f"s3://{bucket}/{object_key}", size=size)
+
+    # --- optional capabilities (recfw.storage.LinkingSink, DeletingSink) ---------------
+
+    def _object(self, location: str, destination: Destination) -> tuple[str, str]:
+        """``(bucket, key)`` of ``location`` (``s3://bucket/key``), which must be inside the
+        destination's bucket and sub-folder."""
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        prefix = destination.prefix
+        inside = (
+            location.startswith("s3://")
+            and bucket == destination.bucket_name
+            and key
+            and (not prefix or key.startswith(prefix + "/"))
+            and ".." not in key.split("/")
+        )
+        if not inside:
+            raise StorageError(f"{location} is not inside the destination {destination.bucket!r}")
+        return bucket, key
+
+    def access_link(self, location: str, destination: Destination, valid_for: int) -> str:
+        """A presigned GET URL of the object, valid for ``valid_for`` seconds (no request is
+        made: the URL is signed with the destination's credentials)."""
+        bucket, key = self._object(location, destination)
+        try:
+            fs = self.filesystem(destination)
+            return fs.sign(f"{bucket}/{key}", expiration=int(valid_for))
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            message = explain(
+                exc, where=_where(bucket, destination), key_id=destination.access_key_id
+            )
+            raise StorageError(_scrub(message, destination)) from None
+
+    def delete(self, location: str, destination: Destination) -> bool:
+        """Delete the object; ``False`` if it was already gone."""
+        bucket, key = self._object(location, destination)
+        where = _where(bucket, destination)
+        try:
+            fs = self.filesystem(destination)
+            try:
+                fs.call_s3("head_object", Bucket=bucket, Key=key)
+                existed = True
+            except Exception as exc:  # noqa: BLE001
+                code = _code(exc)
+                if code in ("404", "NoSuchKey", "NotFound") or isinstance(exc, FileNotFoundError):
+                    existed = False
+                elif code in DENIED_CODES:
+                    existed = True  # may delete without reading: assume it was there
+                else:
+                    raise
+            fs.call_s3("delete_object", Bucket=bucket, Key=key)
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            message = explain(exc, where=where, key_id=destination.access_key_id)
+            raise StorageError(_scrub(message, destination)) from None
+        if existed:
+            log.info("deleted s3://%s/%s", bucket, key)
+        return existed
 
     def _free_key(self, fs: Any, bucket: str, object_key: str) -> str:
         """``object_key`` or the first ``name (n).ext`` not in the bucket yet."""
@@ -376,6 +438,18 @@ class S3Sink:
                 return size
             raise
         return int(head["ContentLength"])
+
+
+def _refuse_role_based(destination: Destination) -> None:
+    """Role-based access (``authenticationType: roleBased``) is accepted and stored by the API
+    but not implemented by this sink yet: fail clearly (the recording is kept, never sent
+    with other credentials such as the server's own)."""
+    if destination.role_based:
+        raise StorageError(
+            "role-based S3 authentication (authenticationType 'roleBased', oidcRoleArn "
+            f"{destination.oidc_role_arn!r}) is not supported by this recfw yet: the recording "
+            "is kept in the spool until it is"
+        )
 
 
 def _upload_age(name: str, initiated: Any, now: datetime) -> float | None:

@@ -132,6 +132,15 @@ class TestS3Sink(SinkContract):
     def listing(self, destination: Destination) -> list[str]:
         return self.s3.keys(destination.bucket_name)
 
+    def fetch_link(self, url: str) -> bytes:
+        # moto's enforced authentication cannot check presigned (query-string) signatures:
+        # it looks for an Authorization header. Fetch with the check off.
+        previous = self.s3._set_auth("inf")
+        try:
+            return super().fetch_link(url)
+        finally:
+            self.s3._set_auth(str(previous))
+
 
 @pytest.fixture
 def s3_contract_bucket(s3_endpoint):

@@ -31,9 +31,7 @@ BAD_OFFERS = [
 ]
 
 
-async def test_an_unparseable_sdp_offer_is_an_error_for_the_sender_not_the_log(
-    make_server, caplog
-):
+async def test_an_unparseable_sdp_offer_is_an_error_for_the_sender_not_the_log(make_server, caplog):
     server = await make_server()
     visitor_link, _ = server.links("standup")
     caplog.set_level(logging.INFO)

@@ -1,5 +1,7 @@
 """The meetings REST API of the room server: auth, validation, per-meeting settings, GET/DELETE.
 
+(Whereby compatibility, persistence and meeting ends: tests/api/.)
+
 Against a real server on 127.0.0.1 (aiohttp client), real headless WebRTC
 participants, the local sink and a moto S3 server on loopback.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,6 +63,12 @@ async def call(method: str, url: str, *, body=None, data=None, headers=None):
         return response.status, parsed, text, response.headers
 
 
+async def meeting_count(server) -> int:
+    status, page, _, _ = await call("GET", server.base_url + "/v1/meetings", headers=auth())
+    assert status == 200, page
+    return len(page["results"])
+
+
 def _synthetic(builtin_plugins, pid: str):
     source = builtin_plugins.get("sources", "synthetic")
     options = {"width": 320, "height": 240, "fps": 15, "color": [200, 40, 40]}
@@ -74,7 +83,7 @@ async def test_without_a_configured_key_the_api_answers_503(make_server):
         )
         assert status == 503
         assert "RECFW_API_KEY" in body["error"] and "apiKey" in body["error"]
-    assert not server.meetings
+    assert server.db is None
 
 
 async def test_a_wrong_or_missing_key_answers_401(make_server):
@@ -95,7 +104,7 @@ async def test_a_wrong_or_missing_key_answers_401(make_server):
         assert response_headers["WWW-Authenticate"].startswith("Bearer")
     status, _, _, _ = await call("DELETE", url + "/nope", headers=auth("wrong"))
     assert status == 401
-    assert not server.meetings
+    assert await meeting_count(server) == 0
 
 
 async def test_the_key_can_come_from_the_environment(make_server):
@@ -139,6 +148,22 @@ S3_BAD_BUCKET = {
         ({"endDate": in_future(), "colour": "red"}, {"colour"}),
         ({"endDate": in_future(), "recording": {"colour": "red"}}, {"recording.colour"}),
         ({"endDate": in_future(), "roomNamePrefix": "a b/c"}, {"roomNamePrefix"}),
+        ({"endDate": in_future(), "roomMode": "huge"}, {"roomMode"}),
+        ({"endDate": in_future(), "roomNamePattern": "words"}, {"roomNamePattern"}),
+        ({"endDate": in_future(), "fields": ["secretUrl"]}, {"fields"}),
+        ({"endDate": in_future(), "isLocked": "yes"}, {"isLocked"}),
+        ({"endDate": in_future(), "templateType": "webinar"}, {"templateType"}),
+        ({"endDate": in_future(), "streaming": "rtmp://x"}, {"streaming"}),
+        (
+            {
+                "endDate": in_future(),
+                "recording": {
+                    "destination": {**S3_BAD_BUCKET["destination"], "bucket": "good-bucket"}
+                    | {"authenticationType": "magic"}
+                },
+            },
+            {"recording.destination.authenticationType"},
+        ),
         ({"roomNamePrefix": 7, "recording": {"startTrigger": "x"}}, None),
         (b"{not json", {"body"}),
         ([1, 2], {"body"}),
@@ -159,7 +184,7 @@ async def test_invalid_requests_answer_400_naming_every_field(make_server, body,
     assert named == fields, answer
     assert all(f["message"] for f in answer["fields"])
     assert SECRET not in text and API_KEY not in text
-    assert not server.meetings
+    assert await meeting_count(server) == 0
 
 
 async def test_a_meeting_records_with_its_own_destination_and_format(
@@ -179,7 +204,12 @@ async def test_a_meeting_records_with_its_own_destination_and_format(
     dest = s3_server.destination(s3_bucket, "meetings", file_format="mp4", secret=None)
     override = {"type": "cloud", "destination": dest.to_dict(reveal=True)}
     url = server.base_url + "/v1/meetings"
-    body = {"roomNamePrefix": "standup", "endDate": in_future(), "recording": override}
+    body = {
+        "roomNamePrefix": "standup-",
+        "endDate": in_future(),
+        "recording": override,
+        "fields": ["hostRoomUrl"],
+    }
     status, created, text, _ = await call("POST", url, body=body, headers=auth())
     assert status == 201, created
     secret = dest.access_key_secret.reveal()
@@ -194,15 +224,17 @@ async def test_a_meeting_records_with_its_own_destination_and_format(
     assert created["recording"]["destination"]["accessKeySecret"] == "********"
     assert datetime.fromisoformat(created["endDate"]) > datetime.now(UTC)
 
-    status, fetched, text, _ = await call("GET", f"{url}/{created['meetingId']}", headers=auth())
+    status, fetched, text, _ = await call(
+        "GET", f"{url}/{created['meetingId']}?fields=hostRoomUrl", headers=auth()
+    )
     assert status == 200 and fetched == created and secret not in text
-
-    engine = server.rooms[name[1:]].engine
-    assert engine.meeting_id == created["meetingId"]
-    assert engine.settings.destination.provider == "s3"
+    assert name[1:] not in server.rooms  # rooms open on the first join
 
     # The automatic trigger (inherited) starts a recording when a person joins.
     async with HeadlessParticipant(created["roomUrl"], _synthetic(builtin_plugins, "a"), name="A"):
+        engine = server.rooms[name[1:]].engine
+        assert engine.meeting_id == created["meetingId"]
+        assert engine.settings.destination.provider == "s3"
         await asyncio.sleep(2.5)
         assert engine.status == "started"
     # The last person left: the recording stops, then it is stored.
@@ -254,17 +286,21 @@ async def test_manual_trigger_override_then_delete_stores_the_recording(
     # Organization default: automatic start. The meeting: manual ("none").
     server = await make_server(config=api_config("automatic"))
     url = server.base_url + "/v1/meetings"
-    body = {"endDate": in_future(), "recording": {"startTrigger": "none"}}
+    body = {
+        "endDate": in_future(),
+        "recording": {"startTrigger": "none"},
+        "fields": ["hostRoomUrl"],
+    }
     status, created, _, _ = await call("POST", url, body=body, headers=auth())
     assert status == 201, created
-    assert created["roomName"].count("-") == 0  # no prefix: only the random part
+    assert uuid.UUID(created["roomName"][1:])  # no prefix: a UUID
     meeting = f"{url}/{created['meetingId']}"
     name = created["roomName"][1:]
-    engine = server.rooms[name].engine
 
     host = HeadlessParticipant(created["hostRoomUrl"], _synthetic(builtin_plugins, "h"), name="H")
     async with host:
         assert host.result.role == "host"
+        engine = server.rooms[name].engine
         await asyncio.sleep(1.0)
         assert engine.status == "idle" and not engine.sessions  # the default would record
         await host.command("start_recording")
@@ -282,9 +318,10 @@ async def test_manual_trigger_override_then_delete_stores_the_recording(
         assert sum(1 for _ in container.decode(video=0)) > 15
 
     assert name not in server.rooms
-    for method in ("GET", "DELETE"):
-        status, answer, _, _ = await call(method, meeting, headers=auth())
-        assert status == 404 and answer["error"] == "no such meeting"
+    status, answer, _, _ = await call("GET", meeting, headers=auth())
+    assert status == 404 and answer["error"] == "no such meeting"
+    status, answer, text, _ = await call("DELETE", meeting, headers=auth())
+    assert status == 204 and text == ""  # idempotent
     async with (
         aiohttp.ClientSession() as session_,
         session_.ws_connect(f"{server.base_url}/{name}/ws") as ws,
@@ -332,7 +369,7 @@ async def test_a_meeting_cannot_choose_a_folder_on_this_machine(make_server, des
     )
     assert status == 400, answer
     assert "recording.destination.provider" in {f["field"] for f in answer["fields"]}
-    assert not server.meetings
+    assert await meeting_count(server) == 0
 
 
 async def test_a_meeting_may_change_only_the_format_of_the_default_folder(make_server):

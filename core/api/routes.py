@@ -1,0 +1,90 @@
+"""The REST API's routes on the room server's aiohttp application.
+
+Every ``/v1`` route is guarded by one middleware (:mod:`recfw.control.auth`:
+API keys, 401, 429); ``/v1/openapi.json`` and the signed ``/downloads/...``
+links are open. Handlers never check keys themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiohttp import web
+
+from .links import DOWNLOAD_PREFIX
+from .meetings import MeetingsApi
+from .openapi import document
+from .recordings import RecordingsApi
+
+if TYPE_CHECKING:
+    from ..control import Database
+    from ..recording import RecordingOverride
+    from ..registry import PluginRegistry
+
+
+class RoomPlane(Protocol):
+    """What the API needs from the room server (:class:`recfw.server.RoomServer`)."""
+
+    plugins: PluginRegistry
+    #: The organization's recording defaults (meetings' overrides are laid over them).
+    defaults: RecordingOverride
+    #: The key of signed download links (:mod:`recfw.api.links`).
+    link_key: bytes
+    clock: Callable[[], datetime]
+
+    def control_db(self) -> Database:
+        """The control plane's database."""
+        ...
+
+    def links(self, room: str) -> tuple[str, str]:
+        """``(visitor link, host link)`` of a room."""
+        ...
+
+    def public_base(self) -> str:
+        """The server's base URL as others reach it (no trailing slash)."""
+        ...
+
+    def room_in_use(self, name: str) -> bool:
+        """Whether a room of that name is open (made without a meeting, say)."""
+        ...
+
+    async def end_room(self, name: str, message: str) -> None:
+        """Close a room: tell and disconnect everyone, stop and store its recording."""
+        ...
+
+
+class Api:
+    """The meetings and recordings API (Whereby-compatible) and its OpenAPI document."""
+
+    def __init__(self, plane: RoomPlane):
+        self.meetings = MeetingsApi(plane)
+        self.recordings = RecordingsApi(plane)
+        self._document: dict[str, Any] | None = None
+
+    def register(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/v1/openapi.json", self.openapi)
+        r.add_post("/v1/meetings", self.meetings.create)
+        r.add_get("/v1/meetings", self.meetings.list)
+        r.add_get("/v1/meetings/{meetingId}", self.meetings.get)
+        r.add_delete("/v1/meetings/{meetingId}", self.meetings.delete)
+        r.add_get("/v1/recordings", self.recordings.list)
+        r.add_post("/v1/recordings/bulk-delete", self.recordings.bulk_delete)
+        r.add_get("/v1/recordings/{recordingId}", self.recordings.get)
+        r.add_delete("/v1/recordings/{recordingId}", self.recordings.delete)
+        r.add_get("/v1/recordings/{recordingId}/access-link", self.recordings.access_link)
+        r.add_get(DOWNLOAD_PREFIX + "/{recordingId}/{filename}", self.recordings.download)
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        if self._document is None:
+            self._document = document()
+        return web.json_response(self._document)
+
+    async def idle(self) -> None:
+        """Wait for background work (bulk deletions) to finish."""
+        await self.recordings.idle()
+
+
+__all__ = ["Api", "RoomPlane"]
