@@ -65,7 +65,6 @@ class Frame:
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(HERE / "templates")),
             autoescape=True,
-            undefined=jinja2.StrictUndefined,
         )
         self.env.globals["PREFIX"] = PREFIX
         self.env.filters["urlquote"] = lambda v: quote(str(v), safe="")
@@ -78,7 +77,7 @@ class Frame:
         template: str,
         login: Login | None,
         *,
-        status: int = 200,
+        http_status: int = 200,
         **context: Any,
     ) -> web.Response:
         page = self.env.get_template(template).render(
@@ -89,7 +88,7 @@ class Frame:
         )
         return web.Response(
             text=page,
-            status=status,
+            status=http_status,
             content_type="text/html",
             headers={
                 "Content-Security-Policy": CSP,
@@ -118,7 +117,7 @@ class Frame:
                         request,
                         "error.html",
                         None,
-                        status=401,
+                        http_status=401,
                         title="Logged out",
                         message="Your session has ended (or was never started): log in again.",
                     )
@@ -131,7 +130,7 @@ class Frame:
                         request,
                         "error.html",
                         login,
-                        status=403,
+                        http_status=403,
                         title="Form refused",
                         message="The form's security token is missing or wrong (an old tab, or "
                         "a form from another site). Go back, reload the page and try again.",
@@ -150,7 +149,7 @@ class Frame:
             request,
             "login.html",
             None,
-            status=status,
+            http_status=status,
             login_csrf=token,
             message=message,
             next=_safe_next(request.query.get("next")),
@@ -188,16 +187,21 @@ class Frame:
             log.warning("dashboard: a login was refused: %s", exc)
             return await self.login_page(request, message=str(exc), status=401)
         log.info("dashboard: key %s (%s) logged in", login.key_id, login.key_name)
-        response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))) or f"{PREFIX}/")
+        response = see_other(_safe_next(str(form.get("next", ""))) or f"{PREFIX}/")
         set_cookie(response, request, COOKIE, token)
         response.del_cookie(LOGIN_COOKIE, path=PREFIX)
         return response
 
     async def post_logout(self, request: web.Request, login: Login) -> web.StreamResponse:
         await asyncio.to_thread(self.sessions.logout, request.cookies.get(COOKIE))
-        response = web.HTTPSeeOther(f"{PREFIX}/login")
+        response = see_other(f"{PREFIX}/login")
         response.del_cookie(COOKIE, path=PREFIX)
         return response
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 to ``location`` (a response that cookies can be set on)."""
+    return web.Response(status=303, headers={"Location": location})
 
 
 def _safe_next(value: str | None) -> str:

@@ -36,6 +36,22 @@ TRIGGERS = {
     "prompt": ("Prompt host", "The host is asked to start recording when they join."),
     "none": ("Manual", "A host starts and stops the recording with the Record button."),
 }
+
+
+def trigger_choices(plugins: Any) -> dict[str, tuple[str, str]]:
+    """The installed start triggers: ``name -> (label, one-line explanation)``, the four
+    built-in ones first."""
+    names = [n for n in TRIGGERS if n in plugins.trigger_names()]
+    names += [n for n in plugins.trigger_names() if n not in TRIGGERS]
+    out = {}
+    for name in names:
+        trigger = plugins.trigger(name)
+        label = getattr(trigger, "label", None) or TRIGGERS.get(name, (name, ""))[0]
+        doc = (type(trigger).__doc__ or "").strip().splitlines()
+        out[name] = (label, TRIGGERS[name][1] if name in TRIGGERS else (doc[0] if doc else ""))
+    return out
+
+
 TEXT_FIELDS = ("bucket", "accessKeyId", "region", "endpointUrl", "oidcRoleArn")
 AUTH_TYPES = {"accessKey": "Access key", "roleBased": "Role (IAM role ARN)"}
 
@@ -119,12 +135,12 @@ class ConfigurePage:
             request,
             "configure.html",
             login,
-            status=status,
+            http_status=status,
             values=values,
             secret_set=secret_set,
             providers=plugins.sink_names(),
             formats=plugins.encoder_names(),
-            triggers=TRIGGERS,
+            triggers=trigger_choices(plugins),
             auth_types=AUTH_TYPES,
             errors=errors or [],
             error_fields={_short(e.field) for e in errors or []},
@@ -168,6 +184,10 @@ class ConfigurePage:
         else:
             destination["oidcRoleArn"] = None
         destination["accessKeySecret"] = secret or None
+        if not _needs_credentials(self.server.plugins, values["provider"]):
+            for k in ("accessKeyId", "accessKeySecret", "authenticationType", "oidcRoleArn"):
+                destination[k] = None
+            secret = None
         recording = {
             "type": "local" if values["provider"] == "local" else "cloud",
             "destination": {k: v for k, v in destination.items() if v is not None},
@@ -253,9 +273,23 @@ def _store_and_delete(sink: Any, destination: Any) -> dict[str, Any]:
     }
 
 
+def _needs_credentials(plugins: Any, provider: str) -> bool:
+    try:
+        return bool(getattr(plugins.sink(provider), "needs_credentials", True))
+    except PluginError:
+        return True
+
+
 def _short(field: str) -> str:
     """``recording.destination.bucket`` -> ``bucket`` (the form field's name)."""
     return field.rsplit(".", 1)[-1]
 
 
-__all__ = ["ConfigurePage", "TRIGGERS", "apply_defaults", "load_stored_defaults", "probe"]
+__all__ = [
+    "ConfigurePage",
+    "TRIGGERS",
+    "trigger_choices",
+    "apply_defaults",
+    "load_stored_defaults",
+    "probe",
+]

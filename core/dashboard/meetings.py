@@ -18,7 +18,7 @@ from aiohttp import web
 from ..errors import FieldError, SettingsError
 from ..server.meetings import ROOM_MODES, parse_meeting_request
 from ..times import iso_utc
-from .configure import TRIGGERS
+from .configure import trigger_choices
 
 if TYPE_CHECKING:
     from .app import Frame
@@ -100,7 +100,7 @@ class MeetingsPage:
             "rows": rows,
             "next_url": "?" + urlencode({"cursor": next_cursor}) if next_cursor else "",
             "modes": ROOM_MODES,
-            "triggers": TRIGGERS,
+            "triggers": trigger_choices(self.server.plugins),
             "formats": self.server.plugins.encoder_names(),
             "errors": [],
             "values": {},
@@ -108,7 +108,7 @@ class MeetingsPage:
             "notice": request.query.get("notice", ""),
         }
         context.update(extra)
-        return self.frame.render(request, "meetings.html", login, status=status, **context)
+        return self.frame.render(request, "meetings.html", login, http_status=status, **context)
 
     async def get(self, request: web.Request, login: Login) -> web.StreamResponse:
         return await self._page(request, login)

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from .. import netguard
 from ..control import EndpointStore, Outbox
-from ..control.models import OutboxEvent, WebhookEndpoint
+from ..control.delivery import event_of
+from ..control.models import WebhookEndpoint
 from ..events import EVENT_TYPES, new_secret
 from ..secrets import safe_url
 from ..times import iso_utc
@@ -46,7 +47,7 @@ class WebhooksPage:
             rows = Outbox.deliveries(s, status=status or None, limit=DELIVERIES_SHOWN)
             deliveries = []
             for d in rows:
-                event = s.query(OutboxEvent).filter(OutboxEvent.id == d.event_id).one_or_none()
+                event = event_of(s, d)
                 endpoint = s.get(WebhookEndpoint, d.endpoint_id)
                 deliveries.append(
                     {
@@ -81,7 +82,7 @@ class WebhooksPage:
             failed=any(d["status"] == "failed" for d in context["deliveries"]),
         )
         context.update(extra)
-        return self.frame.render(request, "webhooks.html", login, status=status, **context)
+        return self.frame.render(request, "webhooks.html", login, http_status=status, **context)
 
     async def get(self, request: web.Request, login: Login) -> web.StreamResponse:
         return await self._page(request, login)

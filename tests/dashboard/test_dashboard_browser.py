@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from dash_helpers import dash_config, make_key
+from recfw import netguard
 from recfw.control import Outbox, RecordingStore
 from recfw.control.crypto import Cipher, new_key
 from recfw.control.db import Database
@@ -65,7 +66,7 @@ async def test_login_configure_and_test_connection(browser, shots, db, dash_serv
     await shots(page, "recordings-empty")
     assert "No recordings yet" in await page.inner_text("#empty")
 
-    await page.get_by_role("link", name="Configure → Recording").click()
+    await page.get_by_role("navigation").get_by_role("link", name="Configure → Recording").click()
     await page.select_option("#provider", "s3")
     await page.get_by_label("Bucket (with optional sub-folder)").fill(f"{bucket}/meetings")
     await page.get_by_label("Access Key ID").fill(s3_server.access_key_id)
@@ -108,7 +109,7 @@ async def test_login_configure_and_test_connection(browser, shots, db, dash_serv
     assert server.settings.destination.provider == "s3"
     assert server.settings.start_trigger == "automatic-2nd-participant"
 
-    await page.get_by_role("link", name="Meetings").click()
+    await page.get_by_role("navigation").get_by_role("link", name="Meetings").click()
     assert "No meetings yet" in await page.inner_text("#empty")
     await page.get_by_label("Ends at (UTC)").fill("2099-01-01T10:00")
     await page.get_by_label("Room name prefix (optional)").fill("sales")
@@ -148,7 +149,9 @@ async def test_recordings_download_delete_and_webhook_replay(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    # As `recfw run` does with the config's [server] allowedDestinations.
     config = dash_config([s3_server.allowed_destination, f"127.0.0.1:{port}"])
+    disallow = netguard.allow(f"127.0.0.1:{port}")
     runtime = ControlRuntime.open(config, builtin_plugins, db=db)
     server = await dash_server(db, config, control=runtime.events)
     await runtime.start(uploads=False)
@@ -214,7 +217,7 @@ async def test_recordings_download_delete_and_webhook_replay(
         await shots(page, "recordings-deleted")
 
         # webhooks: an endpoint that refuses, failed deliveries, replay once it is back
-        await page.get_by_role("link", name="Webhooks").click()
+        await page.get_by_role("navigation").get_by_role("link", name="Webhooks").click()
         await page.get_by_label("URL").fill(f"http://127.0.0.1:{port}/hook")
         await page.get_by_role("button", name="Add endpoint").click()
         secret = await page.input_value("#new-secret")
@@ -260,3 +263,4 @@ async def test_recordings_download_delete_and_webhook_replay(
     finally:
         await runtime.stop(flush=0)
         await runner.cleanup()
+        disallow()
