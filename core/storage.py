@@ -138,9 +138,24 @@ class DeletingSink(Protocol):
         ...
 
 
+@runtime_checkable
+class ProbingSink(Protocol):
+    """A sink that can check a destination end to end (the dashboard's Test connection)."""
+
+    def probe(self, destination: Destination) -> str:
+        """Write a small probe object into ``destination``, read it back, compare, delete it;
+        return where it was written. ``StorageError`` naming the failing step and the
+        problem (wrong key, wrong secret, missing bucket, no permission, endpoint refused),
+        never a secret."""
+        ...
+
+
 def capabilities(sink: object) -> frozenset[str]:
-    """The optional capabilities ``sink`` declares: ``access_link``, ``local_file``, ``delete``."""
+    """The optional capabilities ``sink`` declares: ``access_link``, ``local_file``,
+    ``delete``, ``probe``."""
     found = set()
+    if isinstance(sink, ProbingSink):
+        found.add("probe")
     if isinstance(sink, LinkingSink):
         found.add("access_link")
     if isinstance(sink, LocalFileSink):

@@ -300,9 +300,29 @@ class WebhookDelivery(Base):
     )
 
 
+class DashboardSession(Base):
+    """A dashboard login: the cookie holds a random token, the row only its SHA-256 (``id``).
+
+    The session is valid while the row exists, ``expires_at`` is in the future and
+    its admin API key is neither revoked nor demoted; logging out deletes the row.
+    ``csrf_token`` is the token every form of the session must carry.
+    """
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 __all__ = [
     "ApiKey",
     "Base",
+    "DashboardSession",
     "DELIVERY_STATUSES",
     "Meeting",
     "OrgSettings",

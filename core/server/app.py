@@ -201,6 +201,10 @@ class RoomServer:
         app.router.add_static("/static/", web_dir(), show_index=False)
         self.api: Api = Api(self)
         self.api.register(app)
+        from ..dashboard import Dashboard  # /dashboard (docs/dashboard.md), before /{room}
+
+        self.dashboard = Dashboard(self)
+        self.dashboard.register(app)
         app.router.add_get("/{room}/ws", self._websocket)
         app.router.add_get("/{room}", self._room_page)
         return app

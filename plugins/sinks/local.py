@@ -121,6 +121,25 @@ class LocalSink:
         log.info("deleted %s", path)
         return True
 
+    def probe(self, destination: Destination) -> str:
+        """Write, read back and delete a small file in the folder (recfw.storage.ProbingSink)."""
+        folder = self.folder(destination)
+        path = folder / f".recfw-probe-{uuid.uuid4().hex}"
+        body = f"recfw connection test {uuid.uuid4()}".encode()
+        step = "create the folder"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            step = "write a test file in"
+            path.write_bytes(body)
+            step = "read the test file back from"
+            if path.read_bytes() != body:
+                raise StorageError(f"the test file read back from {folder} differs")
+            step = "delete the test file from"
+            path.unlink()
+        except OSError as exc:
+            raise StorageError(f"could not {step} {folder}: {exc.strerror or exc}") from None
+        return str(path.absolute())
+
     @staticmethod
     def _link_or_copy(src: Path, tmp: Path, size: int, progress) -> None:
         try:

@@ -50,6 +50,7 @@ import logging
 import math
 import re
 import socket
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -363,6 +364,42 @@ class S3Sink:
         if existed:
             log.info("deleted s3://%s/%s", bucket, key)
         return existed
+
+    def probe(self, destination: Destination) -> str:
+        """Write, read back and delete a small probe object (recfw.storage.ProbingSink)."""
+        bucket = destination.bucket_name
+        errors = bucket_name_errors(bucket) + prefix_errors(destination.prefix, "bucket")
+        if errors:
+            raise StorageError("; ".join(str(e) for e in errors))
+        _refuse_role_based(destination)
+        key = join_key(destination.prefix, f".recfw-probe-{uuid.uuid4().hex}")
+        body = f"recfw connection test {uuid.uuid4()}".encode()
+        where = _where(bucket, destination)
+        step, permission = "write a test object to", "s3:PutObject"
+        try:
+            fs = self.filesystem(destination, attempts=1)
+            fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body)
+            step, permission = "read the test object back from", "s3:GetObject"
+            if fs.cat_file(f"{bucket}/{key}") != body:
+                raise StorageError(f"the test object read back from {where} differs")
+            step, permission = "delete the test object from", "s3:DeleteObject"
+            fs.call_s3("delete_object", Bucket=bucket, Key=key)
+        except StorageError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            code = _code(exc)
+            if code in DENIED_CODES:
+                message = (
+                    f"S3 denied access ({code}) to {where} for access key id "
+                    f"{mask_key_id(destination.access_key_id) or 'none'}: the key needs "
+                    f"{permission} permission"
+                )
+            else:
+                message = explain(exc, where=where, key_id=destination.access_key_id)
+            raise StorageError(
+                _scrub(f"could not {step} {where}: {message}", destination)
+            ) from None
+        return f"s3://{bucket}/{key}"
 
     def _free_key(self, fs: Any, bucket: str, object_key: str) -> str:
         """``object_key`` or the first ``name (n).ext`` not in the bucket yet."""
