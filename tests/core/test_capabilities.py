@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from recfw import hookimpl
 from recfw.errors import SettingsError
 from recfw.manager import Plugins
 from recfw.recording import EMBEDDED_DEFAULT
-from recfw.server.meetings import create_meeting
+from recfw.server.meetings import meeting_settings, parse_meeting_request
 
 
 class _Sink:
@@ -62,11 +64,14 @@ def test_a_meeting_may_not_choose_the_place_of_a_sink_on_this_machine(plugins, p
     if provider == "local":
         body["recording"]["type"] = "local"
     with pytest.raises(SettingsError) as info:
-        create_meeting(body, EMBEDDED_DEFAULT, plugins, environ={})
+        parse_meeting_request(body, EMBEDDED_DEFAULT, plugins, datetime.now(UTC), environ={})
     assert [e.field for e in info.value.errors] == ["recording.destination.provider"]
     assert "organization default" in info.value.errors[0].message
 
 
 def test_a_meeting_may_choose_a_remote_sink(plugins):
-    meeting = create_meeting(_body("remote"), EMBEDDED_DEFAULT, plugins, environ={})
-    assert meeting.settings.destination.provider == "remote"
+    request = parse_meeting_request(
+        _body("remote"), EMBEDDED_DEFAULT, plugins, datetime.now(UTC), environ={}
+    )
+    settings = meeting_settings(EMBEDDED_DEFAULT, request.recording, plugins, environ={})
+    assert settings.destination.provider == "remote"
