@@ -22,6 +22,18 @@ A TOML file (``recfw.toml``)::
     port = 8080
     iceAddresses = ["127.0.0.1"]
     # apiKey: enables the meetings API; better from RECFW_API_KEY than in the file
+    # database = "postgresql://user@host/recfw"   # or RECFW_DATABASE_URL; default:
+    #                                             # SQLite in the data folder
+    # dataDir = ".recfw"          # or RECFW_DATA_DIR: spool, database, secret key
+    # apiRateLimit = 600          # requests a minute per API key (0: no limit)
+
+    # allowedDestinations: private/loopback hosts recfw may connect to (docs/settings.md)
+    # allowedDestinations = ["10.0.0.0/8", "minio.internal:9000"]
+
+    [storage]                   # how long storage may take (docs/settings.md)
+    connectTimeout = 5          # seconds
+    readTimeout = 20            # seconds
+    attempts = 3
 
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
@@ -48,14 +60,19 @@ from .recording import EMBEDDED_DEFAULT, RecordingOverride
 from .secrets import Secret
 from .settings.merging import merge, with_env_credentials
 from .settings.parsing import parse_recording
+from .storage import TransferOptions, parse_transfer_options
 
-_TOP_LEVEL = ("recording", "encoder", "server", "webhooks")
+_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage")
 _SERVER_FIELDS = {
     "host": str,
     "port": int,
     "iceAddresses": list,
     "publicUrl": str,
     "apiKey": str,
+    "database": str,
+    "dataDir": str,
+    "allowedDestinations": list,
+    "apiRateLimit": int,
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -75,6 +92,14 @@ class ServerSettings:
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
     public_url: str | None = None
     api_key: Secret | None = None
+    #: ``[server] database``: the control plane's database URL (see docs/database.md).
+    database: str | None = field(default=None, repr=False)  # may hold a password
+    #: ``[server] dataDir``: recfw's data folder (spool, SQLite database, secret key).
+    data_dir: str | None = None
+    #: ``allowedDestinations``: non-public hosts recfw may connect to (:mod:`recfw.netguard`).
+    allowed_destinations: tuple[str, ...] = ()
+    #: ``[server] apiRateLimit``: requests per minute per API key (0: no limit).
+    api_rate_limit: int = 600
 
 
 @dataclass(frozen=True)
@@ -103,6 +128,7 @@ class Config:
     server: ServerSettings = ServerSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
     path: Path | None = None
+    storage: TransferOptions = TransferOptions()
 
 
 def _is_ip(address: str) -> bool:
@@ -164,6 +190,13 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 errors.append(FieldError("server.publicUrl", "must be an http:// or https:// URL"))
             else:
                 values["public_url"] = value
+        elif key == "allowedDestinations":
+            from .netguard import allowed_errors
+
+            found = allowed_errors(value)
+            errors.extend(found)
+            if not found:
+                values["allowed_destinations"] = tuple(value)
         elif key == "apiKey":
             if not value.strip():
                 errors.append(
@@ -174,6 +207,27 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 )
             else:
                 values["api_key"] = Secret(value)
+        elif key == "database":
+            if not value.strip():
+                errors.append(
+                    FieldError("server.database", "must not be empty (leave it out for SQLite)")
+                )
+            else:
+                values["database"] = value.strip()
+        elif key == "apiRateLimit":
+            if value < 0:
+                errors.append(
+                    FieldError(
+                        "server.apiRateLimit", "must be 0 (no limit) or more requests a minute"
+                    )
+                )
+            else:
+                values["api_rate_limit"] = value
+        elif key == "dataDir":
+            if not value.strip():
+                errors.append(FieldError("server.dataDir", "must not be empty"))
+            else:
+                values["data_dir"] = value
         else:
             values[key] = value
     return ServerSettings(**values)
@@ -252,6 +306,7 @@ def parse_config(
         encoder = {}
     server = _server(data.get("server"), environ, errors)
     webhooks = _webhooks(data.get("webhooks"), environ, errors)
+    storage = parse_transfer_options(data.get("storage"), errors)
     if errors:
         raise SettingsError(errors)
     return Config(
@@ -260,6 +315,7 @@ def parse_config(
         server=server,
         webhooks=webhooks,
         path=path,
+        storage=storage,
     )
 
 

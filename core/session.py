@@ -189,7 +189,7 @@ class RecordingSession:
         from .storing import store_recording
 
         try:
-            stored = self.stored = await asyncio.to_thread(
+            stored = await asyncio.to_thread(
                 store_recording,
                 self.spool_path,
                 self.key,
@@ -207,6 +207,7 @@ class RecordingSession:
             return
         finally:
             self._release()
+        self.stored = stored
         self.status = SessionStatus.STORED
         log.info("stored %s (%d bytes)", stored.location, stored.size)
         self._emit(Event(RECORDING_FINISHED, self._data()))
@@ -262,8 +263,9 @@ class RecordingSession:
         )
         if self.stopped_at:
             data["stoppedAt"] = iso_utc(self.stopped_at)
-        if self.stats is not None and self.duration_s is not None:
-            data["durationSeconds"] = round(self.duration_s, 3)
+        duration = self.duration_s
+        if duration is not None:
+            data["durationSeconds"] = round(duration, 3)
         if self.stored is not None:
             data["location"] = self.stored.location
             data["size"] = self.stored.size

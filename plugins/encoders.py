@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import av
 from recfw import hookimpl
@@ -166,9 +166,7 @@ class _Stream:
         rate = fmt.sample_rate
         if audio_codec == "libopus" and rate not in OPUS_RATES:
             rate = 48000  # PyAV resamples the frames to the codec's rate
-        a = self.container.add_stream(audio_codec, rate=rate)
-        if not isinstance(a, av.AudioStream):
-            raise ValueError(f"{audio_codec!r} is not an audio codec")
+        a = cast(av.AudioStream, self.container.add_stream(audio_codec, rate=rate))
         a.layout = fmt.audio_layout
         a.bit_rate = settings.audio_bitrate
         self.video, self.audio = v, a

@@ -2,7 +2,7 @@
 
 ``recfw --version`` and ``recfw --help`` import none of them (they pull in the
 media stack); ``recfw --help`` shows the one-line help kept here, which
-``tests/core/test_cli.py`` checks against each command's own.
+``tests/core/test_loading.py`` checks against each command's own.
 """
 
 #: name -> (module, attribute, the command's one-line help)
@@ -36,5 +36,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "recfw.commands.spool",
         "spool_group",
         "Recordings waiting on local disk: storing failed, or recfw stopped mid-recording.",
+    ),
+    "keys": (
+        "recfw.commands.keys",
+        "keys_group",
+        "API keys: `Authorization: Bearer <key>` on every /v1 request.",
+    ),
+    "db": (
+        "recfw.commands.db",
+        "db_group",
+        "recfw's database: SQLite in .recfw/ by default, or PostgreSQL.",
     ),
 }

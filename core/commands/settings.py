@@ -12,6 +12,7 @@ from ..errors import SettingsError
 from ..manager import load_plugins
 from ..secrets import mask_url_credentials
 from ..settings import validate, validate_encoder_options
+from .options import apply_runtime_settings
 
 
 @click.group("settings")
@@ -28,6 +29,7 @@ def check_command(config_file: Path) -> None:
     file is invalid.
     """
     config = load_config(config_file)
+    apply_runtime_settings(config)  # allowedDestinations apply to the checks below
     plugins = load_plugins()
     for failure in plugins.failures:
         # A provider, format or trigger may be "unknown" only because its plugin broke.
@@ -47,6 +49,7 @@ def check_command(config_file: Path) -> None:
             "port": config.server.port,
             "iceAddresses": list(config.server.ice_addresses),
             "publicUrl": config.server.public_url,
+            "allowedDestinations": list(config.server.allowed_destinations),
         },
         "webhooks": [
             {

@@ -119,6 +119,9 @@ def _problems(
                 )
         if dest.bucket:
             errors += _sink_problems(sink, _as_destination(dest), plugins, dprefix)
+    from ..netguard import destination_errors  # SSRF: endpointUrl must be public or allowed
+
+    errors += destination_errors(dest, dprefix, errors)
     return errors
 
 

@@ -619,15 +619,15 @@ def encoder_inputs(
         pts = 0
         seed = draw(st.integers(0, 10**6))
         while pts <= end:
-            sound = av.AudioFrame.from_ndarray(
+            aframe = av.AudioFrame.from_ndarray(
                 _noise(seed + pts, (1, samples * channels), "int16"),
                 format="s16",
                 layout=fmt.audio_layout,
             )
-            sound.sample_rate = fmt.sample_rate
-            sound.pts = pts
-            sound.time_base = fmt.audio_time_base
-            audio_out.append(sound)
+            aframe.sample_rate = fmt.sample_rate
+            aframe.pts = pts
+            aframe.time_base = fmt.audio_time_base
+            audio_out.append(aframe)
             pts += samples * draw(st.sampled_from([1] * 10 + [2, 5]))
     return EncoderInput(fmt, video, audio_out)
 

@@ -6,6 +6,13 @@ stored at ``<url>/<file name>``. The filesystem's own credentials apply (for
 example gcsfs' default credentials): this sink does not pass
 ``accessKeyId``/``accessKeySecret`` on, use the ``s3`` sink for S3.
 
+A URL with a host (``ftp://host/...``, ``sftp://``, ``http://``, ``webdav://``)
+must point at a public address or one the operator allow-listed
+(:mod:`recfw.netguard`); it is checked when validated and again just before
+storing. (Unlike the ``s3`` sink, whose every connection is checked, the
+filesystem opens its own connections: a name that changes its address between
+that last check and the connection is not caught here.)
+
 As with the other sinks: an existing file is never replaced (the recording
 becomes ``name (2).ext``), and the stored size is read back and must match.
 """
@@ -16,6 +23,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from recfw import netguard
 from recfw.errors import FieldError, StorageError, describe
 from recfw.naming import free_names, join_key
 from recfw.recording import Destination
@@ -73,6 +81,10 @@ class FsspecSink:
         if has_control_chars(url):
             errors.append(FieldError(field, "must not contain control characters"))
         errors += [e for e in prefix_errors(rest, field) if "control" not in e.message]
+        if not errors:  # SSRF: a URL with a host must point somewhere public (or allowed)
+            errors += [
+                FieldError(field, _hide(e.message, url)) for e in netguard.url_errors(url, field)
+            ]
         return errors
 
     def store(
@@ -94,6 +106,15 @@ class FsspecSink:
         except ValueError as exc:
             raise StorageError(f"fsspec sink: {exc}") from None
         size = local_size(path)
+        if "://" in url:
+            try:
+                netguard.check_url(url)
+            except netguard.DestinationRefused as exc:
+                raise StorageError(
+                    f"refusing to store at {shown}: {_hide(exc.reason, url)}"
+                ) from None
+            except (OSError, ValueError):
+                pass  # no host, or not resolvable now: the filesystem reports it
         try:
             from fsspec.core import url_to_fs
 
