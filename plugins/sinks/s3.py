@@ -164,7 +164,7 @@ class S3Sink:
     def options(self) -> TransferOptions:
         """The timeouts and attempts in force: this sink's own, else the process' ones."""
         base = transfer_options()
-        own = {
+        own: dict[str, Any] = {
             "connect_timeout": self.connect_timeout,
             "read_timeout": self.read_timeout,
             "attempts": self.attempts,
