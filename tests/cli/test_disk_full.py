@@ -67,5 +67,6 @@ def test_write_error_text_names_a_full_disk_through_the_chain(tmp_path):
             raise RuntimeError("Error in PyAV callback") from exc
     except RuntimeError as wrapped:
         assert write_error_text(wrapped) == "the disk is full (No space left on device)"
-    assert write_error_text(OSError(13, "Permission denied")) == "PermissionError: Permission denied"
+    denied = OSError(13, "Permission denied")
+    assert write_error_text(denied) == "PermissionError: Permission denied"
     assert write_error_text(ValueError("bad")) == "ValueError: bad"
