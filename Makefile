@@ -20,12 +20,16 @@ setup: $(BIN)/recfw
 demo: setup
 	$(BIN)/recfw demo
 
-# Debian packages the browser tests need (headless Chromium). Installed only
-# when missing; needs root (CI runs as root).
+# Debian packages the tests need: headless Chromium (browser tests) and the
+# PostgreSQL server (the control plane's tests start one in a temp folder).
+# Installed only when missing; needs root (CI runs as root).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the database tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 # What the contrib/ plugins' tests need: their Python dependencies (pinned in
 # constraints.txt) and the Azurite emulator from the npm registry, in a cache dir.

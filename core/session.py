@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .encoding import OutputFormat, write_error_text
 from .errors import StorageError
-from .events import RECORDING_FAILED, RECORDING_FINISHED, RECORDING_STARTED, Event, iso_utc
-from .naming import recording_file_name
+from .events import RECORDING_FAILED, RECORDING_FINISHED, RECORDING_STARTED, Event
+from .naming import free_names, recording_file_name
 from .spool import SpoolLock
+from .times import iso_utc
 
 if TYPE_CHECKING:
     from .config import Config
     from .manager import Plugins
-    from .settings import Destination, RecordingSettings
+    from .recording import Destination, RecordingSettings
     from .sources import ParticipantMedia
     from .storage import Progress, StoredObject
 
@@ -47,12 +48,11 @@ _ACTIVE = (SessionStatus.STARTING, SessionStatus.RECORDING)
 
 
 def _create_spool_file(folder: Path, name: str) -> tuple[Path, BinaryIO]:
-    """Create a new spool file (``name``, else ``stem-2.ext``, ...), never opening one
-    that exists: two recorders in the same folder never write into one file."""
+    """Create a new spool file (``name``, else ``stem (2).ext``, ...: :func:`free_names`),
+    never opening one that exists: two recorders in the same folder never write into one file."""
     folder = folder.resolve()  # kept_at is shown to people and webhooks: absolute
-    stem, dot, ext = name.rpartition(".")
-    for n in range(1, 10_000):
-        path = folder / (name if n == 1 else f"{stem}-{n}{dot}{ext}")
+    for candidate in free_names(name, 10_000):
+        path = folder / candidate
         try:
             return path, open(path, "xb")  # noqa: SIM115 - closed by the session
         except FileExistsError:
@@ -203,6 +203,7 @@ class RecordingSession:
                 self.destination,
                 self.plugins,
                 self.progress,
+                self.encoder.content_type,
             )
         except StorageError as exc:
             self._fail(str(exc), kept_at=exc.kept_at or str(self.spool_path))

@@ -26,9 +26,11 @@ async def serve(
     rooms: tuple[str, ...],
     access_log: bool = False,
 ) -> int:
+    from ..control.startup import open_control_plane
     from ..server import RoomServer
 
     config, plugins, _ = load_effective(config_path)  # every settings error before serving
+    db = open_control_plane(config)  # migrated; [recording] seeds the organization defaults
     reported: set[int] = set()
 
     def done(room, session) -> None:
@@ -38,16 +40,17 @@ async def serve(
         else:
             click.echo(f"recording failed: {session.error} (kept at {session.kept_at})", err=True)
 
-    server = RoomServer(config, plugins, on_session_done=done, access_log=access_log)
+    server = RoomServer(config, plugins, on_session_done=done, db=db, access_log=access_log)
     base = await server.start(host, port)
     settings = server.settings
     click.echo(f"recfw room server on {base}")
     click.echo(f"recording: trigger {settings.start_trigger}, {describe_destination(settings)}")
     click.echo(f"ICE addresses offered: {', '.join(server.ice_addresses)}")
-    if config.server.api_key is not None:
-        click.echo(f"meetings API: POST {base}/v1/meetings (Authorization: Bearer <apiKey>)")
-    else:
-        click.echo("meetings API: off (set RECFW_API_KEY or [server] apiKey to enable it)")
+    click.echo(f"database: {db.shown_url()} ({db.kind})")
+    click.echo(
+        f"meetings API: POST {base}/v1/meetings (Authorization: Bearer <key>; "
+        "make keys with `recfw keys create`)"
+    )
     warn_about_waiting(Console(soft_wrap=True, highlight=False))
     for name in rooms:
         visitor, host_link = server.links(name)
@@ -61,6 +64,7 @@ async def serve(
     await stop.wait()
     click.echo("stopping: finishing and storing any running recording ...")
     await server.close()
+    db.dispose()
     failed = 0
     for room in server.closed_rooms:
         for session in room.engine.sessions:

@@ -1,7 +1,7 @@
 """The meetings API over HTTP: ``POST /v1/meetings``, ``GET|DELETE /v1/meetings/{id}``.
 
-Every request carries ``Authorization: Bearer <[server] apiKey or RECFW_API_KEY>``
-(without a key configured the API answers 503). A body's problems are a 400
+The server's middleware (:mod:`recfw.control.auth`) checks every request's
+``Authorization: Bearer <key>`` before a handler runs. A body's problems are a 400
 listing each field; the meeting itself (its settings, its room) is made by
 :mod:`recfw.server.meetings` and kept by the server (:class:`MeetingRegistry`).
 See docs/rooms.md.
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import web
 
 from ..errors import SettingsError
-from .meetings import Meeting, bearer_matches, create_meeting, parse_body
+from .meetings import Meeting, create_meeting, parse_body
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -49,32 +49,11 @@ class MeetingsApi:
         app.router.add_get("/v1/meetings/{id}", self._get_meeting)
         app.router.add_delete("/v1/meetings/{id}", self._delete_meeting)
 
-    def _authorize(self, request: web.Request) -> web.Response | None:
-        """``None`` if the request carries the API key; else the 503/401 answer."""
-        key = self.registry.config.server.api_key
-        if key is None:
-            return _json_error(
-                503,
-                "the meetings API is disabled: set RECFW_API_KEY (or [server] apiKey in the "
-                "config file) and restart the server",
-            )
-        if not bearer_matches(request.headers.get("Authorization"), key):
-            log.warning("meetings API: a request with a missing or wrong API key was refused")
-            return _json_error(
-                401,
-                "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                headers={"WWW-Authenticate": 'Bearer realm="recfw"'},
-            )
-        return None
-
     def _describe(self, meeting: Meeting) -> dict[str, Any]:
         visitor, host = self.registry.links(meeting.room_name)
         return meeting.to_dict(visitor, host)
 
     async def _create_meeting(self, request: web.Request) -> web.Response:
-        refused = self._authorize(request)
-        if refused is not None:
-            return refused
         try:
             body = parse_body(await request.read())
             meeting = create_meeting(body, self.registry.config.recording, self.registry.plugins)
@@ -94,9 +73,6 @@ class MeetingsApi:
         return web.json_response(self._describe(meeting), status=201)
 
     def _meeting(self, request: web.Request) -> Meeting | web.Response:
-        refused = self._authorize(request)
-        if refused is not None:
-            return refused
         meeting = self.registry.meetings.get(request.match_info["id"])
         if meeting is None:
             return _json_error(404, "no such meeting")

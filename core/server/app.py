@@ -8,7 +8,8 @@ Routes:
   docs/rooms.md; the protocol is :mod:`recfw.server.protocol`);
 * ``GET /static/…`` — the page's scripts and styles, and ``embed-example.html``;
 * ``POST /v1/meetings``, ``GET|DELETE /v1/meetings/{id}`` — the meetings API
-  (``Authorization: Bearer <[server] apiKey or RECFW_API_KEY>``; see docs/rooms.md;
+  (``Authorization: Bearer <key>``: a ``recfw keys create`` key, or the bootstrap
+  ``[server] apiKey`` / ``RECFW_API_KEY``; checked by :mod:`recfw.control.auth`;
   the handlers are :mod:`recfw.server.api`).
 
 This module is the wiring: the routes, the rooms and meetings the server holds,
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..control.auth import ApiAuth
 from ..settings import effective
 from .api import MeetingsApi
 from .httplog import runner_options
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..config import Config
+    from ..control import Database
     from ..manager import Plugins
     from ..session import RecordingSession
     from .meetings import Meeting
@@ -77,10 +80,15 @@ class RoomServer:
         host_secret: str | None = None,
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
+        db: Database | None = None,
         access_log: bool = False,
     ):
         self.config = config
         self.access_log = access_log
+        #: The control plane's database (``None``: only the bootstrap API key works).
+        self.db = db
+        #: Guards every /v1 route (see recfw.control.auth); handlers never check keys.
+        self.auth = ApiAuth(db, config.server.api_key, rate_limit=config.server.api_rate_limit)
         self.on_session_done = on_session_done
         self.plugins = plugins
         self.settings = effective(config.recording, None, plugins)
@@ -124,7 +132,7 @@ class RoomServer:
     # --- the app --------------------------------------------------------------
 
     def _make_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.auth.middleware])
         app.router.add_get("/", self._index)
         app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static/", web_dir(), show_index=False)
@@ -254,7 +262,7 @@ class RoomServer:
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{actual}"
         log.info("room server listening on %s", self.base_url)
-        if self.config.server.api_key is None:
+        if self.config.server.api_key is None and self.db is None:
             log.info("meetings API disabled: set RECFW_API_KEY or [server] apiKey to enable it")
         else:
             log.info("meetings API at %s/v1/meetings", self.base_url)

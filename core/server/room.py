@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from ..config import Config
     from ..manager import Plugins
+    from ..recording import RecordingSettings
     from ..session import RecordingSession
-    from ..settings import RecordingSettings
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 
+from ..defaults import DEFAULT_MAX_DURATION
 from ..encoding import OutputFormat
 from ..rooms import (
     Joined,
@@ -137,7 +138,7 @@ def room_states(
     durations = (
         max_durations
         if max_durations is not None
-        else st.one_of(st.floats(1, 120, allow_nan=False), st.just(24 * 3600.0))
+        else st.one_of(st.floats(1, 120, allow_nan=False), st.just(DEFAULT_MAX_DURATION))
     )
     return st.builds(RoomState, name=st.sampled_from(["standup", "r"]), max_duration=durations)
 
@@ -240,7 +241,9 @@ def recording_settings(draw: st.DrawFn, installed: Installed | None = None) -> d
     }
     if draw(st.booleans()):
         data["maxDuration"] = draw(
-            st.one_of(st.integers(1, 24 * 3600), st.floats(0.5, 1e6, allow_nan=False))
+            st.one_of(
+                st.integers(1, int(DEFAULT_MAX_DURATION)), st.floats(0.5, 1e6, allow_nan=False)
+            )
         )
     kind = draw(st.sampled_from(["none", "local"] + (["cloud"] if installed.providers else [])))
     data["type"] = kind
