@@ -93,7 +93,7 @@ class ServerSettings:
     public_url: str | None = None
     api_key: Secret | None = None
     #: ``[server] database``: the control plane's database URL (see docs/database.md).
-    database: str | None = None
+    database: str | None = field(default=None, repr=False)  # may hold a password
     #: ``[server] dataDir``: recfw's data folder (spool, SQLite database, secret key).
     data_dir: str | None = None
     #: ``allowedDestinations``: non-public hosts recfw may connect to (:mod:`recfw.netguard`).

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import FieldError, SettingsError
+from ..errors import FieldError, RecfwError, SettingsError
 from .crypto import Cipher, SecretKeyError, bind_cipher, load_cipher
 
 if TYPE_CHECKING:
@@ -49,6 +49,10 @@ DB_FILE_NAME = "recfw.db"
 SQLITE_BUSY_TIMEOUT = 30.0
 _KEY_CHECK = "recfw secret key check"
 _READONLY = "recfw_readonly"
+
+
+class DatabaseUnavailable(RecfwError):
+    """The database cannot be reached or opened (the message never holds a password)."""
 
 
 @dataclass(frozen=True)
@@ -193,8 +197,15 @@ class Database:
         cipher = load_cipher(where.data_dir, environ)
         db = cls(where.url, cipher, data_dir=where.data_dir, source=where.source)
         if upgrade:
-            db.upgrade()
-            db.check_key()
+            try:
+                db.upgrade()
+                db.check_key()
+            except DBAPIError as exc:
+                db.dispose()
+                raise db.unavailable(exc) from None
+            except BaseException:
+                db.dispose()
+                raise
         log.info("control plane database: %s (%s)", where.shown(), where.source)
         return db
 
@@ -248,6 +259,13 @@ class Database:
             if row.key_check.reveal() != _KEY_CHECK:
                 raise SecretKeyError("the secret key check in the database holds a wrong value")
 
+    def unavailable(self, exc: DBAPIError) -> DatabaseUnavailable:
+        """A one-line error for a driver error, password scrubbed."""
+        reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc) else ""
+        if self.url.password:
+            reason = reason.replace(str(self.url.password), "***")
+        return DatabaseUnavailable(f"cannot open the database {self.shown_url()}: {reason}")
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
@@ -257,6 +275,7 @@ class Database:
 
 
 __all__ = [
+    "DatabaseUnavailable",
     "DATABASE_URL_ENV",
     "DATA_DIR_ENV",
     "Database",

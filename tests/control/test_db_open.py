@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from datetime import UTC, datetime
 
@@ -9,7 +10,7 @@ import pytest
 from recfw.config import parse_config
 from recfw.control import Database, MeetingStore, locate
 from recfw.control.crypto import SECRET_KEY_ENV, new_key
-from recfw.control.db import DATA_DIR_ENV, DATABASE_URL_ENV
+from recfw.control.db import DATA_DIR_ENV, DATABASE_URL_ENV, DatabaseUnavailable
 from recfw.control.migrate import head_revision
 from recfw.errors import SettingsError
 from sqlalchemy import text
@@ -92,3 +93,22 @@ def test_sqlite_writers_in_parallel_do_not_deadlock(tmp_path):
             assert s.execute(text("SELECT count(*) FROM meetings")).scalar() == 60
     finally:
         db.dispose()
+
+
+def test_an_unreachable_postgresql_is_one_clear_line_without_the_password(tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://recfw:pw-very-secret@127.0.0.1:{port}/recfw?connect_timeout=5"
+    env = {DATA_DIR_ENV: str(tmp_path), DATABASE_URL_ENV: url}
+    with pytest.raises(DatabaseUnavailable) as info:
+        Database.open(None, env)
+    message = str(info.value)
+    assert "cannot open the database" in message and f"127.0.0.1:{port}" in message
+    assert "pw-very-secret" not in message and "\n" not in message
+
+
+def test_a_database_password_is_not_in_the_config_repr():
+    config = parse_config({"server": {"database": "postgresql://u:pw-hidden@h/d"}}, environ={})
+    assert "pw-hidden" not in repr(config)
+    assert "pw-hidden" not in locate(config, {}).shown()
