@@ -39,6 +39,7 @@ from .triggers import Action, Decision, step
 
 if TYPE_CHECKING:
     from .config import Config
+    from .control.events import ControlEvents
     from .manager import Plugins
     from .recording import RecordingSettings
     from .sources import ParticipantMedia
@@ -73,8 +74,11 @@ class RoomEngine:
         spool_dir: Path | None = None,
         realtime: bool = True,
         on_change: Callable[[RoomEngine], None] | None = None,
+        control: ControlEvents | None = None,
     ):
         self.settings = settings
+        #: The control plane every event goes through first (``None``: plugins only).
+        self.control = control
         self.config = config
         self.plugins = plugins
         self.meeting_id = meeting_id or str(uuid.uuid4())
@@ -173,7 +177,23 @@ class RoomEngine:
                 log.exception("on_change callback failed")
 
     def _emit(self, event: Event) -> None:
+        """The control plane records the event (state + outbox, one transaction); then
+        every ``recfw_on_event`` listener gets it."""
+        if self.control is not None:
+            try:
+                self.control.publish(event)
+            except Exception:
+                log.exception(
+                    "room %r: the control plane could not record %s %s",
+                    self.state.name,
+                    event.type,
+                    event.id,
+                )
         self.plugins.emit(event, self.config)
+
+    def _opened(self, session: RecordingSession) -> None:
+        if self.control is not None:
+            self.control.recording_opened(session)
 
     def _base_data(self) -> dict:
         return {
@@ -266,6 +286,7 @@ class RoomEngine:
             base_data=self._base_data(),
             realtime=self.realtime,
             on_media_failure=self._media_failed,
+            on_open=self._opened,
         )
         self.sessions.append(session)
         self._set_status("starting")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -76,6 +77,7 @@ class RecordingSession:
         realtime: bool = True,
         fmt: OutputFormat | None = None,
         on_media_failure: Callable[[RecordingSession], None] | None = None,
+        on_open: Callable[[RecordingSession], None] | None = None,
     ):
         self.room_name = room_name
         self.settings = settings
@@ -93,6 +95,9 @@ class RecordingSession:
         self.fmt = fmt or OutputFormat()
         self._emit = emit
         self._on_media_failure = on_media_failure
+        self._on_open = on_open
+        #: The recording's id (``recordingId`` in events and the REST API).
+        self.recording_id = str(uuid.uuid4())
         self._base_data = base_data
         self.status = SessionStatus.IDLE
         self.started_at: datetime | None = None
@@ -131,6 +136,7 @@ class RecordingSession:
             self.spool_dir.mkdir(parents=True, exist_ok=True)
             self.spool_path, self._output = _create_spool_file(self.spool_dir, self.file_name)
             self._lock = SpoolLock(self.spool_path)
+            self._opened()
             self._recorder = CompositeRecorder(
                 self.encoder,
                 self._output,
@@ -149,7 +155,7 @@ class RecordingSession:
             raise
         self.status = SessionStatus.RECORDING
         log.info("recording room %r into %s", self.room_name, self.spool_path)
-        self._emit(Event(RECORDING_STARTED, self._data()))
+        self._emit(Event(RECORDING_STARTED, self._data(), subject=self))
 
     def add(self, media: ParticipantMedia) -> None:
         """Give a participant a tile (also while the recording is still starting)."""
@@ -214,7 +220,7 @@ class RecordingSession:
         self.stored = stored
         self.status = SessionStatus.STORED
         log.info("stored %s (%d bytes)", stored.location, stored.size)
-        self._emit(Event(RECORDING_FINISHED, self._data()))
+        self._emit(Event(RECORDING_FINISHED, self._data(), subject=self))
 
     # --- helpers --------------------------------------------------------------
 
@@ -225,6 +231,25 @@ class RecordingSession:
                 os.fsync(self._output.fileno())
             finally:
                 self._output.close()
+
+    def _opened(self) -> None:
+        """Tell ``on_open`` (the control plane writes the recording's row) that the
+        spool file exists; its failure is logged, never stops the recording."""
+        if self._on_open is None:
+            return
+        try:
+            self._on_open(self)
+        except Exception:
+            log.exception(
+                "recording %s of room %r: could not record its start in the control plane",
+                self.recording_id,
+                self.room_name,
+            )
+
+    @property
+    def base_data(self) -> dict[str, Any]:
+        """The room's fields every event of this recording carries (meetingId, ...)."""
+        return dict(self._base_data)
 
     def _discard_empty_file(self) -> None:
         """A recording that never started leaves nothing to keep: no 0-byte "recordings"."""
@@ -249,7 +274,7 @@ class RecordingSession:
             kept_at = str(self.spool_path)
         self.kept_at = kept_at
         log.error("recording of room %r failed: %s", self.room_name, message)
-        self._emit(Event(RECORDING_FAILED, self._data()))
+        self._emit(Event(RECORDING_FAILED, self._data(), subject=self))
 
     @property
     def duration_s(self) -> float | None:
@@ -259,6 +284,8 @@ class RecordingSession:
         data = dict(self._base_data)
         data.update(
             {
+                "recordingId": self.recording_id,
+                "filename": self.file_name,
                 "fileName": self.file_name,
                 "fileFormat": self.destination.file_format,
                 "provider": self.destination.provider,
@@ -273,7 +300,10 @@ class RecordingSession:
         if self.stored is not None:
             data["location"] = self.stored.location
             data["size"] = self.stored.size
+        if self.status == SessionStatus.STORED:
+            data["status"] = "completed"
         if self.status == SessionStatus.FAILED:
+            data["status"] = "failed"
             data["error"] = self.error
             data["keptAt"] = self.kept_at
         return data

@@ -8,6 +8,7 @@ from .plugins import plugins_command
 from .run import run_command
 from .settings import settings_group
 from .spool import spool_group
+from .webhooks import webhooks_group
 
 COMMANDS = [
     demo_command,
@@ -18,4 +19,5 @@ COMMANDS = [
     spool_group,
     keys_group,
     db_group,
+    webhooks_group,
 ]

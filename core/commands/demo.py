@@ -54,7 +54,10 @@ async def run_demo(
     duration: float,
     console: Console,
 ) -> int:
+    from ..control.runtime import ControlRuntime
+
     config, plugins, settings = load_effective(config_path)
+    control = ControlRuntime.open(config, plugins)  # events -> recordings + webhook outbox
     source = plugins.get("sources", "synthetic")
     participants = [
         Participant(
@@ -92,7 +95,16 @@ async def run_demo(
 
             session.progress = report
 
-    engine = RoomEngine(room, settings, config, plugins, media_for=media_for, on_change=on_change)
+    engine = RoomEngine(
+        room,
+        settings,
+        config,
+        plugins,
+        media_for=media_for,
+        on_change=on_change,
+        control=control.events,
+    )
+    await control.start(uploads=False)
     host = participants[0]
     trigger = settings.start_trigger
     console.print(
@@ -136,6 +148,13 @@ async def run_demo(
             progress.update(task, completed=loop.time() - t0, description=_describe(engine))
         await engine.close()
     heartbeat.cancel()
+    left = await control.stop()
+    control.close()
+    if left:
+        console.print(
+            f"[yellow]{left} webhook deliveries wait in the database[/yellow]: "
+            "`recfw run` sends them (`recfw webhooks deliveries` lists them)."
+        )
     return _report(engine, console)
 
 

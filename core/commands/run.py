@@ -20,11 +20,15 @@ log = logging.getLogger(__name__)
 async def serve(
     config_path: Path | None, host: str | None, port: int | None, rooms: tuple[str, ...]
 ) -> int:
+    from ..control.runtime import ControlRuntime
     from ..control.startup import open_control_plane
     from ..server import RoomServer
 
     config, plugins, _ = load_effective(config_path)  # every settings error before serving
     db = open_control_plane(config)  # migrated; [recording] seeds the organization defaults
+    # The [[webhooks]] endpoints, the webhook worker and the background uploader of
+    # kept recordings.
+    control = ControlRuntime.open(config, plugins, db=db)
     reported: set[int] = set()
 
     def done(room, session) -> None:
@@ -34,8 +38,9 @@ async def serve(
         else:
             click.echo(f"recording failed: {session.error} (kept at {session.kept_at})", err=True)
 
-    server = RoomServer(config, plugins, on_session_done=done, db=db)
+    server = RoomServer(config, plugins, on_session_done=done, db=db, control=control.events)
     base = await server.start(host, port)
+    await control.start()
     settings = server.settings
     click.echo(f"recfw room server on {base}")
     click.echo(f"recording: trigger {settings.start_trigger}, {describe_destination(settings)}")
@@ -58,7 +63,8 @@ async def serve(
     await stop.wait()
     click.echo("stopping: finishing and storing any running recording ...")
     await server.close()
-    db.dispose()
+    await control.stop()  # pending webhooks wait in the database for the next start
+    control.close()  # disposes of the database too
     failed = 0
     for room in server.closed_rooms:
         for session in room.engine.sessions:

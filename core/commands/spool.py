@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from ..spool import DEFAULT_SPOOL_DIR, pending, upload_file
 from .options import config_option, destination_of, load_effective
+
+if TYPE_CHECKING:
+    from ..control import Database, Recording
+    from ..settings import Destination
 
 spool_dir_option = click.option(
     "--spool",
@@ -28,23 +33,58 @@ def spool_group() -> None:
     """
 
 
+def _open_db(config_path: Path | None) -> Database:
+    from ..config import load_config
+    from ..control import Database
+
+    return Database.open(load_config(config_path))
+
+
+def _row_of(db: Database, path: Path) -> Recording | None:
+    """The recording whose spool file ``path`` is (``None``: recfw has no record of it)."""
+    from ..control import RecordingStore
+
+    with db.session(readonly=True) as s:
+        return RecordingStore().by_spool_path(s, str(path.resolve()))
+
+
+def _where(row: Recording | None) -> str:
+    if row is None:
+        return "no record: goes to the configured destination"
+    dest = row.destination or {}
+    return f"{row.status}, to {dest.get('provider')}:{dest.get('bucket')}"
+
+
 @spool_group.command("list")
+@config_option("the embedded defaults.")
 @spool_dir_option
-def list_command(spool_dir: Path) -> None:
-    """List the recordings in the spool."""
+def list_command(config_path: Path | None, spool_dir: Path) -> None:
+    """List the recordings in the spool, each with where it goes (its own destination,
+    recorded when it started) and why it waits."""
     console = Console(soft_wrap=True, highlight=False)
     entries = pending(spool_dir)
     if not entries:
         console.print(f"{spool_dir}: no recordings waiting")
         return
-    for entry in entries:
-        if entry.in_use:
-            note = "  (being recorded or stored)"
-        elif entry.empty:
-            note = "  (empty: stopped before it wrote anything; `recfw spool upload` removes it)"
-        else:
-            note = ""
-        console.print(f"{entry.path}  {entry.size / 1e6:.2f} MB{note}")
+    db = _open_db(config_path)
+    try:
+        for entry in entries:
+            row = _row_of(db, entry.path)
+            if entry.in_use:
+                note = "  (being recorded or stored)"
+            elif entry.empty:
+                note = (
+                    "  (empty: stopped before it wrote anything; `recfw spool upload` removes it)"
+                )
+            else:
+                note = ""
+            reason = f"; {row.reason}" if row is not None and row.reason else ""
+            console.print(
+                f"{entry.path}  {entry.size / 1e6:.2f} MB{note}  ({_where(row)}{reason})",
+                markup=False,
+            )
+    finally:
+        db.dispose()
 
 
 @spool_group.command("upload")
@@ -52,14 +92,17 @@ def list_command(spool_dir: Path) -> None:
 @spool_dir_option
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def upload_command(config_path: Path | None, spool_dir: Path, files: tuple[Path, ...]) -> None:
-    """Store spooled recordings (all, or FILES from the spool) at the configured destination.
+    """Store spooled recordings (all, or FILES from the spool) at their own destinations.
 
-    Each goes under its own file name; its local copy is removed only once the
-    destination confirmed it. Safe to run while recordings run and while
-    another upload runs: a file in use is skipped, one another upload stored
-    is reported as such. An empty file left by a recording stopped before its
-    first write is removed. Exits 1 if any could not be stored (or a FILE
-    named on the command line is in use).
+    Each recording goes where it was meant to go when it started (its meeting's
+    own bucket, recorded in the database), never to another; a file recfw has no
+    record of goes to the configured destination. Each goes under its own file
+    name; its local copy is removed only once the destination confirmed it.
+    Safe to run while recordings run and while another upload (or the
+    background uploader of `recfw run`) runs: a file in use is skipped, one
+    another upload stored is reported as such. An empty file left by a
+    recording stopped before its first write is removed. Exits 1 if any could
+    not be stored (or a FILE named on the command line is in use).
     """
     console = Console(soft_wrap=True, highlight=False)
     _, plugins, settings = load_effective(config_path)
@@ -72,9 +115,32 @@ def upload_command(config_path: Path | None, spool_dir: Path, files: tuple[Path,
     if not paths:
         console.print(f"{spool_dir}: no recordings waiting")
         return
+    from ..control.events import ControlEvents
+    from ..control.uploader import row_destination
+    from ..errors import SettingsError
+
+    db = _open_db(config_path)
+    default = destination_of(settings)
+    events = ControlEvents(db, default_destination=default)
     failed = 0
     for path in paths:
-        result = upload_file(path, destination_of(settings), plugins)
+        row = _row_of(db, path)
+        destination: Destination = default
+        if row is not None:
+            if row.status == "stored":
+                console.print(f"skipped {path.name}: already stored as {row.location}")
+                continue
+            try:
+                destination = row_destination(row, default)
+            except SettingsError:
+                failed += 1
+                console.print(f"[red]not stored[/red] {path.name}: its destination is unreadable")
+                continue
+        result = upload_file(path, destination, plugins)
+        if row is not None and result.outcome == "stored" and result.stored is not None:
+            events.stored(row.recording_id, result.stored)
+        elif row is not None and result.outcome == "empty":
+            events.failed(row.recording_id, result.message, removed=True)
         if result.outcome == "stored" and result.stored is not None:
             stored = result.stored
             console.print(f"[green]stored[/green] {stored.location} ({stored.size / 1e6:.2f} MB)")
@@ -88,6 +154,7 @@ def upload_command(config_path: Path | None, spool_dir: Path, files: tuple[Path,
         else:
             failed += 1
             console.print(f"[red]not stored[/red] {path.name}: {result.message}")
+    db.dispose()
     if failed:
         raise SystemExit(1)
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ..api import Api
     from ..config import Config
     from ..control import Database
+    from ..control.events import ControlEvents
     from ..manager import Plugins
     from ..session import RecordingSession
 
@@ -87,6 +88,7 @@ class RoomServer:
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
         db: Database | None = None,
+        control: ControlEvents | None = None,
         clock: Callable[[], datetime] | None = None,
     ):
         self.config = config
@@ -100,6 +102,8 @@ class RoomServer:
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         #: Guards every /v1 route (see recfw.control.auth); handlers never check keys.
         self.auth = ApiAuth(db, config.server.api_key, rate_limit=config.server.api_rate_limit)
+        #: Where every room's events go first (recordings rows + webhook outbox).
+        self.control = control
         self.on_session_done = on_session_done
         self.plugins = plugins
         self.settings = effective(config.recording, None, plugins)
@@ -249,6 +253,7 @@ class RoomServer:
                 meeting_id=meeting.meeting_id if meeting else None,
                 mode=meeting.room_mode if meeting else "normal",
             )
+            room.engine.control = self.control
             self.rooms[name] = room
         return room
 

@@ -1,283 +1,307 @@
-"""Signed webhooks to a real HTTP receiver on 127.0.0.1: signature, filtering, retries."""
+"""Webhooks from the outbox to a real HTTP receiver on 127.0.0.1, on a virtual clock.
+
+The receiver is an aiohttp server that is down, or answers scripted statuses
+(500, 302, 410, 429 with Retry-After, ...). Time is a virtual clock handed to
+the worker: hours of backoff take no real time. Each test runs on SQLite and
+on PostgreSQL (``control_db``).
+"""
 
 from __future__ import annotations
 
 import json
-import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from recfw.config import Config, WebhookEndpoint
-from recfw.events import RECORDING_FINISHED, SIGNATURE_HEADER, Event, verify
-from recfw.plugins import webhooks
-from recfw.plugins.webhooks import WebhookDispatcher, safe_url
-from recfw.secrets import Secret
-from storage_helpers import closed_port
+import standardwebhooks
+from aiohttp import web
+from recfw import netguard
+from recfw.control import EndpointStore, Outbox
+from recfw.control.delivery import DeliveryPolicy, WebhookWorker, parse_retry_after
+from recfw.control.models import WebhookDelivery
+from recfw.events import (
+    SIGNATURE_HEADER,
+    WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    Event,
+    new_secret,
+    standard_secret,
+    verify,
+)
+from sqlalchemy import select
 
-SECRET = "whsec-test-0123456789abcdef"
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A virtual UTC clock."""
+
+    def __init__(self, now: datetime = T0):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw) -> None:
+        self.now += timedelta(**kw)
 
 
 class Receiver:
-    """An HTTP server that records POSTs and answers with scripted status codes."""
+    """An aiohttp server on 127.0.0.1 that records POSTs and answers scripted responses.
 
-    def __init__(self, statuses=(), *, hold: threading.Event | None = None):
-        self.statuses = list(statuses)
-        self.hold = hold
-        self.requests: list[tuple[dict, bytes]] = []
-        receiver = self
+    ``script`` items are a status or ``(status, headers)``; when it runs out, 200.
+    It can be stopped (connection refused) and started again on the same port.
+    """
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.hold is not None:
-                    receiver.hold.wait(30)
-                receiver.requests.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+    def __init__(self):
+        self.script: list = []
+        self.requests: list[tuple[str, dict, bytes]] = []
+        self.port = 0
+        self._runner: web.AppRunner | None = None
 
-            def log_message(self, *args):
-                pass
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append((request.path, dict(request.headers), body))
+        item = self.script.pop(0) if self.script else 200
+        status, headers = item if isinstance(item, tuple) else (item, {})
+        return web.Response(status=status, headers=headers)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+    async def start(self) -> Receiver:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
 
-    def url(self, path="/hooks") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
 
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def url(self, path: str = "/hooks") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
 
-
-@pytest.fixture
-def receiver():
-    made = []
-
-    def make(*statuses, hold=None):
-        r = Receiver(statuses, hold=hold)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
+    def posts(self, path: str = "/hooks") -> list[tuple[dict, bytes]]:
+        return [(h, b) for p, h, b in self.requests if p == path]
 
 
 @pytest.fixture
-def fast_global_dispatcher():
-    """The plugin's process-wide dispatcher with short backoff for the test."""
-    dispatcher = webhooks.get_dispatcher()
-    saved = (dispatcher.backoff, dispatcher.max_attempts)
-    dispatcher.backoff = 0.01
-    yield dispatcher
-    assert dispatcher.flush(30)
-    dispatcher.backoff, dispatcher.max_attempts = saved
+async def receiver():
+    r = await Receiver().start()
+    remove = netguard.allow(f"127.0.0.1:{r.port}")
+    yield r
+    await r.stop()
+    remove()
 
 
-def _event(type_=RECORDING_FINISHED) -> Event:
-    return Event(type_, {"roomName": "/standup", "location": "s3://b/k.mkv", "size": 12})
+def add_endpoint(db, url: str, secret: str, events=None) -> str:
+    with db.session() as s:
+        return EndpointStore().add(s, url, secret, events).id
 
 
-def _endpoint(url, events=None, secret=SECRET) -> WebhookEndpoint:
-    return WebhookEndpoint(url, Secret(secret), tuple(events) if events is not None else None)
+def add_event(db, kind: str = "room.client.joined", clock: Clock | None = None, **data) -> str:
+    event = Event(kind, data or {"n": 1}, created_at=(clock or Clock())())
+    with db.session() as s:
+        Outbox.add(s, event.to_dict())
+    return event.id
 
 
-def test_signed_delivery_through_the_plugin(receiver, builtin_plugins, fast_global_dispatcher):
-    r = receiver()
-    other = receiver()
-    config = Config(
-        webhooks=(
-            _endpoint(r.url()),
-            _endpoint(other.url(), events=["room.client.joined"], secret="other-secret"),
+def delivery(db, event_id: str) -> WebhookDelivery:
+    with db.session(readonly=True) as s:
+        return s.scalar(select(WebhookDelivery).where(WebhookDelivery.event_id == event_id))
+
+
+def worker_for(db, clock: Clock, **policy) -> WebhookWorker:
+    # rng 1.0: the jitter at its top, so the waits are exact and checkable.
+    return WebhookWorker(db, DeliveryPolicy(**policy), clock=clock, rng=lambda: 1.0)
+
+
+async def drain(worker: WebhookWorker, rounds: int = 20) -> None:
+    for _ in range(rounds):
+        if not await worker.deliver_due():
+            return
+
+
+# --- signatures --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", [new_secret(), "a plain secret from a config file"])
+async def test_both_signatures_verify_with_independent_code(control_db, receiver, secret):
+    clock = Clock(datetime.now(UTC) + timedelta(seconds=5))
+    add_endpoint(control_db, receiver.url(), secret)
+    event_id = add_event(control_db, "recording.finished", clock, filename="a.mkv")
+    worker = worker_for(control_db, clock)
+    await drain(worker)
+    await worker.close()
+    [(headers, body)] = receiver.posts()
+    # Standard Webhooks, checked by the standardwebhooks package.
+    wh = standardwebhooks.Webhook(standard_secret(secret))
+    payload = wh.verify(body, {k.lower(): v for k, v in headers.items()})
+    assert payload["id"] == event_id and headers[WEBHOOK_ID_HEADER] == event_id
+    assert payload["type"] == "recording.finished" and payload["apiVersion"] == "1.0"
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(new_secret()).verify(
+            body, {k.lower(): v for k, v in headers.items()}
         )
-    )
-    event = _event()
-
-    builtin_plugins.emit(event, config)
-    assert webhooks.flush(30)
-
-    assert len(r.requests) == 1
-    headers, body = r.requests[0]
-    assert body == event.body()
+    # Whereby-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> keyed with the secret.
+    assert verify(body, headers[SIGNATURE_HEADER], secret)
+    assert not verify(body, headers[SIGNATURE_HEADER], "wrong")
+    t = headers[SIGNATURE_HEADER].split(",")[0].removeprefix("t=")
+    assert t == headers[WEBHOOK_TIMESTAMP_HEADER]
+    assert headers[WEBHOOK_SIGNATURE_HEADER].startswith("v1,")
     assert headers["Content-Type"] == "application/json"
-    assert verify(body, headers[SIGNATURE_HEADER], SECRET)
-    assert not verify(body, headers[SIGNATURE_HEADER], "wrong-secret")
-    assert json.loads(body)["type"] == RECORDING_FINISHED
-    assert other.requests == [], "an endpoint gets only the event types it asked for"
+    assert delivery(control_db, event_id).status == "delivered"
 
 
-def test_hook_does_not_block_on_a_slow_endpoint(receiver, builtin_plugins, fast_global_dispatcher):
-    hold = threading.Event()
-    r = receiver(hold=hold)
-    config = Config(webhooks=(_endpoint(r.url()),))
-
-    builtin_plugins.emit(_event(), config)
-    builtin_plugins.emit(_event("recording.failed"), config)
-
-    assert fast_global_dispatcher.pending == 2  # the hook returned while the receiver holds
-    hold.set()
-    assert webhooks.flush(30)
-    assert [json.loads(b)["type"] for _, b in r.requests] == [
-        RECORDING_FINISHED,
-        "recording.failed",
-    ]
+# --- order, retries, backoff ---------------------------------------------------------
 
 
-def test_retries_on_5xx_with_fresh_valid_signatures(receiver):
-    r = receiver(503, 500, 200)
-    dispatcher = WebhookDispatcher(max_attempts=5, backoff=0.01)
-    event = _event()
-
-    dispatcher.submit(_endpoint(r.url()), event)
-    assert dispatcher.flush(30)
-
-    assert len(r.requests) == 3
-    for headers, body in r.requests:
-        assert body == event.body()
-        assert verify(body, headers[SIGNATURE_HEADER], SECRET)
-    [result] = dispatcher.results
-    assert result.ok and result.attempts == 3 and result.status == 200
-
-
-def test_client_errors_are_not_retried(receiver, caplog):
-    r = receiver(400)
-    dispatcher = WebhookDispatcher(max_attempts=5, backoff=0.01)
-    dispatcher.submit(_endpoint(r.url()), _event())
-    assert dispatcher.flush(30)
-    assert len(r.requests) == 1
-    [result] = dispatcher.results
-    assert not result.ok and result.status == 400 and result.attempts == 1
-    assert "HTTP 400" in caplog.text
+async def test_in_order_per_endpoint_through_an_outage_with_growing_backoff(control_db, receiver):
+    clock = Clock()
+    add_endpoint(control_db, receiver.url(), "s")
+    ids = [add_event(control_db, "room.client.joined", clock, n=i) for i in range(3)]
+    await receiver.stop()  # the receiver is down: connection refused
+    worker = worker_for(control_db, clock, backoff=timedelta(seconds=5))
+    waits = []
+    for _ in range(6):
+        assert await worker.deliver_due() == 1  # only the oldest of the endpoint
+        row = delivery(control_db, ids[0])
+        assert row.status == "pending" and row.last_error
+        waits.append((row.next_attempt_at - clock()).total_seconds())
+        assert await worker.deliver_due() == 0  # not due before its time
+        clock.now = row.next_attempt_at
+    assert waits == [5, 10, 20, 40, 80, 160]
+    assert delivery(control_db, ids[1]).attempts == 0  # later ones waited their turn
+    await receiver.start()  # back on the same port
+    await drain(worker)
+    await worker.close()
+    bodies = [json.loads(b) for _, b in receiver.posts()]
+    assert [b["id"] for b in bodies] == ids
+    assert [b["data"]["n"] for b in bodies] == [0, 1, 2]
+    assert all(delivery(control_db, i).status == "delivered" for i in ids)
 
 
-def test_gives_up_after_bounded_retries_and_logs_safely(receiver, caplog):
-    caplog.set_level(logging.DEBUG, logger="recfw.plugins.webhooks")
-    port = closed_port()
-    url = f"http://user:p4ssw0rd@127.0.0.1:{port}/hooks?token=query-secret-123"
-    dispatcher = WebhookDispatcher(max_attempts=3, backoff=0.01)
-
-    dispatcher.submit(_endpoint(url), _event())
-    assert dispatcher.flush(30)
-
-    [result] = dispatcher.results
-    assert not result.ok and result.attempts == 3 and result.status is None
-    assert f"http://127.0.0.1:{port}/hooks" in caplog.text
-    assert "failed after 3 attempt(s)" in caplog.text
-    for secret in ("p4ssw0rd", "query-secret-123", SECRET):
-        assert secret not in caplog.text
+async def test_backoff_is_capped_and_jittered():
+    policy = DeliveryPolicy(backoff=timedelta(seconds=5), backoff_max=timedelta(hours=1))
+    assert policy.delay(30, lambda: 1.0) == timedelta(hours=1)
+    assert policy.delay(30, lambda: 0.0) == timedelta(minutes=30)
+    assert policy.delay(1, lambda: 0.0) == timedelta(seconds=2.5)
 
 
-def test_keeps_order_per_endpoint_through_retries(receiver):
-    r = receiver(502, 502)  # the first event needs three attempts
-    dispatcher = WebhookDispatcher(max_attempts=5, backoff=0.01)
-    events = [_event(), _event("room.client.left"), _event("recording.failed")]
-    for e in events:
-        dispatcher.submit(_endpoint(r.url()), e)
-    assert dispatcher.flush(30)
-    delivered = [json.loads(b)["id"] for _, b in r.requests[2:]]
-    assert delivered == [e.id for e in events]
+async def test_500_is_retried_and_then_delivered(control_db, receiver):
+    clock = Clock()
+    add_endpoint(control_db, receiver.url(), "s")
+    event_id = add_event(control_db, clock=clock)
+    receiver.script = [500, 503]
+    worker = worker_for(control_db, clock)
+    for _ in range(3):
+        await worker.deliver_due()
+        clock.advance(hours=1)
+    await worker.close()
+    row = delivery(control_db, event_id)
+    assert row.status == "delivered" and row.attempts == 3 and row.last_status_code == 200
+    # every attempt carried the same webhook-id (receivers dedupe by it)
+    assert {h[WEBHOOK_ID_HEADER] for h, _ in receiver.posts()} == {event_id}
 
 
-def test_flush_times_out_while_a_delivery_hangs(receiver):
-    hold = threading.Event()
-    r = receiver(hold=hold)
-    dispatcher = WebhookDispatcher(max_attempts=1)
-    dispatcher.submit(_endpoint(r.url()), _event())
-    try:
-        assert dispatcher.flush(0.05) is False
-        assert dispatcher.pending == 1
-    finally:
-        hold.set()
-    assert dispatcher.flush(30)
+async def test_a_redirect_is_never_followed_and_counts_as_a_failure(control_db, receiver):
+    clock = Clock()
+    add_endpoint(control_db, receiver.url(), "s")
+    event_id = add_event(control_db, clock=clock)
+    receiver.script = [(302, {"Location": receiver.url("/elsewhere")})]
+    worker = worker_for(control_db, clock)
+    await worker.deliver_due()
+    row = delivery(control_db, event_id)
+    assert row.status == "pending" and row.last_status_code == 302
+    assert "redirect" in row.last_error
+    assert receiver.posts("/elsewhere") == []  # not followed, no bodiless GET either
+    assert [p for p, _, _ in receiver.requests] == ["/hooks"]
+    clock.advance(hours=1)
+    await worker.deliver_due()
+    await worker.close()
+    assert delivery(control_db, event_id).status == "delivered"
 
 
-def test_safe_url():
-    assert safe_url("https://u:p@example.com:8443/a/b?x=1#f") == "https://example.com:8443/a/b"
-    assert safe_url("http://[::1]:9000/h") == "http://[::1]:9000/h"
+async def test_a_4xx_is_a_recorded_permanent_failure_and_the_next_event_goes_on(
+    control_db, receiver
+):
+    clock = Clock()
+    add_endpoint(control_db, receiver.url(), "s")
+    first = add_event(control_db, clock=clock)
+    second = add_event(control_db, clock=clock)
+    receiver.script = [410]
+    worker = worker_for(control_db, clock)
+    await drain(worker)
+    await worker.close()
+    row = delivery(control_db, first)
+    assert row.status == "failed" and row.last_status_code == 410 and row.attempts == 1
+    assert delivery(control_db, second).status == "delivered"
 
 
-def test_exit_flush_reports_dropped_deliveries(caplog):
-    url = f"http://hookuser:HOOKPASSWORD@127.0.0.1:{closed_port()}/hooks?token=QSECRET"
-    # Retries keep the deliveries pending much longer than the exit wait.
-    dispatcher = WebhookDispatcher(max_attempts=5, backoff=5.0)
-    events = [_event(), _event("room.client.joined")]
-    for event in events:
-        dispatcher.submit(_endpoint(url), event)
-    caplog.set_level(logging.INFO, logger="recfw")
-    try:
-        dropped = webhooks.flush_at_exit(dispatcher, timeout=0.05)
-    finally:
-        dispatcher._closed.set()  # end the backoff waits: the worker finishes at once
-    assert dropped == [(e.type, e.id) for e in events]
-    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
-    text = warning.getMessage()
-    assert "2 webhook deliveries dropped at exit" in text
-    for event in events:
-        assert f"{event.type} {event.id}" in text
-    assert "RECFW_WEBHOOK_EXIT_WAIT" in text
-    for secret in (SECRET, "HOOKPASSWORD", "QSECRET"):
-        assert secret not in caplog.text
-    assert dispatcher.flush(30) and dispatcher.pending_deliveries() == []
+@pytest.mark.parametrize("status", [408, 429])
+async def test_408_and_429_are_retried_honouring_retry_after(control_db, receiver, status):
+    clock = Clock()
+    add_endpoint(control_db, receiver.url(), "s")
+    event_id = add_event(control_db, clock=clock)
+    receiver.script = [(status, {"Retry-After": "120"})]
+    worker = worker_for(control_db, clock)
+    await worker.deliver_due()
+    row = delivery(control_db, event_id)
+    assert row.status == "pending" and row.last_status_code == status
+    assert row.next_attempt_at == clock() + timedelta(seconds=120)
+    clock.advance(seconds=119)
+    assert await worker.deliver_due() == 0
+    clock.advance(seconds=1)
+    assert await worker.deliver_due() == 1
+    await worker.close()
+    assert delivery(control_db, event_id).status == "delivered"
 
 
-def test_exit_flush_reports_nothing_when_all_were_delivered(receiver, caplog):
-    r = receiver()
-    dispatcher = WebhookDispatcher(max_attempts=1)
-    dispatcher.submit(_endpoint(r.url()), _event())
-    caplog.set_level(logging.WARNING, logger="recfw")
-    assert webhooks.flush_at_exit(dispatcher, timeout=30) == []
-    assert len(r.requests) == 1 and caplog.records == []
+def test_retry_after_as_seconds_or_http_date():
+    assert parse_retry_after("7", T0) == timedelta(seconds=7)
+    assert parse_retry_after("Tue, 01 Jan 2030 12:05:00 GMT", T0) == timedelta(minutes=5)
+    assert parse_retry_after("soon", T0) is None and parse_retry_after(None, T0) is None
 
 
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        (None, 30.0),
-        ("", 30.0),
-        ("2.5", 2.5),
-        ("0", 0.0),
-        ("-4", 0.0),
-        ("1e9", 600.0),
-        ("soon", 30.0),
-        ("nan", 30.0),
-    ],
-)
-def test_exit_wait_is_configurable_and_bounded(value, seconds):
-    environ = {} if value is None else {"RECFW_WEBHOOK_EXIT_WAIT": value}
-    assert webhooks.exit_wait(environ) == seconds
+async def test_an_event_older_than_the_max_age_is_given_up(control_db, receiver):
+    clock = Clock()
+    add_endpoint(control_db, receiver.url(), "s")
+    event_id = add_event(control_db, clock=clock)
+    await receiver.stop()
+    worker = worker_for(control_db, clock, max_age=timedelta(hours=6))
+    for _ in range(40):
+        if not await worker.deliver_due():
+            clock.advance(minutes=30)
+    await worker.close()
+    row = delivery(control_db, event_id)
+    assert row.status == "failed" and "gave up" in row.last_error
+    assert clock() - T0 >= timedelta(hours=6)
 
 
-def test_the_atexit_hook_waits_as_configured_and_reports(tmp_path):
-    import os
-    import subprocess
-    import sys
+async def test_a_url_the_guard_refuses_is_never_connected_to(control_db):
+    clock = Clock()
+    add_endpoint(control_db, "http://169.254.169.254/latest/meta-data", "s")
+    event_id = add_event(control_db, clock=clock)
+    worker = worker_for(control_db, clock)
+    await worker.deliver_due()
+    await worker.close()
+    row = delivery(control_db, event_id)
+    assert row.status == "failed" and row.last_error.startswith("refused")
 
-    script = tmp_path / "exiting.py"
-    script.write_text(
-        "import logging, sys\n"
-        "logging.basicConfig(level=logging.WARNING, stream=sys.stderr)\n"
-        "from recfw.config import WebhookEndpoint\n"
-        "from recfw.events import Event\n"
-        "from recfw.plugins import webhooks\n"
-        "from recfw.secrets import Secret\n"
-        f"endpoint = WebhookEndpoint({f'http://127.0.0.1:{closed_port()}/h'!r},"
-        f" Secret({SECRET!r}), None)\n"
-        "event = Event('recording.finished', {})\n"
-        "webhooks.get_dispatcher().submit(endpoint, event)\n"
-        "print(event.id)\n"
-    )
-    env = dict(os.environ, RECFW_WEBHOOK_EXIT_WAIT="0.2")
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    event_id = done.stdout.strip()
-    assert "1 webhook deliveries dropped at exit, still pending after 0.2s" in done.stderr
-    assert f"recording.finished {event_id}" in done.stderr
-    assert SECRET not in done.stderr
+
+async def test_deliveries_survive_a_new_worker_and_a_dead_one(control_db, receiver):
+    """Pending deliveries live in the database: a worker killed after claiming leaves
+    its delivery to the next one once the lease runs out."""
+    clock = Clock()
+    add_endpoint(control_db, receiver.url(), "s")
+    event_id = add_event(control_db, clock=clock)
+    Outbox(control_db).claim_due(clock(), lease=timedelta(seconds=60))  # a worker that died
+    worker = worker_for(control_db, clock)
+    assert await worker.deliver_due() == 0
+    clock.advance(seconds=61)
+    assert await worker.deliver_due() == 1
+    await worker.close()
+    assert delivery(control_db, event_id).status == "delivered"
