@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import av
 from recfw import hookimpl
@@ -160,7 +160,11 @@ class _Stream:
         # slice threads (see prefer_low_latency).
         v.codec_context.thread_type = "FRAME"
         v.codec_context.thread_count = 0  # x264's auto: 1.5 x the processors
-        opts = {"preset": settings.preset, "keyint_min": str(settings.gop), "sc_threshold": "0"}
+        opts: dict[str, object] = {
+            "preset": settings.preset,
+            "keyint_min": str(settings.gop),
+            "sc_threshold": "0",
+        }
         if settings.crf is not None:
             opts["crf"] = str(settings.crf)
         else:
@@ -169,7 +173,7 @@ class _Stream:
         rate = fmt.sample_rate
         if audio_codec == "libopus" and rate not in OPUS_RATES:
             rate = 48000  # PyAV resamples the frames to the codec's rate
-        a = self.container.add_stream(audio_codec, rate=rate)
+        a = cast(av.AudioStream, self.container.add_stream(audio_codec, rate=rate))
         a.layout = fmt.audio_layout
         a.bit_rate = settings.audio_bitrate
         self.video, self.audio = v, a

@@ -174,8 +174,11 @@ class IngestPeer:
         """Answer the peer's (non-trickle) offer; return the answer SDP with our candidates."""
         if self.negotiated:
             raise RecfwError("this connection is already negotiated (one offer per join)")
-        offer = RTCSessionDescription(filter_sdp(sdp, self.loopback_only), "offer")
-        await self.pc.setRemoteDescription(offer)
+        try:
+            offer = RTCSessionDescription(filter_sdp(sdp, self.loopback_only), "offer")
+            await self.pc.setRemoteDescription(offer)
+        except Exception as exc:  # aiortc raises ValueError, AssertionError, ... on bad SDP
+            raise RecfwError(f"offer: the SDP cannot be used: {_first_line(exc)}") from exc
         transceivers = self.pc.getTransceivers()
         # m-lines 0, 1: the participant's own audio and video; then (video, audio) slots.
         rest = transceivers[2:]
@@ -256,3 +259,9 @@ class IngestPeer:
         for task in self._drains:
             task.cancel()
         await self.pc.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type when it has none."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
