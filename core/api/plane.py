@@ -15,7 +15,11 @@ if TYPE_CHECKING:
 class RoomPlane(Protocol):
     """What the API needs from the room server (:class:`recfw.server.RoomServer`)."""
 
-    plugins: PluginRegistry
+    @property
+    def plugins(self) -> PluginRegistry:
+        """The installed plugins (read-only here: a protocol attribute would be invariant)."""
+        ...
+
     #: The organization's recording defaults (meetings' overrides are laid over them).
     defaults: RecordingOverride
     #: The key of signed download links (:mod:`recfw.api.links`).

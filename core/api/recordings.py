@@ -11,6 +11,7 @@ this machine a signed, expiring download URL served by recfw, see
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import math
 from dataclasses import fields
@@ -282,7 +283,7 @@ class RecordingsApi:
         task.add_done_callback(self._jobs.discard)
         return no_content()
 
-    async def _remove_all(self, ids: list[str]) -> None:
+    async def _remove_all(self, ids: builtins.list[str]) -> None:
         for recording_id in dict.fromkeys(ids):
             try:
                 await self.remove(recording_id)
@@ -320,7 +321,7 @@ def _recording_ids(body: Any) -> list[str]:
         ]
     if errors:
         raise SettingsError(errors)
-    return list(ids)
+    return [str(v) for v in ids or ()]
 
 
 __all__ = ["RecordingsApi", "describe"]
