@@ -228,8 +228,8 @@ class ReceiverTap:
 
     def request_keyframe(self) -> None:
         """Send the publisher a PLI (at most one per :data:`PLI_INTERVAL` s)."""
-        if self.kind != "video" or self.ended:
-            return
+        if self.kind != "video" or self.ended or not self.frames:
+            return  # nothing heard yet: the first frame is a keyframe anyway
         now = time.monotonic()
         if now - self._last_pli < PLI_INTERVAL:
             return
