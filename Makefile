@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint setup system-deps contrib-deps clean
+.PHONY: demo test lint typecheck install-check ci setup system-deps contrib-deps clean
 
 $(BIN)/recfw: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,16 @@ setup: $(BIN)/recfw
 demo: setup
 	$(BIN)/recfw demo
 
-# Debian packages the browser tests need (headless Chromium). Installed only
-# when missing; needs root (CI runs as root).
+# Debian packages the tests need: headless Chromium (browser tests) and the
+# PostgreSQL server (the control plane's tests start one in a temp folder).
+# Installed only when missing; needs root (CI runs as root).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the database tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 # What the contrib/ plugins' tests need: their Python dependencies (pinned in
 # constraints.txt) and the Azurite emulator from the npm registry, in a cache dir.
@@ -40,7 +44,21 @@ contrib-deps: setup
 
 test: setup system-deps contrib-deps
 	$(BIN)/ruff check .
+	MYPY=$(CURDIR)/$(BIN)/mypy .ci/typecheck
 	$(BIN)/python -m pytest -q
+
+# mypy on core/ and plugins/ (settings in pyproject's [tool.mypy]).
+typecheck: setup
+	MYPY=$(CURDIR)/$(BIN)/mypy .ci/typecheck
+
+# A fresh venv installs `-e .[test]` WITHOUT constraints.txt, as a plugin author
+# would, within INSTALL_CHECK_TIMEOUT seconds; prints how long it took. CI runs it.
+INSTALL_CHECK_TIMEOUT ?= 900
+install-check:
+	PYTHON=$(PYTHON) .ci/install-check $(INSTALL_CHECK_TIMEOUT)
+
+# What CI runs (.ci/run).
+ci: test install-check
 
 lint: setup
 	$(BIN)/ruff check .

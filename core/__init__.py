@@ -4,9 +4,12 @@ Plugin authors import :data:`hookimpl` from here; everything else they need is
 described in ``recfw.hookspecs`` and ``docs/hooks.md``.
 """
 
+from importlib.metadata import version
+
 import pluggy
 
-__version__ = "0.1.0"
+#: The installed distribution's version (the one version string is in pyproject.toml).
+__version__ = version("recfw")
 
 #: Marker for plugin hook implementations: ``@recfw.hookimpl``.
 hookimpl = pluggy.HookimplMarker("recfw")

@@ -21,7 +21,7 @@ class _Group(click.Group):
         from .manager import load_plugins
 
         try:
-            load_plugins().call_each("recfw_register_commands", cli=self)
+            load_plugins().register_commands(self)
         except PluginError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)

@@ -22,6 +22,18 @@ A TOML file (``recfw.toml``)::
     port = 8080
     iceAddresses = ["127.0.0.1"]
     # apiKey: enables the meetings API; better from RECFW_API_KEY than in the file
+    # database = "postgresql://user@host/recfw"   # or RECFW_DATABASE_URL; default:
+    #                                             # SQLite in the data folder
+    # dataDir = ".recfw"          # or RECFW_DATA_DIR: spool, database, secret key
+    # apiRateLimit = 600          # requests a minute per API key (0: no limit)
+
+    # allowedDestinations: private/loopback hosts recfw may connect to (docs/settings.md)
+    # allowedDestinations = ["10.0.0.0/8", "minio.internal:9000"]
+
+    [storage]                   # how long storage may take (docs/settings.md)
+    connectTimeout = 5          # seconds
+    readTimeout = 20            # seconds
+    attempts = 3
     maxPeople = 12              # people in a "group" room ("normal" rooms hold 4)
     videoWidth = 1280           # what browsers capture and send (forwarded as is)
     videoHeight = 720
@@ -33,7 +45,7 @@ A TOML file (``recfw.toml``)::
     secret = "..."              # or RECFW_WEBHOOK_SECRET
     events = ["recording.finished"]   # default: all
 
-Without a file, :data:`recfw.settings.EMBEDDED_DEFAULT` applies: a local
+Without a file, :data:`recfw.recording.EMBEDDED_DEFAULT` applies: a local
 ``./recordings`` folder, Matroska, automatic start.
 """
 
@@ -49,22 +61,23 @@ from typing import Any
 
 from .errors import FieldError, SettingsError
 from .events import EVENT_TYPES
+from .recording import EMBEDDED_DEFAULT, RecordingOverride
 from .secrets import Secret
-from .settings import (
-    EMBEDDED_DEFAULT,
-    RecordingSettings,
-    merge,
-    parse_recording,
-    with_env_credentials,
-)
+from .settings.merge import merge, with_env_credentials
+from .settings.parse import parse_recording
+from .storage import TransferOptions, parse_transfer_options
 
-_TOP_LEVEL = ("recording", "encoder", "server", "webhooks")
+_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage")
 _SERVER_FIELDS = {
     "host": str,
     "port": int,
     "iceAddresses": list,
     "publicUrl": str,
     "apiKey": str,
+    "database": str,
+    "dataDir": str,
+    "allowedDestinations": list,
+    "apiRateLimit": int,
     "maxPeople": int,
     "videoWidth": int,
     "videoHeight": int,
@@ -96,6 +109,14 @@ class ServerSettings:
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
     public_url: str | None = None
     api_key: Secret | None = None
+    #: ``[server] database``: the control plane's database URL (see docs/database.md).
+    database: str | None = field(default=None, repr=False)  # may hold a password
+    #: ``[server] dataDir``: recfw's data folder (spool, SQLite database, secret key).
+    data_dir: str | None = None
+    #: ``allowedDestinations``: non-public hosts recfw may connect to (:mod:`recfw.netguard`).
+    allowed_destinations: tuple[str, ...] = ()
+    #: ``[server] apiRateLimit``: requests per minute per API key (0: no limit).
+    api_rate_limit: int = 600
     #: People in a ``group`` room (``normal`` rooms hold 4).
     max_people: int = 12
     #: What browsers capture and send (getUserMedia constraints; the server forwards it as is).
@@ -120,13 +141,19 @@ class WebhookEndpoint:
 
 @dataclass(frozen=True)
 class Config:
-    """The running configuration. ``recording`` are the organization defaults."""
+    """The running configuration. ``recording`` are the organization defaults.
 
-    recording: RecordingSettings = EMBEDDED_DEFAULT
+    The defaults are an override laid over :data:`recfw.recording.EMBEDDED_DEFAULT`,
+    not yet checked against the plugins: :func:`recfw.settings.effective` makes
+    a recording's settings from them.
+    """
+
+    recording: RecordingOverride = EMBEDDED_DEFAULT
     encoder: Mapping[str, Any] = field(default_factory=dict)
     server: ServerSettings = ServerSettings()
     webhooks: tuple[WebhookEndpoint, ...] = ()
     path: Path | None = None
+    storage: TransferOptions = TransferOptions()
 
 
 def _is_ip(address: str) -> bool:
@@ -182,6 +209,13 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 errors.append(FieldError("server.publicUrl", "must be an http:// or https:// URL"))
             else:
                 values["public_url"] = value
+        elif key == "allowedDestinations":
+            from .netguard import allowed_errors
+
+            found = allowed_errors(value)
+            errors.extend(found)
+            if not found:
+                values["allowed_destinations"] = tuple(value)
         elif key in _SERVER_RANGES:
             attribute, low, high = _SERVER_RANGES[key]
             if not low <= value <= high:
@@ -205,6 +239,27 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 )
             else:
                 values["api_key"] = Secret(value)
+        elif key == "database":
+            if not value.strip():
+                errors.append(
+                    FieldError("server.database", "must not be empty (leave it out for SQLite)")
+                )
+            else:
+                values["database"] = value.strip()
+        elif key == "apiRateLimit":
+            if value < 0:
+                errors.append(
+                    FieldError(
+                        "server.apiRateLimit", "must be 0 (no limit) or more requests a minute"
+                    )
+                )
+            else:
+                values["api_rate_limit"] = value
+        elif key == "dataDir":
+            if not value.strip():
+                errors.append(FieldError("server.dataDir", "must not be empty"))
+            else:
+                values["data_dir"] = value
         else:
             values[key] = value
     return ServerSettings(**values)
@@ -283,6 +338,7 @@ def parse_config(
         encoder = {}
     server = _server(data.get("server"), environ, errors)
     webhooks = _webhooks(data.get("webhooks"), environ, errors)
+    storage = parse_transfer_options(data.get("storage"), errors)
     if errors:
         raise SettingsError(errors)
     return Config(
@@ -291,6 +347,7 @@ def parse_config(
         server=server,
         webhooks=webhooks,
         path=path,
+        storage=storage,
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .defaults import DEFAULT_MAX_DURATION
 from .events import CLIENT_JOINED, CLIENT_LEFT, Event, client_event
 from .rooms import (
     Joined,
@@ -39,7 +40,7 @@ from .triggers import Action, Decision, step
 if TYPE_CHECKING:
     from .config import Config
     from .manager import Plugins
-    from .settings import RecordingSettings
+    from .recording import RecordingSettings
     from .sources import ParticipantMedia
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,13 @@ class RoomEngine:
         self.spool_dir = spool_dir or DEFAULT_SPOOL_DIR
         self.realtime = realtime
         self.on_change = on_change
+        if settings.start_trigger is None:
+            raise ValueError("a room needs effective settings (recfw.settings.merge): no trigger")
         self.trigger = plugins.get("triggers", settings.start_trigger)
         self.recording_enabled = settings.type not in (None, "none")
-        self.state = RoomState(name=room_name, max_duration=settings.max_duration or 24 * 3600.0)
+        self.state = RoomState(
+            name=room_name, max_duration=settings.max_duration or DEFAULT_MAX_DURATION
+        )
         self.status = "idle"
         self.sessions: list[RecordingSession] = []
         self.recorder = Participant(

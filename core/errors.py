@@ -40,3 +40,25 @@ class StorageError(RecfwError):
 
 class PluginError(RecfwError):
     """A plugin failed to load, register or run."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of ``exc``'s message, at most ``limit`` characters.
+
+    Library errors (botocore's, aiohttp's, a plugin's) can run over many lines;
+    a message shown to people keeps only the first.
+    """
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return ""
+
+
+def describe(exc: BaseException, limit: int = 200) -> str:
+    """``"TypeName: first line of the message"`` (just ``"TypeName"`` when it has none).
+
+    The one way recfw names an unexpected exception in a one-line error. Callers
+    that may quote a secret pass the result through :func:`recfw.secrets.mask_secrets`.
+    """
+    text = first_line(exc, limit)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

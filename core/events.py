@@ -22,6 +22,7 @@ from typing import Any
 
 from .rooms import Participant, RoomState
 from .secrets import Secret
+from .times import iso_utc
 
 API_VERSION = "1.0"
 SIGNATURE_HEADER = "Recfw-Signature"
@@ -32,11 +33,6 @@ RECORDING_STARTED = "recording.started"
 RECORDING_FINISHED = "recording.finished"
 RECORDING_FAILED = "recording.failed"
 EVENT_TYPES = (CLIENT_JOINED, CLIENT_LEFT, RECORDING_STARTED, RECORDING_FINISHED, RECORDING_FAILED)
-
-
-def iso_utc(moment: datetime) -> str:
-    """``2026-11-23T19:40:05.123Z``: ISO 8601, UTC, milliseconds."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

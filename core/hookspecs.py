@@ -51,8 +51,10 @@ def recfw_register_encoders(register: Callable[[Encoder], None]) -> None:
 
     Called once, when plugins are loaded. ``encoder`` fits
     :class:`recfw.encoding.Encoder`: ``name`` (its ``fileFormat`` value),
-    ``extension``, ``content_type`` and ``open(output, fmt, options)``, which
-    returns a stream taking video and audio frames. Returns nothing.
+    ``extension``, ``content_type`` (handed to the sink) and
+    ``open(output, fmt, options)``, which returns a stream taking video and
+    audio frames; ``validate_options(options)`` reports bad ``[encoder]``
+    options before recording (required by the encoder contract). Returns nothing.
     """
 
 
@@ -62,8 +64,10 @@ def recfw_register_sinks(register: Callable[[Sink], None]) -> None:
 
     Called once, when plugins are loaded. ``sink`` fits
     :class:`recfw.storage.Sink`: ``name`` (its ``destination.provider``
-    value), ``needs_credentials``, ``validate(destination)`` and
-    ``store(path, key, destination, progress)``. Returns nothing.
+    value), ``needs_credentials``, ``writes_locally`` (stores on this machine:
+    a meeting may then not choose the place), ``validate(destination)`` and
+    ``store(path, key, destination, progress, *, content_type=None)``. Returns
+    nothing.
     """
 
 

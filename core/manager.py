@@ -1,11 +1,13 @@
 """The plugin manager: loads plugins one at a time and keeps what they register.
 
-Every plugin, the built-ins included, comes in through the ``recfw`` entry-point
-group (or :meth:`Plugins.register` in tests and embedding programs). Each entry
-point is imported, registered and asked for its triggers, encoders, sinks and
-sources inside its own ``try``: a plugin that fails is recorded in
-:attr:`Plugins.failures` with its name, distribution and error, and the rest
-keep working.
+The built-in plugins are registered by import (:data:`BUILTINS`), so broken
+or missing package metadata can never leave recfw without its triggers,
+encoders and sinks; third-party plugins come in through the ``recfw``
+entry-point group (or :meth:`Plugins.register` in tests and embedding
+programs). Both take the same path, :meth:`Plugins.register`: each plugin is
+registered and asked for its triggers, encoders, sinks and sources inside its
+own ``try``; a plugin that fails is recorded in :attr:`Plugins.failures` with
+its name, distribution and error, and the rest keep working.
 
 Environment variables:
 
@@ -24,22 +26,42 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import pluggy
 
-from . import hookspecs
+from . import __version__, hookspecs
 from .encoding import Encoder
-from .errors import PluginError
+from .errors import PluginError, describe
 from .sources import Source
 from .storage import Sink
 from .triggers import Trigger
+
+if TYPE_CHECKING:
+    import click
+
+    from .config import Config
+    from .events import Event
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "recfw"
 BUILTIN_DISTRIBUTION = "recfw"
+
+#: The built-in plugins: name -> module, registered by import in this order.
+#: (recfw's own entry points list the same names; they are skipped.)
+BUILTINS = {
+    "triggers": "recfw.plugins.triggers",
+    "encoders": "recfw.plugins.encoders",
+    "sinks": "recfw.plugins.sinks",
+    "sources": "recfw.plugins.sources",
+    "webhooks": "recfw.plugins.webhooks",
+}
+
+Kind = Literal["triggers", "encoders", "sinks", "sources"]
+_T = TypeVar("_T")
 
 #: kind -> (hook name, protocol the registered objects must fit)
 KINDS: dict[str, tuple[str, type]] = {
@@ -91,7 +113,14 @@ def _names(env_value: str | None) -> set[str] | None:
 
 
 class Plugins:
-    """A typed facade over pluggy's manager: registered triggers, encoders, sinks, sources."""
+    """A typed facade over pluggy's manager: registered triggers, encoders, sinks, sources.
+
+    One typed getter per kind (:meth:`trigger`, :meth:`encoder`, :meth:`sink`,
+    :meth:`source`, each raising :class:`PluginError` naming what is
+    installed), their names (:meth:`trigger_names`, ...), and one method per
+    hook the core calls (:meth:`emit`, :meth:`register_commands`). Fits
+    :class:`recfw.registry.PluginRegistry`.
+    """
 
     def __init__(self, environ: Mapping[str, str] | None = None):
         environ = os.environ if environ is None else environ
@@ -111,19 +140,41 @@ class Plugins:
 
     # --- loading ------------------------------------------------------------
 
+    def load_builtins(self) -> None:
+        """Register the built-in plugins by import (unless disabled by name)."""
+        for name, module_name in BUILTINS.items():
+            if name in self.info:
+                continue
+            if not self._allowed(name, BUILTIN_DISTRIBUTION):
+                log.info("built-in plugin %r is disabled by configuration", name)
+                continue
+            try:
+                module = import_module(module_name)
+            except Exception as exc:  # any import error is reported, not raised
+                self._fail(name, BUILTIN_DISTRIBUTION, "import", exc)
+                continue
+            self.register(module, name=name, distribution=BUILTIN_DISTRIBUTION, version=__version__)
+
     def load_entry_points(self, eps: Iterable[EntryPoint] | None = None) -> None:
-        """Load every allowed entry point of the ``recfw`` group, built-ins first."""
+        """Load the built-ins, then every allowed entry point of the ``recfw`` group.
+
+        Given ``eps``, load only those (tests). recfw's own entry points name the
+        built-ins, which are registered by import instead.
+        """
         if eps is None:
+            self.load_builtins()
             eps = entry_points(group=ENTRY_POINT_GROUP)
         eps = sorted(eps, key=lambda ep: (_dist_name(ep) != BUILTIN_DISTRIBUTION, ep.name))
         for ep in eps:
             dist = _dist_name(ep)
+            if dist == BUILTIN_DISTRIBUTION and ep.name in BUILTINS and ep.name in self.info:
+                continue  # already registered by import
             if not self._allowed(ep.name, dist):
                 log.info("plugin %r (from %s) is disabled by configuration", ep.name, dist)
                 continue
             try:
                 obj = ep.load()
-            except Exception as exc:  # noqa: BLE001 - any import error is the plugin's
+            except Exception as exc:  # any import error is the plugin's
                 self._fail(ep.name, dist, "import", exc)
                 continue
             self.register(obj, name=ep.name, distribution=dist, version=_dist_version(ep))
@@ -150,7 +201,7 @@ class Plugins:
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(name, distribution, "register", exc)
             return None
         try:
@@ -171,7 +222,7 @@ class Plugins:
             args = {"register": _registrar(kind, protocol, found)}
             try:
                 impl.function(**{k: v for k, v in args.items() if k in impl.argnames})
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.pm.unregister(name=name)
                 self._fail(name, distribution, f"register its {kind}", exc)
                 return None
@@ -217,7 +268,7 @@ class Plugins:
 
     # --- calling --------------------------------------------------------------
 
-    def call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
+    def _call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call every implementation of ``hook_name``, isolating failures per plugin.
 
         Implementations run in pluggy's order (last registered first, ``tryfirst``
@@ -231,29 +282,93 @@ class Plugins:
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
             try:
                 results.append(impl.function(**args))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 failure = PluginFailure(
-                    impl.plugin_name, None, f"handle {hook_name}", f"{type(exc).__name__}: {exc}"
+                    impl.plugin_name, None, f"handle {hook_name}", describe(exc)
                 )
                 log.error("%s", failure)
                 if self.strict:
                     raise PluginError(str(failure)) from exc
         return results
 
-    def emit(self, event: Any, config: Any) -> None:
+    def emit(self, event: Event, config: Config | None) -> None:
         """Send an event to every ``recfw_on_event`` listener; a failing one is logged."""
-        self.call_each("recfw_on_event", event=event, config=config)
+        self._call_each("recfw_on_event", event=event, config=config)
 
-    def get(self, kind: str, name: str) -> Any:
-        """The registered ``kind`` (``"encoders"``, ...) called ``name``, or a clear error."""
-        registry = getattr(self, kind)
-        try:
-            return registry[name]
-        except KeyError:
-            known = ", ".join(sorted(registry)) or "none"
-            raise PluginError(
-                f"no {kind[:-1]} named {name!r} is installed (installed: {known})"
-            ) from None
+    def register_commands(self, cli: click.Group) -> None:
+        """Let every ``recfw_register_commands`` implementation add its subcommands."""
+        self._call_each("recfw_register_commands", cli=cli)
+
+    # --- typed getters --------------------------------------------------------
+
+    def trigger(self, name: str) -> Trigger:
+        """The start trigger called ``name`` (a ``startTrigger`` value)."""
+        return _lookup(self.triggers, "trigger", name)
+
+    def encoder(self, name: str) -> Encoder:
+        """The encoder of file format ``name`` (a ``fileFormat`` value)."""
+        return _lookup(self.encoders, "encoder", name)
+
+    def sink(self, name: str) -> Sink:
+        """The sink called ``name`` (a ``destination.provider`` value)."""
+        return _lookup(self.sinks, "sink", name)
+
+    def source(self, name: str) -> Source:
+        """The source (kind of participant media) called ``name``."""
+        return _lookup(self.sources, "source", name)
+
+    def trigger_names(self) -> list[str]:
+        """The installed ``startTrigger`` values, sorted."""
+        return sorted(self.triggers)
+
+    def encoder_names(self) -> list[str]:
+        """The installed ``fileFormat`` values, sorted."""
+        return sorted(self.encoders)
+
+    def sink_names(self) -> list[str]:
+        """The installed ``destination.provider`` values, sorted."""
+        return sorted(self.sinks)
+
+    def source_names(self) -> list[str]:
+        """The installed sources, sorted."""
+        return sorted(self.sources)
+
+    def provided_by(self, kind: str, name: str) -> str | None:
+        """The plugin whose ``kind`` ``name`` is in use (the last to register it)."""
+        owner = None
+        for plugin_name, info in self.info.items():
+            if name in info.provides.get(kind, ()):
+                owner = plugin_name
+        return owner
+
+    @overload
+    def get(self, kind: Literal["triggers"], name: str) -> Trigger: ...
+    @overload
+    def get(self, kind: Literal["encoders"], name: str) -> Encoder: ...
+    @overload
+    def get(self, kind: Literal["sinks"], name: str) -> Sink: ...
+    @overload
+    def get(self, kind: Literal["sources"], name: str) -> Source: ...
+
+    def get(self, kind: Kind, name: str) -> Trigger | Encoder | Sink | Source:
+        """The registered ``kind`` called ``name``: the typed getters by kind name."""
+        getters: dict[str, Callable[[str], Trigger | Encoder | Sink | Source]] = {
+            "triggers": self.trigger,
+            "encoders": self.encoder,
+            "sinks": self.sink,
+            "sources": self.source,
+        }
+        if kind not in getters:
+            raise PluginError(f"no kind of plugin called {kind!r} (known: {', '.join(KINDS)})")
+        return getters[kind](name)
+
+
+def _lookup(registry: Mapping[str, _T], what: str, name: str) -> _T:
+    try:
+        return registry[name]
+    except KeyError:
+        known = ", ".join(sorted(registry)) or "none"
+        raise PluginError(f"no {what} named {name!r} is installed (installed: {known})") from None
 
 
 def _registrar(kind: str, protocol: type, found: dict[str, Any]) -> Callable[[Any], None]:
@@ -294,7 +409,7 @@ def load_plugins() -> Plugins:
     global _loaded
     if _loaded is None:
         plugins = Plugins()
-        plugins.load_entry_points()
+        plugins.load_entry_points()  # the built-ins (by import), then third parties
         _loaded = plugins
     return _loaded
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
+
+#: How many names :func:`free_names` offers (the first one included).
+MAX_FREE_NAMES = 1000
 
 #: Longest room-name part of a key, in UTF-8 bytes (S3 keys may be 1024 bytes).
 MAX_NAME_BYTES = 120
@@ -58,3 +63,19 @@ def join_key(prefix: str, name: str) -> str:
     if any(p in (".", "..") for p in parts):
         raise ValueError(f"unsafe prefix {prefix!r}")
     return "/".join([*parts, name])
+
+
+def free_names(name: str, limit: int = MAX_FREE_NAMES) -> Iterator[str]:
+    """``name``, then ``stem (2).ext``, ``stem (3).ext``, ...: candidates for a file that
+    must never replace an existing one, ``limit`` names in all.
+
+    The one convention for a taken name, in the spool and in every sink (as file
+    managers and browsers do): a space and the number in parentheses before the
+    extension. ``standup-2026-11-23T19:40:05Z.mkv`` -> ``standup-2026-11-23T19:40:05Z (2).mkv``.
+    Only the last path segment's extension counts (``a.b/c`` -> ``a.b/c (2)``).
+    """
+    yield name
+    suffix = PurePosixPath(name).suffix
+    stem = name[: -len(suffix)] if suffix else name
+    for n in range(2, limit + 1):
+        yield f"{stem} ({n}){suffix}"

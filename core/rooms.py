@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from .defaults import DEFAULT_MAX_DURATION
+
 
 class Role(StrEnum):
     """A participant's role. Only ``host`` and ``visitor`` count as people."""
@@ -115,7 +117,7 @@ class RoomState:
     recording_since: float | None = None
     prompted: str | None = None
     auto_start_held: bool = False
-    max_duration: float = 24 * 3600.0
+    max_duration: float = DEFAULT_MAX_DURATION
     now: float = 0.0
     closed: bool = False
 

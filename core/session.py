@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .encoding import OutputFormat
 from .errors import StorageError
-from .events import RECORDING_FAILED, RECORDING_FINISHED, RECORDING_STARTED, Event, iso_utc
-from .naming import recording_file_name
+from .events import RECORDING_FAILED, RECORDING_FINISHED, RECORDING_STARTED, Event
+from .naming import free_names, recording_file_name
 from .spool import SpoolLock
+from .times import iso_utc
 
 if TYPE_CHECKING:
     from .config import Config
     from .manager import Plugins
-    from .settings import RecordingSettings
+    from .recording import Destination, RecordingSettings
     from .sources import ParticipantMedia
     from .storage import Progress, StoredObject
 
@@ -47,12 +48,11 @@ _ACTIVE = (SessionStatus.STARTING, SessionStatus.RECORDING)
 
 
 def _create_spool_file(folder: Path, name: str) -> tuple[Path, BinaryIO]:
-    """Create a new spool file (``name``, else ``stem-2.ext``, ...), never opening one
-    that exists: two recorders in the same folder never write into one file."""
+    """Create a new spool file (``name``, else ``stem (2).ext``, ...: :func:`free_names`),
+    never opening one that exists: two recorders in the same folder never write into one file."""
     folder = folder.resolve()  # kept_at is shown to people and webhooks: absolute
-    stem, dot, ext = name.rpartition(".")
-    for n in range(1, 10_000):
-        path = folder / (name if n == 1 else f"{stem}-{n}{dot}{ext}")
+    for candidate in free_names(name, 10_000):
+        path = folder / candidate
         try:
             return path, open(path, "xb")  # noqa: SIM115 - closed by the session
         except FileExistsError:
@@ -81,8 +81,13 @@ class RecordingSession:
         self.settings = settings
         self.config = config
         self.plugins = plugins
-        self.destination = settings.destination
-        self.encoder = plugins.get("encoders", self.destination.file_format)
+        destination = settings.destination
+        if destination is None or destination.file_format is None:
+            raise ValueError(
+                "a recording needs effective settings (recfw.settings.merge): no file format"
+            )
+        self.destination: Destination = destination
+        self.encoder = plugins.get("encoders", destination.file_format)
         self.spool_dir = spool_dir
         self.realtime = realtime
         self.fmt = fmt or OutputFormat()
@@ -173,6 +178,7 @@ class RecordingSession:
             error = f"finishing the file failed: {type(exc).__name__}: {exc}"
         try:
             self._close_output()
+            assert self.spool_path is not None  # set by start(), as RECORDING says
             self.size = self.spool_path.stat().st_size
         except OSError as exc:
             error = error or f"writing the file failed: {exc.strerror or exc}"
@@ -185,14 +191,16 @@ class RecordingSession:
             return
         from .storing import store_recording
 
+        assert self.spool_path is not None and self.key is not None  # set by start()
         try:
-            self.stored = await asyncio.to_thread(
+            stored = await asyncio.to_thread(
                 store_recording,
                 self.spool_path,
                 self.key,
                 self.destination,
                 self.plugins,
                 self.progress,
+                self.encoder.content_type,
             )
         except StorageError as exc:
             self._fail(str(exc), kept_at=exc.kept_at or str(self.spool_path))
@@ -203,8 +211,9 @@ class RecordingSession:
             return
         finally:
             self._release()
+        self.stored = stored
         self.status = SessionStatus.STORED
-        log.info("stored %s (%d bytes)", self.stored.location, self.stored.size)
+        log.info("stored %s (%d bytes)", stored.location, stored.size)
         self._emit(Event(RECORDING_FINISHED, self._data()))
 
     # --- helpers --------------------------------------------------------------
@@ -258,8 +267,9 @@ class RecordingSession:
         )
         if self.stopped_at:
             data["stoppedAt"] = iso_utc(self.stopped_at)
-        if self.stats is not None:
-            data["durationSeconds"] = round(self.duration_s, 3)
+        duration = self.duration_s
+        if duration is not None:
+            data["durationSeconds"] = round(duration, 3)
         if self.stored is not None:
             data["location"] = self.stored.location
             data["size"] = self.stored.size

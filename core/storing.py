@@ -9,19 +9,20 @@ where the file was kept (``kept_at``).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import RecfwError, StorageError
+from .errors import RecfwError, StorageError, describe
 from .naming import join_key
-from .secrets import Secret
-from .storage import Progress, StoredObject
+from .secrets import mask_secrets
+from .storage import Progress, Sink, StoredObject
 
 if TYPE_CHECKING:
-    from .manager import Plugins
-    from .settings import Destination
+    from .recording import Destination
+    from .registry import PluginRegistry
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,13 @@ def store_recording(
     local_path: Path,
     key: str,
     destination: Destination,
-    plugins: Plugins,
+    plugins: PluginRegistry,
     progress: Progress | None = None,
+    content_type: str | None = None,
 ) -> StoredObject:
     """Store ``local_path`` as ``key`` under ``destination``; then delete ``local_path``.
+
+    ``content_type`` (the encoder's MIME type) is handed to the sink.
 
     Raises :class:`StorageError` (with ``kept_at`` = ``local_path``) if the key
     is unsafe, the provider is not installed, or the sink fails in any way
@@ -72,22 +76,21 @@ def store_recording(
             f"refusing to store under an unsafe key: {exc}", kept_at=kept_at
         ) from None
     try:
-        sink = plugins.get("sinks", provider)
+        sink = plugins.sink(provider)
     except RecfwError as exc:
         raise StorageError(str(exc), kept_at=kept_at) from None
     sink_name = getattr(sink, "name", provider)
     try:
-        stored = sink.store(local_path, key, destination, progress)
+        if content_type and _takes_content_type(sink):
+            stored = sink.store(local_path, key, destination, progress, content_type=content_type)
+        else:
+            stored = sink.store(local_path, key, destination, progress)
     except StorageError as exc:
         message = _scrub(_message_of(exc), destination)
         log.error("the %s sink could not store %s: %s", sink_name, local_path, message)
         raise StorageError(message, kept_at=kept_at) from None
     except Exception as exc:  # noqa: BLE001 - a plugin's bug must not lose the recording
-        text = str(exc).splitlines()[0][:300] if str(exc) else ""
-        message = _scrub(
-            f"the {sink_name!r} sink failed: {type(exc).__name__}: {text}".rstrip(": "),
-            destination,
-        )
+        message = _scrub(f"the {sink_name!r} sink failed: {describe(exc, 300)}", destination)
         log.error("%s", message, exc_info=log.isEnabledFor(logging.DEBUG))
         raise StorageError(message, kept_at=kept_at) from None
     if not isinstance(stored, StoredObject):
@@ -105,6 +108,27 @@ def store_recording(
     return stored
 
 
+def _takes_content_type(sink: Sink) -> bool:
+    """Whether ``sink.store`` takes ``content_type`` (sinks written before it did not)."""
+    try:
+        parameters = inspect.signature(sink.store).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.name == "content_type" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+    )
+
+
+def content_type_for(path: Path, plugins: PluginRegistry) -> str | None:
+    """The content type of the installed encoder whose extension ``path`` has, if any."""
+    extension = path.suffix.lstrip(".").lower()
+    for name in plugins.encoder_names():
+        encoder = plugins.encoder(name)
+        if getattr(encoder, "extension", "").lower() == extension:
+            return getattr(encoder, "content_type", None)
+    return None
+
+
 def _message_of(exc: StorageError) -> str:
     """The message without a ``(the recording was kept at ...)`` a sink may have added."""
     text = str(exc)
@@ -116,9 +140,7 @@ def _message_of(exc: StorageError) -> str:
 
 
 def _scrub(message: str, destination: Destination) -> str:
-    secret = destination.access_key_secret
-    value = secret.reveal() if isinstance(secret, Secret) else secret
-    return message.replace(value, Secret.MASK) if value else message
+    return mask_secrets(message, destination.access_key_secret)
 
 
 __all__ = ["store_recording", "check_key"]

@@ -91,7 +91,8 @@ def enforce_rules(state: RoomState, event: RoomEvent, decision: Decision) -> Dec
     if state.recording:
         if not state.people:
             return Decision(Action.STOP, "the room has no people left")
-        if state.now - state.recording_since >= state.max_duration:
+        since = state.now if state.recording_since is None else state.recording_since
+        if state.now - since >= state.max_duration:
             reason = f"the maximum duration ({state.max_duration:g} s) was reached"
             return Decision(Action.STOP, reason, hold=True)
     refusal = _command_refusal(state, event)

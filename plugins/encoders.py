@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import av
 from recfw import hookimpl
@@ -153,7 +153,11 @@ class _Stream:
         v.time_base = fmt.video_time_base
         v.codec_context.time_base = fmt.video_time_base
         v.codec_context.gop_size = settings.gop
-        opts = {"preset": settings.preset, "keyint_min": str(settings.gop), "sc_threshold": "0"}
+        opts: dict[str, object] = {
+            "preset": settings.preset,
+            "keyint_min": str(settings.gop),
+            "sc_threshold": "0",
+        }
         if settings.crf is not None:
             opts["crf"] = str(settings.crf)
         else:
@@ -162,7 +166,7 @@ class _Stream:
         rate = fmt.sample_rate
         if audio_codec == "libopus" and rate not in OPUS_RATES:
             rate = 48000  # PyAV resamples the frames to the codec's rate
-        a = self.container.add_stream(audio_codec, rate=rate)
+        a = cast(av.AudioStream, self.container.add_stream(audio_codec, rate=rate))
         a.layout = fmt.audio_layout
         a.bit_rate = settings.audio_bitrate
         self.video, self.audio = v, a

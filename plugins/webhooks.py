@@ -32,11 +32,10 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from recfw import hookimpl
 from recfw.events import SIGNATURE_HEADER, sign
-from recfw.secrets import Secret
+from recfw.secrets import Secret, safe_url
 
 if TYPE_CHECKING:
     from recfw.config import Config, WebhookEndpoint
@@ -53,17 +52,6 @@ MAX_EXIT_WAIT = 600.0
 #: At most this many dropped deliveries are listed one by one in the exit warning.
 MAX_LISTED_DROPS = 20
 USER_AGENT = "recfw-webhooks/1"
-
-
-def safe_url(url: str) -> str:
-    """``url`` without user, password, query or fragment (safe to log)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from recfw import netguard
 from recfw.manager import Plugins
 from recfw.testing.s3server import S3Server
 
@@ -34,3 +35,12 @@ def builtin_plugins() -> Plugins:
     plugins = Plugins(environ={})
     plugins.load_entry_points()
     return plugins
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_dns() -> Iterator[None]:
+    """Names recfw's network guard resolves come from a test table, never from DNS
+    (tests only reach loopback). Tests map their own names with
+    ``netguard.resolver_scope({...})``."""
+    with netguard.resolver_scope({"localhost": ["127.0.0.1", "::1"]}):
+        yield

@@ -6,17 +6,20 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..engine import RoomEngine
 from ..rooms import Participant, Role
+from ..secrets import strip_url_credentials
 from ..session import SessionStatus
-from .options import config_option, load_effective
+from .options import config_option, describe_destination, load_effective
 from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
@@ -74,22 +77,27 @@ async def run_demo(
         transient=True,
     )
 
+    storing = _StoringWatch(console)
+
     def on_change(engine: RoomEngine) -> None:
         # Show upload progress for each recording as soon as it stops.
-        if engine.status == "stopping":
+        if engine.status == "stopping" and engine.sessions[-1] is not storing.session:
             session = engine.sessions[-1]
             task = progress.add_task(f"storing {session.file_name}", total=None)
-            session.progress = lambda done, total: progress.update(
-                task, completed=done, total=total
-            )
+            storing.start(session, settings.destination)
+
+            def report(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+                storing.update(done, total)
+
+            session.progress = report
 
     engine = RoomEngine(room, settings, config, plugins, media_for=media_for, on_change=on_change)
     host = participants[0]
     trigger = settings.start_trigger
     console.print(
         f"Room [bold]{room}[/bold]: {people} synthetic participants, trigger "
-        f"[bold]{trigger}[/bold], {settings.destination.file_format} to "
-        f"{settings.destination.provider}:{settings.destination.bucket}",
+        f"[bold]{trigger}[/bold], {describe_destination(settings)}",
         highlight=False,
     )
     warn_about_waiting(console)
@@ -100,6 +108,7 @@ async def run_demo(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, interrupted.set)
     t0 = loop.time()
+    heartbeat = asyncio.create_task(storing.heartbeat())
     with progress:
         task = progress.add_task("meeting", total=duration)
         for s in demo_script(people, duration):
@@ -126,7 +135,57 @@ async def run_demo(
                 await engine.leave(who.id)
             progress.update(task, completed=loop.time() - t0, description=_describe(engine))
         await engine.close()
+    heartbeat.cancel()
     return _report(engine, console)
+
+
+class _StoringWatch:
+    """Says what storing is doing while it runs: a line when it starts, then (when the
+    output is not a terminal, which shows the progress bar) one every few seconds."""
+
+    EVERY = 5.0
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.session = None
+        self.started = 0.0
+        self.done = 0
+        self.total = 0
+
+    def start(self, session, destination) -> None:
+        from ..storage import transfer_options
+
+        self.session = session
+        self.started = time.monotonic()
+        self.done = self.total = 0
+        where = f"{destination.provider}:{strip_url_credentials(destination.bucket or '')}"
+        note = ""
+        if destination.provider not in (None, "local"):
+            opts = transfer_options()
+            note = (
+                f" (timeouts: connect {opts.connect_timeout:g} s, read {opts.read_timeout:g} s;"
+                f" {opts.attempts} attempt(s) per request)"
+            )
+        self.console.print(escape(f"storing {session.file_name} in {where}{note}"), highlight=False)
+
+    def update(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+    async def heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.EVERY)
+            session = self.session
+            if self.console.is_terminal or session is None or session.status != "stopping":
+                continue
+            elapsed = time.monotonic() - self.started
+            if self.total:
+                sent = f"{self.done / 1e6:.1f} of {self.total / 1e6:.1f} MB sent"
+            else:
+                sent = "waiting for storage to answer"
+            self.console.print(
+                f"still storing {session.file_name}: {sent} after {elapsed:.0f} s",
+                highlight=False,
+            )
 
 
 def _describe(engine: RoomEngine) -> str:
@@ -140,19 +199,23 @@ def _report(engine: RoomEngine, console: Console) -> int:
         return 1
     status = 0
     for session in engine.sessions:
-        if session.status == SessionStatus.STORED:
+        stored = session.stored
+        if session.status == SessionStatus.STORED and stored is not None:
             stats = session.stats
             console.print(
-                f"[green]Stored[/green] {session.stored.location}\n"
-                f"  duration {session.duration_s:.1f} s, {stats.width}x{stats.height}, "
-                f"{session.stored.size / 1e6:.2f} MB",
+                f"[green]Stored[/green] {escape(stored.location)}\n"
+                f"  duration {session.duration_s or 0:.1f} s, {stats.width}x{stats.height}, "
+                f"{stored.size / 1e6:.2f} MB",
                 highlight=False,
             )
         else:
             status = 1
-            console.print(f"[red]Recording failed:[/red] {session.error}", highlight=False)
+            # Errors may quote "[storage]" or a path with brackets: not rich markup.
+            error = escape(str(session.error))
+            console.print(f"[red]Recording failed:[/red] {error}", highlight=False)
             if session.kept_at:
-                console.print(f"  the recording was kept at {session.kept_at}", highlight=False)
+                kept = escape(str(session.kept_at))
+                console.print(f"  the recording was kept at {kept}", highlight=False)
     return status
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from .options import config_option, load_effective
+from .options import config_option, describe_destination, load_effective
 from .spool import warn_about_waiting
 
 log = logging.getLogger(__name__)
@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 async def serve(
     config_path: Path | None, host: str | None, port: int | None, rooms: tuple[str, ...]
 ) -> int:
+    from ..control.startup import open_control_plane
     from ..server import RoomServer
 
     config, plugins, _ = load_effective(config_path)  # every settings error before serving
+    db = open_control_plane(config)  # migrated; [recording] seeds the organization defaults
     reported: set[int] = set()
 
     def done(room, session) -> None:
@@ -32,23 +34,21 @@ async def serve(
         else:
             click.echo(f"recording failed: {session.error} (kept at {session.kept_at})", err=True)
 
-    server = RoomServer(config, plugins, on_session_done=done)
+    server = RoomServer(config, plugins, on_session_done=done, db=db)
     base = await server.start(host, port)
     settings = server.settings
     click.echo(f"recfw room server on {base}")
-    click.echo(
-        f"recording: trigger {settings.start_trigger}, {settings.destination.file_format} to "
-        f"{settings.destination.provider}:{settings.destination.bucket}"
-    )
+    click.echo(f"recording: trigger {settings.start_trigger}, {describe_destination(settings)}")
     click.echo(f"ICE addresses offered: {', '.join(server.ice_addresses)}")
-    if config.server.api_key is not None:
-        click.echo(f"meetings API: POST {base}/v1/meetings (Authorization: Bearer <apiKey>)")
-    else:
-        click.echo("meetings API: off (set RECFW_API_KEY or [server] apiKey to enable it)")
+    click.echo(f"database: {db.shown_url()} ({db.kind})")
+    click.echo(
+        f"meetings API: POST {base}/v1/meetings (Authorization: Bearer <key>; "
+        "make keys with `recfw keys create`)"
+    )
     warn_about_waiting(Console(soft_wrap=True, highlight=False))
-    for room in rooms:
-        visitor, host_link = server.links(room)
-        click.echo(f"\nroom {room}\n  visitor link: {visitor}\n  host link:    {host_link}")
+    for name in rooms:
+        visitor, host_link = server.links(name)
+        click.echo(f"\nroom {name}\n  visitor link: {visitor}\n  host link:    {host_link}")
     click.echo("\nEvery /<name> is a room; --room NAME prints its links. Ctrl-C stops.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -58,6 +58,7 @@ async def serve(
     await stop.wait()
     click.echo("stopping: finishing and storing any running recording ...")
     await server.close()
+    db.dispose()
     failed = 0
     for room in server.closed_rooms:
         for session in room.engine.sessions:

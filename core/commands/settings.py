@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 
 from ..config import load_config
 from ..errors import SettingsError
 from ..manager import load_plugins
-from ..secrets import Secret
+from ..secrets import mask_url_credentials
 from ..settings import validate, validate_encoder_options
+from .options import apply_runtime_settings
 
 
 @click.group("settings")
@@ -29,6 +29,7 @@ def check_command(config_file: Path) -> None:
     file is invalid.
     """
     config = load_config(config_file)
+    apply_runtime_settings(config)  # allowedDestinations apply to the checks below
     plugins = load_plugins()
     for failure in plugins.failures:
         # A provider, format or trigger may be "unknown" only because its plugin broke.
@@ -48,10 +49,11 @@ def check_command(config_file: Path) -> None:
             "port": config.server.port,
             "iceAddresses": list(config.server.ice_addresses),
             "publicUrl": config.server.public_url,
+            "allowedDestinations": list(config.server.allowed_destinations),
         },
         "webhooks": [
             {
-                "url": _without_password(w.url),
+                "url": mask_url_credentials(w.url),
                 "secret": str(w.secret),
                 "events": list(w.events) if w.events is not None else None,
             }
@@ -61,13 +63,3 @@ def check_command(config_file: Path) -> None:
     click.echo(f"{config_file}: valid")
     # default=str: TOML dates and times in [encoder] are shown as text.
     click.echo(json.dumps(out, indent=2, default=str))
-
-
-def _without_password(url: str) -> str:
-    """``https://user:****@host/...``: a password in a URL is a secret too."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:{Secret.MASK}@{netloc}"))

@@ -30,7 +30,7 @@ def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
     """The Y, U, V planes of a ``yuv420p`` frame as 2-D views (line padding cut off)."""
     out = []
     for plane in frame.planes:
-        buf = np.frombuffer(plane, np.uint8)
+        buf = np.frombuffer(memoryview(plane), np.uint8)
         rows = buf.reshape(plane.height, plane.line_size)
         out.append(rows[:, : plane.width])
     return out

@@ -293,11 +293,12 @@ class CompositeRecorder:
         self._loop_task.add_done_callback(self._loop_done)
 
     def _loop_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
             # Reported now; stop() raises it again after closing the stream.
-            log.error("the recording's output loop failed: %r", task.exception())
+            log.error("the recording's output loop failed: %r", exc)
             if self.on_failure is not None:
-                self.on_failure(task.exception())
+                self.on_failure(exc)
 
     async def stop(self) -> RecordingStats:
         """Stop the clock, encode what is left, close the stream; return what was recorded."""

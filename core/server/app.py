@@ -5,10 +5,11 @@ Routes:
 * ``GET /<room>`` — the room page (``?roomKey=…`` makes you a host, ``?embed=1``
   for an iframe, ``?name=…`` your display name);
 * ``GET /<room>/ws`` — the room's signalling WebSocket (JSON messages, see
-  docs/rooms.md);
+  docs/rooms.md; the protocol is :mod:`recfw.server.protocol`);
 * ``GET /static/…`` — the page's scripts and styles, and ``embed-example.html``;
 * ``POST /v1/meetings``, ``GET|DELETE /v1/meetings/{id}`` — the meetings API
-  (``Authorization: Bearer <[server] apiKey or RECFW_API_KEY>``; see docs/rooms.md).
+  (``Authorization: Bearer <key>``: a ``recfw keys create`` key, or the bootstrap
+  ``[server] apiKey`` / ``RECFW_API_KEY``; checked by :mod:`recfw.control.auth`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
@@ -26,19 +26,21 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from ..errors import RecfwError, SettingsError
-from ..rooms import Role
+from ..control.auth import ApiAuth
+from ..errors import SettingsError
 from ..settings import effective
 from .ice import is_loopback_only, restrict_host_addresses
-from .meetings import Meeting, bearer_matches, create_meeting, parse_body
-from .room import Client, Room
+from .meetings import Meeting, create_meeting, parse_body
+from .protocol import Connection, hang_up
+from .room import Room
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..config import Config
+    from ..control import Database
     from ..manager import Plugins
     from ..session import RecordingSession
 
@@ -71,8 +73,13 @@ class RoomServer:
         host_secret: str | None = None,
         spool_dir: Path | None = None,
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
+        db: Database | None = None,
     ):
         self.config = config
+        #: The control plane's database (``None``: only the bootstrap API key works).
+        self.db = db
+        #: Guards every /v1 route (see recfw.control.auth); handlers never check keys.
+        self.auth = ApiAuth(db, config.server.api_key, rate_limit=config.server.api_rate_limit)
         self.on_session_done = on_session_done
         self.plugins = plugins
         self.settings = effective(config.recording, None, plugins)
@@ -116,7 +123,7 @@ class RoomServer:
     # --- the app --------------------------------------------------------------
 
     def _make_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.auth.middleware])
         app.router.add_get("/", self._index)
         app.router.add_get("/favicon.ico", self._no_content)
         app.router.add_static("/static/", web_dir(), show_index=False)
@@ -149,74 +156,8 @@ class RoomServer:
         await ws.prepare(request)
         self._sockets.add(ws)
         self._room_sockets.setdefault(name, set()).add(ws)
-        client: Client | None = None
-        room: Room | None = None
-        writer: asyncio.Task | None = None
         try:
-            async for msg in ws:
-                if msg.type == WSMsgType.BINARY:
-                    await ws.send_json({"type": "error", "message": "messages are JSON text"})
-                    continue
-                if msg.type != WSMsgType.TEXT:
-                    continue
-                message, problem = parse_message(msg.data)
-                if message is None:
-                    await ws.send_json({"type": "error", "message": problem})
-                    continue
-                kind = message["type"]
-                if client is None:
-                    if kind != "join":
-                        await ws.send_json(
-                            {"type": "error", "command": kind, "message": "send 'join' first"}
-                        )
-                        continue
-                    problem = join_problem(message)
-                    if problem is not None:
-                        await ws.send_json({"type": "error", "command": "join", "message": problem})
-                        continue
-                    closed = self._closed_meeting(name)
-                    if closed is not None:
-                        await ws.send_json({"type": "error", "command": "join", "message": closed})
-                        break
-                    key = message.get("roomKey")
-                    role = Role.HOST if self.is_host_key(name, key) else Role.VISITOR
-                    if key and role is Role.VISITOR:
-                        log.warning("room %r: a wrong room key was given; joining as visitor", name)
-                    room = self._room(name)
-                    if room.full:
-                        log.warning("room %r is full; a join was refused", name)
-                        await ws.send_json(
-                            {"type": "error", "command": "join", "message": "the room is full"}
-                        )
-                        room = None
-                        break
-                    display = message.get("name") or ("Host" if role is Role.HOST else "Guest")
-                    try:
-                        client = await room.add(display, role)
-                    except Exception as exc:
-                        # Room.add has taken the half-joined client out again.
-                        log.exception("room %r: a join failed", name)
-                        reason = str(exc) if isinstance(exc, RecfwError) else "server error"
-                        await ws.send_json(
-                            {
-                                "type": "error",
-                                "command": "join",
-                                "message": f"the join failed: {reason}",
-                            }
-                        )
-                        failed, room = room, None
-                        if failed.empty:
-                            await self._retire(failed)
-                        break
-                    writer = asyncio.ensure_future(_write(ws, client))
-                    continue
-                try:
-                    await room.handle(client, message)
-                except RecfwError as exc:
-                    client.send({"type": "error", "command": kind, "message": str(exc)})
-                except Exception:
-                    log.exception("room %r: handling %r failed", name, kind)
-                    client.send({"type": "error", "command": kind, "message": "server error"})
+            await Connection(ws, name, self).run()
         finally:
             self._sockets.discard(ws)
             sockets = self._room_sockets.get(name)
@@ -224,15 +165,9 @@ class RoomServer:
                 sockets.discard(ws)
                 if not sockets:
                     del self._room_sockets[name]
-            if client is not None and room is not None:
-                await room.remove(client)
-                if room.empty:
-                    await self._retire(room)
-            if writer is not None:
-                writer.cancel()
         return ws
 
-    def _room(self, name: str) -> Room:
+    def room(self, name: str) -> Room:
         """The room ``name``, made if needed: a meeting's with its own settings and id."""
         room = self.rooms.get(name)
         if room is None:
@@ -252,7 +187,7 @@ class RoomServer:
             self.rooms[name] = room
         return room
 
-    def _closed_meeting(self, name: str) -> str | None:
+    def closed_meeting(self, name: str) -> str | None:
         """Why nobody may join room ``name`` (a deleted or ended meeting's), else ``None``."""
         if name in self._deleted_rooms:
             return "this meeting has been deleted"
@@ -263,32 +198,11 @@ class RoomServer:
 
     # --- the meetings API -----------------------------------------------------
 
-    def _authorize(self, request: web.Request) -> web.Response | None:
-        """``None`` if the request carries the API key; else the 503/401 answer."""
-        key = self.config.server.api_key
-        if key is None:
-            return _json_error(
-                503,
-                "the meetings API is disabled: set RECFW_API_KEY (or [server] apiKey in the "
-                "config file) and restart the server",
-            )
-        if not bearer_matches(request.headers.get("Authorization"), key):
-            log.warning("meetings API: a request with a missing or wrong API key was refused")
-            return _json_error(
-                401,
-                "missing or wrong API key: send 'Authorization: Bearer <key>'",
-                headers={"WWW-Authenticate": 'Bearer realm="recfw"'},
-            )
-        return None
-
     def _describe(self, meeting: Meeting) -> dict[str, Any]:
         visitor, host = self.links(meeting.room_name)
         return meeting.to_dict(visitor, host)
 
     async def _create_meeting(self, request: web.Request) -> web.Response:
-        refused = self._authorize(request)
-        if refused is not None:
-            return refused
         try:
             body = parse_body(await request.read())
             meeting = create_meeting(body, self.config.recording, self.plugins)
@@ -299,7 +213,7 @@ class RoomServer:
             meeting = create_meeting(body, self.config.recording, self.plugins)  # name taken
         self.meetings[meeting.meeting_id] = meeting
         self._meeting_rooms[meeting.room_name] = meeting
-        self._room(meeting.room_name)
+        self.room(meeting.room_name)
         log.info(
             "meeting %s created: room %r, trigger %s, %s to %s",
             meeting.meeting_id,
@@ -311,9 +225,6 @@ class RoomServer:
         return web.json_response(self._describe(meeting), status=201)
 
     def _meeting(self, request: web.Request) -> Meeting | web.Response:
-        refused = self._authorize(request)
-        if refused is not None:
-            return refused
         meeting = self.meetings.get(request.match_info["id"])
         if meeting is None:
             return _json_error(404, "no such meeting")
@@ -344,7 +255,7 @@ class RoomServer:
         room = self.rooms.pop(name, None)
         await asyncio.gather(
             *(
-                _hang_up(ws, "this meeting has been deleted")
+                hang_up(ws, "this meeting has been deleted")
                 for ws in self._room_sockets.get(name, ())
             )
         )
@@ -354,7 +265,7 @@ class RoomServer:
                 self.closed_rooms.append(room)
         log.info("meeting %s deleted (room %r)", meeting_id, name)
 
-    async def _retire(self, room: Room) -> None:
+    async def retire(self, room: Room) -> None:
         """The last person left: the room's recording (if any) is stored; the room goes."""
         if not room.empty:  # someone joined again while the last one was leaving
             return
@@ -381,7 +292,7 @@ class RoomServer:
         shown = f"[{host}]" if ":" in host else host
         self.base_url = f"http://{shown}:{actual}"
         log.info("room server listening on %s", self.base_url)
-        if self.config.server.api_key is None:
+        if self.config.server.api_key is None and self.db is None:
             log.info("meetings API disabled: set RECFW_API_KEY or [server] apiKey to enable it")
         else:
             log.info("meetings API at %s/v1/meetings", self.base_url)
@@ -408,54 +319,5 @@ class RoomServer:
             self._runner = None
 
 
-async def _hang_up(ws: web.WebSocketResponse, message: str) -> None:
-    """Tell a client why, then close its WebSocket (its handler then leaves the room)."""
-    with contextlib.suppress(Exception):
-        await ws.send_json({"type": "error", "message": message})
-        await ws.close()
-
-
 def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
-
-
-def parse_message(text: str) -> tuple[dict[str, Any] | None, str]:
-    """``(message, "")`` for a JSON object with a string ``type``; else ``(None, problem)``."""
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply
-        return None, "messages are JSON objects: this is not valid JSON (or nested too deeply)"
-    if not isinstance(message, dict):
-        return None, f"messages are JSON objects, not {_json_type(message)}"
-    if not isinstance(message.get("type"), str):
-        return None, "'type' must be a string naming the message (e.g. \"join\")"
-    return message, ""
-
-
-def join_problem(message: dict[str, Any]) -> str | None:
-    """What is wrong with a ``join`` message's fields (``None``: nothing)."""
-    for field in ("roomKey", "name"):
-        value = message.get(field)
-        if value is not None and not isinstance(value, str):
-            return f"join: '{field}' must be a string, not {_json_type(value)}"
-    return None
-
-
-def _json_type(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return "a number"
-    return names.get(type(value), type(value).__name__)
-
-
-async def _write(ws: web.WebSocketResponse, client: Client) -> None:
-    while True:
-        message = await client.queue.get()
-        if ws.closed:
-            return
-        try:
-            await ws.send_json(message)
-        except (ConnectionError, RuntimeError):
-            return

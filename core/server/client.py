@@ -230,6 +230,7 @@ class HeadlessParticipant:
                     (tap_receiver(video.receiver, "video"), tap_receiver(audio.receiver, "audio"))
                 )
         await pc.setLocalDescription(await pc.createOffer())
+        assert self._ws is not None
         await self._ws.send_json(
             {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
         )
@@ -263,13 +264,15 @@ class HeadlessParticipant:
                 await self._negotiate(int(message.get("slots", 0)))
             elif kind == "answer":
                 answer = RTCSessionDescription(filter_sdp(message["sdp"], self._loopback), "answer")
+                if self.pc is None:
+                    raise ValueError("an answer before this client sent an offer")
                 await self.pc.setRemoteDescription(answer)
                 await self._blackhole.start()
             elif kind == "slot":
                 self.slots[int(message["index"])] = message.get("peer")
             elif kind == "recording":
                 status = message.get("recording")
-                if not self.result.statuses or self.result.statuses[-1] != status:
+                if isinstance(status, str) and self.result.statuses[-1:] != [status]:
                     self.result.statuses.append(status)
             elif kind == "error":
                 self.result.errors.append(str(message.get("message")))
@@ -291,6 +294,8 @@ class HeadlessParticipant:
         """Send ``start_recording`` / ``stop_recording`` / ``prompt_answer``; raise if refused."""
         future = asyncio.get_running_loop().create_future()
         self._pending[kind] = future
+        if self._ws is None:
+            raise RecfwError(f"{kind}: not connected to the room")
         await self._ws.send_json({"type": kind, **extra})
         try:
             await asyncio.wait_for(future, 10)

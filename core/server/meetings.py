@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import FieldError, SettingsError
 from ..settings import effective, parse_recording
+from ..storage import writes_locally
+from ..times import iso_utc
 
 if TYPE_CHECKING:
-    from ..manager import Plugins
+    from ..recording import RecordingOverride, RecordingSettings
+    from ..registry import PluginRegistry
     from ..secrets import Secret
-    from ..settings import RecordingSettings
 
 BODY_FIELDS = ("roomNamePrefix", "endDate", "recording")
 #: Hex characters of a room name's random part (64 bits).
@@ -56,15 +58,10 @@ class Meeting:
             "roomName": f"/{self.room_name}",
             "roomUrl": room_url,
             "hostRoomUrl": host_room_url,
-            "startDate": iso(self.start_date),
-            "endDate": iso(self.end_date),
+            "startDate": iso_utc(self.start_date),
+            "endDate": iso_utc(self.end_date),
             "recording": self.settings.to_dict(),
         }
-
-
-def iso(moment: datetime) -> str:
-    """``2026-11-23T19:40:05.123Z`` (UTC, milliseconds)."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_room_name(prefix: str | None) -> str:
@@ -103,7 +100,7 @@ def _end_date(value: Any, now: datetime, errors: list[FieldError]) -> datetime |
         )
         return None
     if moment <= now:
-        errors.append(FieldError("endDate", f"must be in the future (now is {iso(now)})"))
+        errors.append(FieldError("endDate", f"must be in the future (now is {iso_utc(now)})"))
         return None
     return moment
 
@@ -125,8 +122,8 @@ def _prefix(value: Any, errors: list[FieldError]) -> str | None:
 
 def create_meeting(
     body: Any,
-    default: RecordingSettings,
-    plugins: Plugins,
+    default: RecordingOverride,
+    plugins: PluginRegistry,
     environ: Mapping[str, str] | None = None,
 ) -> Meeting:
     """A new meeting from a ``POST /v1/meetings`` body; ``SettingsError`` lists every problem.
@@ -147,7 +144,7 @@ def create_meeting(
     try:
         override = parse_recording(body.get("recording"), "recording")
         settings = effective(default, override, plugins, environ)
-        errors.extend(_machine_local_destination(override, settings))
+        errors.extend(_machine_local_destination(override, settings, plugins))
     except SettingsError as exc:
         errors.extend(exc.errors)
     if errors or settings is None or end is None:
@@ -161,21 +158,21 @@ def create_meeting(
     )
 
 
-#: Providers that write on this machine (or anywhere an fsspec URL points, file://
-#: included): a meeting's override may not choose them, or an API caller could make
-#: the server write files wherever it has permission. The organization default may.
-MACHINE_LOCAL_PROVIDERS = ("local", "fsspec")
-
-
 def _machine_local_destination(
-    override: RecordingSettings, settings: RecordingSettings
+    override: RecordingOverride, settings: RecordingSettings, plugins: PluginRegistry
 ) -> list[FieldError]:
+    """A meeting may not choose the place of a sink that writes on this machine.
+
+    Such a sink (``writes_locally``: a folder, or an fsspec URL that may be
+    ``file://``) would let an API caller make the server write files wherever it
+    has permission. The organization default may use one.
+    """
     dest, asked = settings.destination, override.destination
-    if asked is None or dest is None:
+    if asked is None:
         return []
     # Inheriting the default's folder (and changing, say, only fileFormat) is fine.
     chooses_place = any(v is not None for v in (asked.provider, asked.bucket, asked.endpoint_url))
-    if dest.provider in MACHINE_LOCAL_PROVIDERS and chooses_place:
+    if chooses_place and writes_locally(plugins.sink(dest.provider)):
         return [
             FieldError(
                 "recording.destination.provider",

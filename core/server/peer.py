@@ -90,8 +90,13 @@ class IngestPeer:
         """Answer the peer's (non-trickle) offer; return the answer SDP with our candidates."""
         if self.negotiated:
             raise RecfwError("this connection is already negotiated (one offer per join)")
-        sdp = prefer_codecs(filter_sdp(sdp, self.loopback_only), self.video_codec)
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        try:
+            sdp = prefer_codecs(filter_sdp(sdp, self.loopback_only), self.video_codec)
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        except RecfwError:
+            raise
+        except Exception as exc:  # aiortc raises ValueError, AssertionError, ... on bad SDP
+            raise RecfwError(f"offer: the SDP cannot be used: {_first_line(exc)}") from exc
         transceivers = self.pc.getTransceivers()
         # m-lines 0, 1: the participant's own audio and video; then (video, audio) slots.
         for transceiver in transceivers[:2]:
@@ -204,3 +209,9 @@ class IngestPeer:
             slot.video.stop()
             slot.audio.stop()
         await self.pc.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type when it has none."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from ..config import Config
     from ..manager import Plugins
+    from ..recording import RecordingSettings
     from ..session import RecordingSession
-    from ..settings import RecordingSettings
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,9 @@ class Room:
                     {"type": "error", "command": kind, "message": "offer: 'sdp' must be a string"}
                 )
                 return
+            if client.peer is None:
+                client.send({"type": "error", "command": kind, "message": "offer: not joined"})
+                return
             answer = await client.peer.accept_offer(sdp)
             client.send({"type": "answer", "sdp": answer})
             self._wire()
@@ -292,6 +295,8 @@ class Room:
             if id(session) in self._reported or session.status not in ("stored", "failed"):
                 continue
             self._reported.add(id(session))
+            if self.on_session_done is None:  # unset after the report was scheduled
+                continue
             try:
                 self.on_session_done(self, session)
             except Exception:

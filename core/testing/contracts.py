@@ -33,8 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ..encoding import Encoder, OutputFormat
-from ..errors import StorageError
+from ..errors import FieldError, StorageError
 from ..naming import recording_file_name
+from ..recording import Destination
 from ..rooms import (
     Participant,
     Role,
@@ -43,7 +44,6 @@ from ..rooms import (
     StopCommand,
     apply_event,
 )
-from ..settings import Destination
 from ..sources import ParticipantMedia, Source
 from ..storage import Sink, StoredObject
 from ..triggers import Action, Trigger, step
@@ -225,7 +225,11 @@ class EncoderContract:
     * any frame sequence (sizes, rates, gaps, audio or not) gives a file that
       decodes, with increasing timestamps and the duration of what was written;
     * a copy cut at ~60% (a crash mid-recording) still decodes some frames;
-    * ``name``, ``extension`` and ``content_type`` are sane.
+    * ``name``, ``extension`` and ``content_type`` are sane (the content type
+      is handed to sinks that record one, such as S3's ``Content-Type``);
+    * ``validate_options(options)`` exists, accepts the options under test and
+      names an unknown option: it is what ``recfw settings check`` calls, so
+      bad options are reported before anything is recorded.
 
     Override the ``encoder_options`` fixture to test with options.
     """
@@ -256,6 +260,18 @@ class EncoderContract:
         )
         # recording_file_name accepts it
         recording_file_name("r", datetime(2026, 1, 1, tzinfo=UTC), encoder.extension)
+
+    def test_validates_its_options(self, encoder: Encoder, encoder_options: dict[str, Any]) -> None:
+        check = getattr(encoder, "validate_options", None)
+        assert callable(check), (
+            "needs validate_options(options) -> list[FieldError]: recfw calls it to check "
+            "the [encoder] settings before recording"
+        )
+        assert list(check(encoder_options)) == [], "the options under test must be valid"
+        problems = list(check({**encoder_options, "no-such-option-xyz": 1}))
+        assert problems, "an unknown option must be reported"
+        assert all(isinstance(p, FieldError) for p in problems), problems
+        assert any("no-such-option-xyz" in p.field for p in problems), problems
 
     def test_any_frames_decode_with_the_written_timing(
         self, encoder: Encoder, encoder_options: dict[str, Any]
@@ -382,6 +398,20 @@ class SinkContract:
         assert isinstance(sink, Sink), "needs name, needs_credentials, validate() and store()"
         assert re.fullmatch(r"[a-z0-9][a-z0-9._-]*", sink.name), sink.name
         assert isinstance(sink.needs_credentials, bool)
+        # Whether a meeting created through the API may choose the destination's place.
+        assert isinstance(getattr(sink, "writes_locally", None), bool), (
+            "declare writes_locally = True (stores on the machine recfw runs on) or False"
+        )
+
+    def test_accepts_a_content_type(
+        self, sink: Sink, destination: Destination, tmp_path: Path
+    ) -> None:
+        """``store(..., content_type=...)``: the encoder's MIME type, for stores that keep one."""
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        path = tmp_path / "recording.bin"
+        path.write_bytes(b"typed")
+        stored = sink.store(path, "typed.mkv", destination, None, content_type="video/x-matroska")
+        assert self.fetch(stored, destination) == b"typed"
 
     def test_valid_destination_validates(self, sink: Sink, destination: Destination) -> None:
         assert sink.validate(destination) == []

@@ -129,13 +129,13 @@ def steady_input(fmt: OutputFormat, seconds: float, audio: bool = True) -> Encod
         channels = 1 if fmt.audio_layout == "mono" else 2
         samples = fmt.sample_rate // 50
         for i in range(int(seconds * 50)):
-            frame = av.AudioFrame.from_ndarray(
+            aframe = av.AudioFrame.from_ndarray(
                 _noise(i, (1, samples * channels), "int16"), format="s16", layout=fmt.audio_layout
             )
-            frame.sample_rate = fmt.sample_rate
-            frame.pts = i * samples
-            frame.time_base = fmt.audio_time_base
-            frames.append(frame)
+            aframe.sample_rate = fmt.sample_rate
+            aframe.pts = i * samples
+            aframe.time_base = fmt.audio_time_base
+            frames.append(aframe)
     return EncoderInput(fmt, video, frames)
 
 

@@ -18,6 +18,15 @@ has recfw; nothing here imports anything heavy until a fixture is used.
 ``temp_room``
     A :class:`recfw.testing.rooms.TempRoom` named ``test-room`` driven by the
     ``automatic`` trigger; set ``temp_room.trigger`` to test another one.
+``postgres_server``
+    A real PostgreSQL server (Debian's ``postgresql`` package) on 127.0.0.1 in
+    a temporary folder (:class:`recfw.testing.postgres.PostgresServer`), one
+    per session. Skipped where PostgreSQL is not installed, except under CI
+    (``CI`` set), where that is an error.
+``control_db``
+    A migrated :class:`recfw.control.Database`, once on SQLite (a file in the
+    test's temporary folder) and once on PostgreSQL (a fresh database copied
+    from a migrated template): tests that use it run on both.
 """
 
 from __future__ import annotations
@@ -28,7 +37,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from recfw.control import Database
     from recfw.manager import PluginInfo, Plugins
+    from recfw.testing.postgres import PostgresServer
     from recfw.testing.rooms import TempRoom
     from recfw.testing.s3server import S3Server
 
@@ -91,3 +104,57 @@ def temp_room(recfw_plugins: Plugins) -> TempRoom:
     from recfw.testing.rooms import TempRoom
 
     return TempRoom(recfw_plugins.get("triggers", "automatic"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1 for the whole session (see :class:`PostgresServer`)."""
+    import os
+
+    from recfw.testing.postgres import PostgresServer, PostgresUnavailable, find_bin_dir
+
+    try:
+        find_bin_dir()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def _control_pg_template(postgres_server: PostgresServer) -> str:
+    """The name of a database migrated to the newest schema, copied for each test."""
+    from recfw.control.crypto import Cipher, new_key
+    from recfw.control.db import Database
+
+    name = "recfw_template"
+    db = Database(postgres_server.create_database(name), Cipher([new_key().encode()], "test"))
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
+    return name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def control_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated control-plane database, on SQLite and on PostgreSQL (one test each)."""
+    from recfw.control.crypto import Cipher, new_key
+    from recfw.control.db import Database
+
+    cipher = Cipher([new_key().encode()], "test key")
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'recfw.db'}", cipher, data_dir=tmp_path)
+        db.upgrade()
+        yield db
+        db.dispose()
+        return
+    server = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("_control_pg_template")
+    url = server.create_database(template=template)
+    db = Database(url, cipher, data_dir=tmp_path)
+    yield db
+    db.dispose()
+    server.drop_database(url.rsplit("/", 1)[1])

@@ -14,6 +14,7 @@ so the rules that hold for every trigger are enforced here too.
 
 from __future__ import annotations
 
+from ..defaults import DEFAULT_MAX_DURATION
 from ..rooms import (
     Joined,
     Left,
@@ -37,7 +38,7 @@ class TempRoom:
     """
 
     def __init__(
-        self, trigger: Trigger, name: str = "test-room", max_duration: float = 24 * 3600.0
+        self, trigger: Trigger, name: str = "test-room", max_duration: float = DEFAULT_MAX_DURATION
     ):
         self.trigger = trigger
         self.state = RoomState(name=name, max_duration=max_duration)

@@ -19,6 +19,11 @@ in-process mocks (``mock_aws``) in the same process check credentials too; the
 previous setting is restored at :meth:`S3Server.stop`. Moto's state (buckets,
 users) is also per process: two ``S3Server`` in one process see the same
 buckets.
+
+While it runs, its own ``host:port`` is on recfw's allow-list
+(:mod:`recfw.netguard`) in this process; a config file for a ``recfw``
+subprocess lists :attr:`S3Server.allowed_destination` under ``[server]
+allowedDestinations``.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ import logging
 import uuid
 from typing import Any
 
+from ..recording import Destination
 from ..secrets import Secret
-from ..settings import Destination
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,7 @@ class S3Server:
         self.secret_access_key = "testing"
         self._server: Any = None
         self._previous_auth: str | None = None
+        self._disallow: Any = None
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -72,6 +78,12 @@ class S3Server:
             raise RuntimeError("the S3 server is not running (call start() first)")
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def allowed_destination(self) -> str:
+        """This server as an ``allowedDestinations`` entry (``127.0.0.1:PORT``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
     def start(self) -> S3Server:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -80,6 +92,9 @@ class S3Server:
         server.start()
         self._server = server
         self.port = server.get_host_and_port()[1]
+        from ..netguard import allow
+
+        self._disallow = allow(self.allowed_destination)
         if self.enforce_auth:
             # Credentials are checked process-wide in moto: switch the check off while
             # this server's own user is made (another S3Server may be enforcing it).
@@ -107,6 +122,9 @@ class S3Server:
             self._previous_auth = None
         self._server.stop()
         self._server = None
+        if self._disallow is not None:
+            self._disallow()
+            self._disallow = None
 
     def __enter__(self) -> S3Server:
         return self.start()

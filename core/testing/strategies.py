@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 
+from ..defaults import DEFAULT_MAX_DURATION
 from ..encoding import OutputFormat
 from ..rooms import (
     Joined,
@@ -137,7 +138,7 @@ def room_states(
     durations = (
         max_durations
         if max_durations is not None
-        else st.one_of(st.floats(1, 120, allow_nan=False), st.just(24 * 3600.0))
+        else st.one_of(st.floats(1, 120, allow_nan=False), st.just(DEFAULT_MAX_DURATION))
     )
     return st.builds(RoomState, name=st.sampled_from(["standup", "r"]), max_duration=durations)
 
@@ -240,7 +241,9 @@ def recording_settings(draw: st.DrawFn, installed: Installed | None = None) -> d
     }
     if draw(st.booleans()):
         data["maxDuration"] = draw(
-            st.one_of(st.integers(1, 24 * 3600), st.floats(0.5, 1e6, allow_nan=False))
+            st.one_of(
+                st.integers(1, int(DEFAULT_MAX_DURATION)), st.floats(0.5, 1e6, allow_nan=False)
+            )
         )
     kind = draw(st.sampled_from(["none", "local"] + (["cloud"] if installed.providers else [])))
     data["type"] = kind
@@ -612,19 +615,19 @@ def encoder_inputs(
     if with_audio:
         channels = 1 if fmt.audio_layout == "mono" else 2
         samples = draw(st.sampled_from([fmt.sample_rate // 50, 1024, 960]))
-        end = int(video[-1].pts / fmt.fps * fmt.sample_rate)
+        end = int((video[-1].pts or 0) / fmt.fps * fmt.sample_rate)
         pts = 0
         seed = draw(st.integers(0, 10**6))
         while pts <= end:
-            frame = av.AudioFrame.from_ndarray(
+            aframe = av.AudioFrame.from_ndarray(
                 _noise(seed + pts, (1, samples * channels), "int16"),
                 format="s16",
                 layout=fmt.audio_layout,
             )
-            frame.sample_rate = fmt.sample_rate
-            frame.pts = pts
-            frame.time_base = fmt.audio_time_base
-            audio_out.append(frame)
+            aframe.sample_rate = fmt.sample_rate
+            aframe.pts = pts
+            aframe.time_base = fmt.audio_time_base
+            audio_out.append(aframe)
             pts += samples * draw(st.sampled_from([1] * 10 + [2, 5]))
     return EncoderInput(fmt, video, audio_out)
 

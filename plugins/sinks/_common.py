@@ -1,4 +1,6 @@
-"""Helpers shared by the built-in sinks: keys, free names, progress callbacks.
+"""Helpers shared by the built-in sinks: sizes, sub-folder checks, progress callbacks.
+
+Free names for a taken key are :func:`recfw.naming.free_names`.
 
 Field names in a sink's :class:`FieldError` are relative to the destination
 (``"bucket"``, ``"endpointUrl"``): :func:`recfw.settings.validate` reports them
@@ -8,15 +10,12 @@ as ``recording.destination.bucket``.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Iterator
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable
+from pathlib import Path
 
 from fsspec.callbacks import Callback
 from recfw.errors import FieldError, StorageError
 from recfw.storage import Progress
-
-#: How many " (n)" names a sink tries before it gives up on a free name.
-MAX_FREE_NAME_TRIES = 1000
 
 
 def local_size(path: Path) -> int:
@@ -30,16 +29,6 @@ def local_size(path: Path) -> int:
 def has_control_chars(text: str) -> bool:
     """True for any control, format (invisible) or unassigned character."""
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text)
-
-
-def candidate_names(key: str) -> Iterator[str]:
-    """``key``, then ``stem (2).ext``, ``stem (3).ext``, ... (never overwrite a file)."""
-    yield key
-    path = PurePosixPath(key)
-    suffix = path.suffix
-    stem = key[: -len(suffix)] if suffix else key
-    for n in range(2, MAX_FREE_NAME_TRIES + 1):
-        yield f"{stem} ({n}){suffix}"
 
 
 def prefix_errors(prefix: str, field: str) -> list[FieldError]:

@@ -6,6 +6,13 @@ stored at ``<url>/<file name>``. The filesystem's own credentials apply (for
 example gcsfs' default credentials): this sink does not pass
 ``accessKeyId``/``accessKeySecret`` on, use the ``s3`` sink for S3.
 
+A URL with a host (``ftp://host/...``, ``sftp://``, ``http://``, ``webdav://``)
+must point at a public address or one the operator allow-listed
+(:mod:`recfw.netguard`); it is checked when validated and again just before
+storing. (Unlike the ``s3`` sink, whose every connection is checked, the
+filesystem opens its own connections: a name that changes its address between
+that last check and the connection is not caught here.)
+
 As with the other sinks: an existing file is never replaced (the recording
 becomes ``name (2).ext``), and the stored size is read back and must match.
 """
@@ -16,15 +23,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from recfw.errors import FieldError, StorageError
-from recfw.naming import join_key
-from recfw.secrets import Secret
-from recfw.settings import Destination, strip_url_credentials
+from recfw import netguard
+from recfw.errors import FieldError, StorageError, describe
+from recfw.naming import free_names, join_key
+from recfw.recording import Destination
+from recfw.secrets import mask_secrets, strip_url_credentials
 from recfw.storage import Progress, StoredObject
 
 from ._common import (
     ProgressCallback,
-    candidate_names,
     has_control_chars,
     local_size,
     prefix_errors,
@@ -45,12 +52,10 @@ def split_url(url: str) -> tuple[str, str]:
 
 def _hide(text: str, url: str) -> str:
     """``text`` without URL credentials, nor ``url``'s password quoted on its own."""
-    text = strip_url_credentials(text)
-    netloc = url.partition("://")[2].split("/", 1)[0]
-    password = netloc.rpartition("@")[0].partition(":")[2]
-    if len(password) >= 4:
-        text = text.replace(password, Secret.MASK)
-    return text
+    full = url.partition("://")[2]
+    userinfo = full[: len(full) - len(strip_url_credentials(url).partition("://")[2])]
+    password = userinfo[:-1].partition(":")[2]  # userinfo ends with its "@"
+    return mask_secrets(text, password)
 
 
 class FsspecSink:
@@ -58,6 +63,7 @@ class FsspecSink:
 
     name = "fsspec"
     needs_credentials = False
+    writes_locally = True  # any fsspec URL, file:// included
 
     def validate(self, destination: Destination) -> list[FieldError]:
         import fsspec
@@ -75,10 +81,20 @@ class FsspecSink:
         if has_control_chars(url):
             errors.append(FieldError(field, "must not contain control characters"))
         errors += [e for e in prefix_errors(rest, field) if "control" not in e.message]
+        if not errors:  # SSRF: a URL with a host must point somewhere public (or allowed)
+            errors += [
+                FieldError(field, _hide(e.message, url)) for e in netguard.url_errors(url, field)
+            ]
         return errors
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         errors = self.validate(destination)
         if errors:
@@ -90,6 +106,15 @@ class FsspecSink:
         except ValueError as exc:
             raise StorageError(f"fsspec sink: {exc}") from None
         size = local_size(path)
+        if "://" in url:
+            try:
+                netguard.check_url(url)
+            except netguard.DestinationRefused as exc:
+                raise StorageError(
+                    f"refusing to store at {shown}: {_hide(exc.reason, url)}"
+                ) from None
+            except (OSError, ValueError):
+                pass  # no host, or not resolvable now: the filesystem reports it
         try:
             from fsspec.core import url_to_fs
 
@@ -101,10 +126,8 @@ class FsspecSink:
         except StorageError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a clear StorageError
-            first = _hide(str(exc).splitlines()[0][:200] if str(exc) else "", url)
-            raise StorageError(
-                f"cannot store the recording at {shown}: {type(exc).__name__}: {first}"
-            ) from None
+            detail = _hide(describe(exc), url)
+            raise StorageError(f"cannot store the recording at {shown}: {detail}") from None
         # As the user wrote the URL, without its user:password.
         location = f"{shown}/{target.rsplit('/', 1)[-1]}"
         if stored != size:
@@ -121,7 +144,7 @@ class FsspecSink:
 
         ``shown`` is the destination URL as logs and errors may show it.
         """
-        for candidate in candidate_names(key):
+        for candidate in free_names(key):
             target = f"{root.rstrip('/')}/{candidate}"
             if not fs.exists(target):
                 if candidate != key:

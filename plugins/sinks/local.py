@@ -18,12 +18,13 @@ import shutil
 import uuid
 from pathlib import Path
 
+from recfw.defaults import DEFAULT_LOCAL_FOLDER
 from recfw.errors import FieldError, StorageError
-from recfw.naming import join_key
-from recfw.settings import DEFAULT_LOCAL_FOLDER, Destination
+from recfw.naming import free_names, join_key
+from recfw.recording import Destination
 from recfw.storage import Progress, StoredObject
 
-from ._common import candidate_names, has_control_chars, local_size, report
+from ._common import has_control_chars, local_size, report
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class LocalSink:
 
     name = "local"
     needs_credentials = False
+    writes_locally = True
 
     def folder(self, destination: Destination) -> Path:
         """The folder of ``destination`` (``recordings`` when unset)."""
@@ -47,7 +49,13 @@ class LocalSink:
         return []
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         progress = report(progress)
         try:
@@ -103,7 +111,7 @@ class LocalSink:
     @staticmethod
     def _place(tmp: Path, folder: Path, name: str) -> Path:
         """Give ``tmp`` the first free name of ``name``, ``name (2)``, ... atomically."""
-        for candidate in candidate_names(name):
+        for candidate in free_names(name):
             target = folder / candidate
             try:
                 os.link(tmp, target)  # fails if target exists: no silent overwrite

@@ -19,6 +19,24 @@ What :meth:`S3Sink.store` does, in order:
    write-only key the HEAD is forbidden; the successful upload response is
    then the confirmation, and a warning says so.)
 
+Only allowed hosts are contacted (:mod:`recfw.netguard`): settings validation
+checks ``endpointUrl``, and every connection is checked again when it is
+opened (the aiohttp resolver and socket factory aiobotocore uses, which
+connect to exactly the address that was checked), so a name that resolves to
+an internal address later is refused too.
+
+Every request has bounded connect and read timeouts and a bounded number of
+attempts (:class:`recfw.storage.TransferOptions`, ``[storage]`` in the config
+file); a failed attempt is logged at WARNING, so a silent endpoint shows up
+within seconds, not minutes.
+
+Unfinished multipart uploads are not left behind: a failed upload is
+aborted; before each upload, unfinished multipart uploads of the same key (an
+earlier failed attempt of this recording) and those of recfw recordings
+(``name-YYYY-MM-DDTHH:MM:SSZ.ext``) under the same sub-folder older than
+``staleUploadsAfter`` are aborted. Listing or aborting them is best-effort:
+a key without the permission still uploads.
+
 Every failure is a :class:`recfw.errors.StorageError` whose message names the
 problem (``S3 rejected the credentials (InvalidAccessKeyId) for bucket 'x'``);
 the secret is never part of a message or a log line.
@@ -32,23 +50,20 @@ import logging
 import math
 import re
 import socket
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from recfw.errors import FieldError, StorageError
-from recfw.naming import join_key
-from recfw.secrets import Secret, mask_key_id
-from recfw.settings import Destination
-from recfw.storage import Progress, StoredObject
+from recfw import netguard
+from recfw.errors import FieldError, StorageError, describe
+from recfw.naming import MAX_FREE_NAMES, free_names, join_key
+from recfw.recording import Destination
+from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url
+from recfw.storage import Progress, StoredObject, TransferOptions, transfer_options
 
-from ._common import (
-    MAX_FREE_NAME_TRIES,
-    ProgressCallback,
-    candidate_names,
-    local_size,
-    prefix_errors,
-)
+from ._common import ProgressCallback, local_size, prefix_errors
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +87,12 @@ CREDENTIAL_CODES = {
 }
 DENIED_CODES = {"AccessDenied", "403", "AllAccessDisabled", "AccountProblem"}
 MISSING_BUCKET_CODES = {"NoSuchBucket"}
+
+#: A recfw recording's file name (``room-2026-11-23T19:40:05Z.mkv``, ``... (2).mkv``).
+RECORDING_NAME = re.compile(
+    r"[^/]+-(?P<start>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)(?:-\d+)?(?: \(\d+\))?"
+    r"\.[A-Za-z0-9]{1,10}"
+)
 
 _BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
 _REGION = re.compile(r"[a-z0-9-]{2,32}")
@@ -109,19 +130,26 @@ def bucket_name_errors(name: str, field: str = "bucket") -> list[FieldError]:
 
 
 class S3Sink:
-    """Stores recordings in an S3 bucket via s3fs (multipart for large files)."""
+    """Stores recordings in an S3 bucket via s3fs (multipart for large files).
+
+    ``connect_timeout``, ``read_timeout``, ``attempts`` and
+    ``stale_uploads_after`` left at ``None`` follow the process'
+    :func:`recfw.storage.transfer_options` (the config file's ``[storage]``).
+    """
 
     name = "s3"
     needs_credentials = True
+    writes_locally = False
 
     def __init__(
         self,
         *,
         part_size: int = 8 * MiB,
         max_concurrency: int = 4,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-        attempts: int = 2,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        attempts: int | None = None,
+        stale_uploads_after: float | None = None,
     ):
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
@@ -130,6 +158,18 @@ class S3Sink:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.attempts = attempts
+        self.stale_uploads_after = stale_uploads_after
+
+    def options(self) -> TransferOptions:
+        """The timeouts and attempts in force: this sink's own, else the process' ones."""
+        base = transfer_options()
+        own = {
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+            "attempts": self.attempts,
+            "stale_uploads_after": self.stale_uploads_after,
+        }
+        return replace(base, **{k: v for k, v in own.items() if v is not None})
 
     # --- validation ---------------------------------------------------------
 
@@ -158,10 +198,16 @@ class S3Sink:
 
     # --- storing --------------------------------------------------------------
 
-    def filesystem(self, destination: Destination) -> Any:
-        """A fresh ``S3FileSystem`` for ``destination`` (the secret is revealed only here)."""
+    def filesystem(self, destination: Destination, *, attempts: int | None = None) -> Any:
+        """A fresh ``S3FileSystem`` for ``destination`` (the secret is revealed only here).
+
+        Its connections go through :mod:`recfw.netguard`; its requests have
+        the timeouts and attempts of :meth:`options` (``attempts`` overrides).
+        """
         import s3fs
 
+        opts = self.options()
+        tries = attempts or opts.attempts
         secret = destination.access_key_secret
         client_kwargs: dict[str, Any] = {}
         if destination.region:
@@ -172,19 +218,30 @@ class S3Sink:
             endpoint_url=destination.endpoint_url,
             client_kwargs=client_kwargs,
             config_kwargs={
-                "connect_timeout": self.connect_timeout,
-                "read_timeout": self.read_timeout,
-                "retries": {"total_max_attempts": self.attempts, "mode": "standard"},
+                "connect_timeout": opts.connect_timeout,
+                "read_timeout": opts.read_timeout,
+                "retries": {"total_max_attempts": tries, "mode": "standard"},
+                "connector_args": netguard.aiohttp_connector_args(),
             },
             max_concurrency=self.max_concurrency,
             skip_instance_cache=True,
             use_listings_cache=False,
         )
-        fs.retries = self.attempts  # s3fs' own retry loop (default 5) on top of botocore's
+        # botocore retries each request (``tries``); s3fs' own loop on top would
+        # multiply the attempts (and the wait on a silent endpoint).
+        fs.retries = 1
+        fs.connect()
+        fs.s3.meta.events.register("needs-retry.s3", _RetryLogger(tries))
         return fs
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         bucket = destination.bucket_name
         errors = bucket_name_errors(bucket) + prefix_errors(destination.prefix, "bucket")
@@ -196,21 +253,39 @@ class S3Sink:
             raise StorageError(f"s3 sink: {exc}") from None
         size = local_size(path)
         where = _where(bucket, destination)
+        fs = None
+        uploading = False
         try:
             fs = self.filesystem(destination)
             object_key = self._free_key(fs, bucket, object_key)
+            self._abort_unfinished(fs, bucket, destination.prefix, object_key)
             log.info("uploading %s (%d bytes) to s3://%s/%s", path, size, bucket, object_key)
+            uploading = True
+            extra = {"ContentType": content_type} if content_type else {}
             fs.put_file(
                 str(path),
                 f"{bucket}/{object_key}",
                 callback=ProgressCallback(progress, size),
                 chunksize=max(self.part_size, math.ceil(size / MAX_PARTS)),
+                **extra,
             )
+            uploading = False
             stored = self._confirmed_size(fs, bucket, object_key, size)
         except StorageError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a clear StorageError
+        except BaseException as exc:
+            if uploading:
+                self._abort_after_failure(destination, bucket, object_key)
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, cancellation: the caller keeps the file
             message = explain(exc, where=where, key_id=destination.access_key_id)
+            if _is_unreachable(exc) and netguard.find_refusal(exc) is None:
+                opts = self.options()
+                message += (
+                    f" (connect timeout {opts.connect_timeout:g} s, read timeout "
+                    f"{opts.read_timeout:g} s, {opts.attempts} attempt(s) per request; "
+                    "[storage] in the config file sets them)"
+                )
             raise StorageError(_scrub(message, destination)) from None
         if stored != size:
             raise StorageError(
@@ -226,7 +301,7 @@ class S3Sink:
         stem = object_key.rsplit(".", 1)[0] if "." in object_key.rsplit("/", 1)[-1] else object_key
         try:
             listing = fs.call_s3(
-                "list_objects_v2", Bucket=bucket, Prefix=stem, MaxKeys=MAX_FREE_NAME_TRIES + 1
+                "list_objects_v2", Bucket=bucket, Prefix=stem, MaxKeys=MAX_FREE_NAMES + 1
             )
         except Exception as exc:  # noqa: BLE001
             if _code(exc) in ("AccessDenied",):
@@ -236,12 +311,56 @@ class S3Sink:
                 return object_key
             raise
         taken = {item["Key"] for item in listing.get("Contents", [])}
-        for candidate in candidate_names(object_key):
+        for candidate in free_names(object_key):
             if candidate not in taken:
                 if candidate != object_key:
                     log.warning("s3://%s/%s exists; storing as %s", bucket, object_key, candidate)
                 return candidate
         raise StorageError(f"no free object name for {object_key} in bucket {bucket!r}")
+
+    # --- unfinished multipart uploads -----------------------------------------
+
+    def _abort_unfinished(self, fs: Any, bucket: str, prefix: str, object_key: str) -> None:
+        """Abort multipart uploads left by earlier attempts: those of ``object_key`` (this
+        recording; the caller holds its spool lock) and stale ones of recfw recordings
+        under ``prefix``. Best-effort: a missing permission is logged, not raised."""
+        folder = f"{prefix}/" if prefix else ""
+        stale_after = self.options().stale_uploads_after
+        now = datetime.now(UTC)
+        try:
+            uploads = _list_uploads(fs, bucket, folder)
+        except Exception as exc:  # noqa: BLE001 - cleaning up must never stop an upload
+            if _is_unreachable(exc):
+                raise
+            log.info("cannot list unfinished uploads in bucket %r: %s", bucket, _code(exc) or exc)
+            return
+        for upload in uploads:
+            key = upload.get("Key", "")
+            name = key[len(folder) :]
+            if key == object_key:
+                why = "an earlier failed attempt of this recording"
+            else:
+                age = _upload_age(name, upload.get("Initiated"), now)
+                if age is None or age < stale_after:
+                    continue
+                why = f"a recfw recording's upload abandoned {age / 3600:.1f} h ago"
+            _abort(fs, bucket, key, upload["UploadId"], why)
+
+    def _abort_after_failure(self, destination: Destination, bucket: str, object_key: str) -> None:
+        """After a failed upload: abort what is left of it (one quick try per request)."""
+        try:
+            fs = self.filesystem(destination, attempts=1)
+            for upload in _list_uploads(fs, bucket, object_key):
+                if upload.get("Key") == object_key:
+                    _abort(fs, bucket, object_key, upload["UploadId"], "the upload failed")
+        except Exception as exc:  # noqa: BLE001
+            log.warning(
+                "could not abort the failed upload of s3://%s/%s (%s); the next upload to "
+                "this bucket folder aborts it",
+                bucket,
+                object_key,
+                _code(exc) or type(exc).__name__,
+            )
 
     def _confirmed_size(self, fs: Any, bucket: str, object_key: str, size: int) -> int:
         try:
@@ -259,10 +378,83 @@ class S3Sink:
         return int(head["ContentLength"])
 
 
+def _upload_age(name: str, initiated: Any, now: datetime) -> float | None:
+    """Seconds a multipart upload of recording file ``name`` is at least old, or ``None``
+    when ``name`` is not a recfw recording's. An upload cannot have started before its
+    recording did (the time in the name), whatever ``Initiated`` says (some S3-compatible
+    stores answer a fixed date)."""
+    match = RECORDING_NAME.fullmatch(name) if "/" not in name else None
+    if match is None:
+        return None
+    started = datetime.strptime(match["start"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    if isinstance(initiated, datetime):
+        started = max(started, initiated.astimezone(UTC))
+    return (now - started).total_seconds()
+
+
+def _list_uploads(fs: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every unfinished multipart upload in ``bucket`` whose key starts with ``prefix``."""
+    out: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    for _ in range(100):  # at most 100 pages of 1000
+        page = fs.call_s3("list_multipart_uploads", **kwargs)
+        out += page.get("Uploads", [])
+        if not page.get("IsTruncated"):
+            break
+        kwargs["KeyMarker"] = page.get("NextKeyMarker", "")
+        kwargs["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+    return out
+
+
+def _abort(fs: Any, bucket: str, key: str, upload_id: str, why: str) -> None:
+    try:
+        fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+    except Exception as exc:  # noqa: BLE001
+        if _code(exc) == "NoSuchUpload":
+            return
+        log.warning("could not abort the unfinished upload of s3://%s/%s: %s", bucket, key, exc)
+        return
+    log.warning("aborted an unfinished multipart upload of s3://%s/%s (%s)", bucket, key, why)
+
+
+class _RetryLogger:
+    """A botocore ``needs-retry`` handler that only logs failed attempts (never decides)."""
+
+    def __init__(self, attempts: int):
+        self.attempts = attempts
+
+    def __call__(
+        self,
+        attempts: int = 0,
+        caught_exception: Any = None,
+        response: Any = None,
+        operation: Any = None,
+        **_: Any,
+    ) -> None:
+        if attempts >= self.attempts:
+            return None
+        what = getattr(operation, "name", "request")
+        if caught_exception is not None:
+            refused = netguard.find_refusal(caught_exception)
+            reason = refused.reason if refused else _unreachable_reason(caught_exception)
+        elif response is not None and response[0].status_code >= 500:
+            reason = f"HTTP {response[0].status_code}"
+        else:
+            return None
+        log.warning(
+            "S3 %s attempt %d of %d failed (%s); trying again",
+            what,
+            attempts,
+            self.attempts,
+            reason,
+        )
+        return None
+
+
 # --- errors -------------------------------------------------------------------
 
 
-def _chain(exc: BaseException):
+def _chain(exc: BaseException | None):
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -333,22 +525,17 @@ def _unreachable_reason(exc: BaseException) -> str:
 def _where(bucket: str, destination: Destination) -> str:
     where = f"bucket {bucket!r}"
     if destination.endpoint_url:
-        where += f" at {_safe_url(destination.endpoint_url)}"
+        where += f" at {safe_url(destination.endpoint_url)}"
     elif destination.region:
         where += f" in {destination.region}"
     return where
 
 
-def _safe_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
 def explain(exc: BaseException, *, where: str, key_id: str | None) -> str:
     """A one-line message naming what went wrong with an S3 call (no traceback, no secret)."""
+    refused = netguard.find_refusal(exc)
+    if refused is not None:
+        return f"refusing to connect to the S3 endpoint for {where}: {refused.reason}"
     code = _code(exc)
     detail = _server_message(exc)
     masked = mask_key_id(key_id) or "none"
@@ -372,13 +559,8 @@ def explain(exc: BaseException, *, where: str, key_id: str | None) -> str:
         return f"the {where} does not exist or the object path is wrong: {exc}"
     if isinstance(exc, PermissionError):
         return f"S3 denied access to {where} (access key id {masked}): {exc}"
-    first = str(exc).splitlines()[0][:200] if str(exc) else ""
-    return f"the upload to {where} failed: {type(exc).__name__}: {first}".rstrip(": ")
+    return f"the upload to {where} failed: {describe(exc)}"
 
 
 def _scrub(message: str, destination: Destination) -> str:
-    secret = destination.access_key_secret
-    value = secret.reveal() if isinstance(secret, Secret) else secret
-    if value and value in message:
-        message = message.replace(value, Secret.MASK)
-    return message
+    return mask_secrets(message, destination.access_key_secret)

@@ -72,6 +72,9 @@ accessKeyId = "{s3_server.access_key_id}"
 fileFormat = "mp4"
 endpointUrl = "{s3_server.endpoint_url}"
 region = "us-east-1"
+
+[server]
+allowedDestinations = ["{s3_server.allowed_destination}"]
 """
     )
     secret = s3_server.secret_access_key
@@ -104,6 +107,9 @@ accessKeyId = "AKIAWRONGWRONGWRONG1"
 accessKeySecret = "wrong-secret-value-xyz"
 fileFormat = "mkv"
 endpointUrl = "{s3_server.endpoint_url}"
+
+[server]
+allowedDestinations = ["{s3_server.allowed_destination}"]
 """
     )
     result = run_demo(tmp_path, "--config", str(config))

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import av
 import pytest
-from recfw.errors import StorageError
 from recfw.settings import Destination
-from recfw.spool import SpoolLock, pending, upload
+from recfw.spool import SpoolFileBusy, SpoolLock, pending, upload
 
 from .test_demo import RECFW, run_demo
 
@@ -28,6 +27,9 @@ accessKeyId = "{key_id}"
 accessKeySecret = "{secret}"
 fileFormat = "mkv"
 endpointUrl = "{endpoint}"
+
+[server]
+allowedDestinations = ["{allowed}"]
 """
 
 
@@ -46,6 +48,7 @@ def test_a_failed_upload_is_stored_later_with_the_right_credentials(tmp_path, s3
             key_id=s3_server.access_key_id,
             secret="not-the-secret",
             endpoint=s3_server.endpoint_url,
+            allowed=s3_server.allowed_destination,
         )
     )
     assert run_demo(tmp_path, "--config", str(bad)).returncode == 1
@@ -64,6 +67,7 @@ def test_a_failed_upload_is_stored_later_with_the_right_credentials(tmp_path, s3
             key_id=s3_server.access_key_id,
             secret=s3_server.secret_access_key,
             endpoint=s3_server.endpoint_url,
+            allowed=s3_server.allowed_destination,
         )
     )
     result = recfw(tmp_path, "spool", "upload", "--config", str(good))
@@ -123,7 +127,7 @@ def test_upload_refuses_a_file_a_recording_holds(tmp_path, builtin_plugins):
     destination = Destination(provider="local", bucket=str(tmp_path / "out"), file_format="mkv")
     with SpoolLock(path):
         assert [e.in_use for e in pending(spool)] == [True]
-        with pytest.raises(StorageError, match="in use by a running recording"):
+        with pytest.raises(SpoolFileBusy, match="in use"):
             upload(path, destination, builtin_plugins)
         assert path.exists()
     stored = upload(path, destination, builtin_plugins)
@@ -137,3 +141,155 @@ def test_upload_only_takes_files_from_the_spool(tmp_path):
     assert result.returncode == 2
     assert "not in the spool folder" in result.stderr
     assert elsewhere.read_bytes() == b"keep me"
+
+
+def _spool_files(spool: Path, count: int, size: int) -> dict[str, bytes]:
+    spool.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for i in range(count):
+        name = f"room{i}-2026-11-23T19:40:{i:02d}Z.mkv"
+        data = os.urandom(size)
+        (spool / name).write_bytes(data)
+        files[name] = data
+    return files
+
+
+def test_two_uploads_at_once_store_each_file_exactly_once(tmp_path, s3_server, s3_bucket):
+    """Two `recfw spool upload` at once (several rounds): no crash, no duplicate, no loss."""
+    config = tmp_path / "good.toml"
+    config.write_text(
+        WRONG.format(
+            bucket=s3_bucket,
+            key_id=s3_server.access_key_id,
+            secret=s3_server.secret_access_key,
+            endpoint=s3_server.endpoint_url,
+            allowed=s3_server.allowed_destination,
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECFW_")}
+    spool = tmp_path / ".recfw" / "spool"
+    expected: dict[str, bytes] = {}
+    for round_ in range(4):
+        files = _spool_files(spool, 6, 300_000)
+        # Distinct names per round: the bucket keeps every round's files.
+        for name in list(files):
+            renamed = name.replace("room", f"r{round_}-room")
+            (spool / name).rename(spool / renamed)
+            expected[renamed] = files.pop(name)
+        procs = [
+            subprocess.Popen(
+                [RECFW, "spool", "upload", "--config", str(config)],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=120) for p in procs]
+        for proc, (out, err) in zip(procs, outputs, strict=True):
+            assert proc.returncode == 0, out + err
+            assert "Traceback" not in err and "FileNotFoundError" not in out + err, out + err
+        stored_lines = sum(out.count("stored s3://") for out, _ in outputs)
+        assert stored_lines == 6, outputs  # each file stored by exactly one of the two
+        assert not list(spool.iterdir()), "every file stored and removed"
+    keys = s3_server.keys(s3_bucket)
+    assert keys == sorted(f"later/{name}" for name in expected), "no duplicates, none lost"
+    client = s3_server.client()
+    for name, data in expected.items():
+        body = client.get_object(Bucket=s3_bucket, Key=f"later/{name}")["Body"].read()
+        assert body == data
+
+
+def test_a_file_stored_meanwhile_is_gone_not_an_error(tmp_path, builtin_plugins, monkeypatch):
+    """The uploader opened the file, another one stored and removed it before the lock."""
+    import fcntl as real_fcntl
+
+    from recfw import spool as spool_module
+    from recfw.spool import upload_file
+
+    spool = tmp_path / "spool"
+    [name] = _spool_files(spool, 1, 1000)
+    path = spool / name
+    out = tmp_path / "out"
+    destination = Destination(provider="local", bucket=str(out), file_format="mkv")
+    real_flock = real_fcntl.flock
+
+    def flock_after_another_upload(fd, op):
+        path.unlink()  # what another uploader does once it has stored the file
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(spool_module.fcntl, "flock", flock_after_another_upload)
+    result = upload_file(path, destination, builtin_plugins)
+    assert result.outcome == "gone", result
+    assert not out.exists(), "nothing stored a second time"
+
+
+def test_a_vanished_file_is_gone_not_an_error(tmp_path, builtin_plugins):
+    from recfw.spool import upload_file
+
+    destination = Destination(provider="local", bucket=str(tmp_path / "out"), file_format="mkv")
+    result = upload_file(
+        tmp_path / "spool" / "x-2026-11-23T19:40:05Z.mkv", destination, builtin_plugins
+    )
+    assert result.outcome == "gone"
+
+
+def test_an_empty_spool_file_is_removed_once_old_and_reported(tmp_path):
+    """A recording killed before its first write leaves an empty file: removed, not an error."""
+    spool = tmp_path / ".recfw" / "spool"
+    spool.mkdir(parents=True)
+    old = spool / "killed-2026-11-23T19:40:05Z.mkv"
+    old.touch()
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    new = spool / "starting-2026-11-23T19:41:05Z.mkv"
+    new.touch()  # a recording may be creating it this instant
+
+    listed = recfw(tmp_path, "spool", "list")
+    assert "empty" in listed.stdout and "being recorded" in listed.stdout
+
+    result = recfw(tmp_path, "spool", "upload")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "removed" in result.stdout and old.name in result.stdout
+    assert not old.exists()
+    assert new.exists(), "a new empty file is left to the recording creating it"
+    assert not (tmp_path / "recordings").exists(), "nothing empty was stored"
+
+    again = recfw(tmp_path, "spool", "upload")
+    assert again.returncode == 0
+    assert old.name not in again.stdout, "reported once, not an error forever"
+
+
+def test_an_empty_file_is_removed_in_process(tmp_path, builtin_plugins):
+    from recfw.spool import upload, upload_file
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    path = spool / "killed-2026-11-23T19:40:05Z.mkv"
+    path.touch()
+    destination = Destination(provider="local", bucket=str(tmp_path / "out"), file_format="mkv")
+    assert upload_file(path, destination, builtin_plugins).outcome == "busy"
+    with pytest.raises(SpoolFileBusy):
+        upload(path, destination, builtin_plugins)
+    result = upload_file(path, destination, builtin_plugins, empty_grace=0)
+    assert result.outcome == "empty" and "recorded as failed and removed" in result.message
+    assert not path.exists()
+
+
+def test_a_destination_per_file(tmp_path, builtin_plugins):
+    """The spool API takes a function of the path: each file may go to its own place."""
+    from recfw.spool import upload_file
+
+    spool = tmp_path / "spool"
+    names = list(_spool_files(spool, 2, 100))
+
+    def where(path: Path) -> Destination:
+        folder = tmp_path / ("a" if path.name == names[0] else "b")
+        return Destination(provider="local", bucket=str(folder), file_format="mkv")
+
+    for name in names:
+        assert upload_file(spool / name, where, builtin_plugins).outcome == "stored"
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [names[0]]
+    assert [p.name for p in (tmp_path / "b").iterdir()] == [names[1]]

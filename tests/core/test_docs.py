@@ -9,7 +9,9 @@ import pytest
 from recfw import hookspecs
 from recfw.config import _SERVER_FIELDS, _TOP_LEVEL, _WEBHOOK_FIELDS
 from recfw.manager import Plugins
-from recfw.settings import _DESTINATION_FIELDS, _RECORDING_FIELDS, RECORDING_TYPES
+from recfw.recording import DESTINATION_FIELDS as _DESTINATION_FIELDS
+from recfw.recording import RECORDING_FIELDS as _RECORDING_FIELDS
+from recfw.recording import RECORDING_TYPES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

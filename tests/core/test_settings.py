@@ -15,10 +15,12 @@ from recfw.secrets import Secret, mask_key_id
 from recfw.settings import (
     EMBEDDED_DEFAULT,
     Destination,
-    RecordingSettings,
+    DestinationOverride,
+    RecordingOverride,
     effective,
     merge,
     parse_recording,
+    resolve,
     strip_url_credentials,
     validate,
     with_env_credentials,
@@ -107,9 +109,9 @@ def test_parse_rest_shape_from_json():
 
 
 def test_nulls_and_missing_fields_are_unset():
-    assert parse_recording(None) == RecordingSettings()
+    assert parse_recording(None) == RecordingOverride()
     parsed = parse_recording({"type": None, "destination": None, "startTrigger": None})
-    assert parsed == RecordingSettings()
+    assert parsed == RecordingOverride()
 
 
 def test_to_dict_round_trips_in_rest_shape():
@@ -171,7 +173,7 @@ ORG = parse_recording(rest_cloud())
 
 def test_null_inherits_every_field():
     assert merge(ORG, None) == ORG
-    assert merge(ORG, RecordingSettings()) == ORG
+    assert merge(ORG, RecordingOverride()) == ORG
     assert merge(ORG, parse_recording({"destination": None, "startTrigger": None})) == ORG
 
 
@@ -439,7 +441,8 @@ def test_env_credentials_fill_what_is_missing(plugins):
     filled = with_env_credentials(org, env)
     assert filled.destination.access_key_id == KEY_ID
     assert filled.destination.access_key_secret == Secret(SECRET)
-    assert effective(org, None, plugins, environ=env) == filled
+    # effective() answers the effective settings of the same values.
+    assert effective(org, None, plugins, environ=env) == resolve(filled)
     meeting = parse_recording({"destination": {"bucket": "team-b"}})
     assert effective(org, meeting, plugins, environ=env).destination.access_key_id == KEY_ID
     with pytest.raises(SettingsError) as info:
@@ -488,9 +491,9 @@ def test_settings_never_show_the_secret():
 
 
 def test_destination_defaults():
-    assert Destination().bucket_name == "" and Destination().prefix == ""
-    assert Destination(bucket="/b/").prefix == ""
-    assert Destination(bucket="b//x/y/").prefix == "x/y"
+    assert DestinationOverride().bucket_name == "" and DestinationOverride().prefix == ""
+    assert Destination(provider="s3", bucket="/b/").prefix == ""
+    assert DestinationOverride(bucket="b//x/y/").prefix == "x/y"
 
 
 def test_another_endpoint_does_not_inherit_credentials():

@@ -131,9 +131,22 @@ BROKEN = textwrap.dedent(
         plugin = MoovAtTheEnd()
 
 
+    class NoOptionCheck:
+        # Fine files, but bad [encoder] options only show when a recording starts.
+        name, extension, content_type = "no-check", "mkv", "video/x-matroska"
+
+        def open(self, output, fmt, options):
+            return _Stream(output, fmt, "matroska", renumber=False)
+
+
+    class TestNoOptionCheck(EncoderContract):
+        plugin = NoOptionCheck()
+
+
     class FolderSink:
         name = "folder"
         needs_credentials = False
+        writes_locally = True
         def validate(self, destination):
             return []
 
@@ -197,6 +210,19 @@ BROKEN = textwrap.dedent(
 
     class TestMovesTheFile(_FolderContract):
         plugin = MovesTheFile()
+
+
+    class NoContentType(FolderSink):
+        # Written before store() took the encoder's content type.
+        def store(self, path, key, destination, progress):
+            target = Path(destination.bucket) / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            return StoredObject(str(target), target.stat().st_size)
+
+
+    class TestNoContentType(_FolderContract):
+        plugin = NoContentType()
     """
 )
 
@@ -211,6 +237,8 @@ EXPECTED = {
     "TestNaiveJoin": {"test_raw_unsafe_keys_fail_or_stay_inside"},
     "TestSwallowsErrors": {"test_a_failing_store_raises_storage_error"},
     "TestMovesTheFile": {"test_round_trips_bytes", "test_never_overwrites"},
+    "TestNoOptionCheck": {"test_validates_its_options"},
+    "TestNoContentType": {"test_accepts_a_content_type"},
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import fsspec
 import pytest
 from recfw.errors import StorageError
+from recfw.netguard import policy_scope
 from recfw.plugins.sinks import FsspecSink
 from recfw.settings import Destination
 from recfw.storing import store_recording
@@ -103,9 +104,10 @@ def _recfw_log(caplog) -> str:
 def test_credentials_in_the_url_are_not_in_errors_or_logs(tmp_path, builtin_plugins, caplog):
     spool = tmp_path / "rec.mp4"
     make_file(spool, 10)
-    url = f"ftp://user:{PASSWORD}@127.0.0.1:{closed_port()}/rec"
+    port = closed_port()
+    url = f"ftp://user:{PASSWORD}@127.0.0.1:{port}/rec"
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(StorageError) as exc_info:
+    with policy_scope([f"127.0.0.1:{port}"]), pytest.raises(StorageError) as exc_info:
         store_recording(spool, KEY, _dest(url), builtin_plugins)
     message = str(exc_info.value)
     assert f"ftp://127.0.0.1:{url.rsplit(':', 1)[1]}" in message  # the place is still named
@@ -142,3 +144,16 @@ def test_a_bad_url_is_not_quoted_with_its_credentials():
         (error,) = FsspecSink().validate(_dest(url))
         assert "is not an fsspec URL" in error.message
         assert PASSWORD not in error.message
+
+
+def test_a_loopback_host_is_refused_unless_allowed(tmp_path, builtin_plugins, caplog):
+    spool = tmp_path / "rec.mp4"
+    make_file(spool, 10)
+    url = f"ftp://user:{PASSWORD}@127.0.0.1:{closed_port()}/rec"
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(StorageError) as exc_info:
+        store_recording(spool, KEY, _dest(url), builtin_plugins)
+    message = str(exc_info.value)
+    assert "loopback" in message and "allowedDestinations" in message
+    assert PASSWORD not in message and PASSWORD not in caplog.text
+    assert spool.exists()

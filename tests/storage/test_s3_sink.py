@@ -12,6 +12,7 @@ import pytest
 from recfw import hookimpl
 from recfw.errors import StorageError
 from recfw.manager import Plugins
+from recfw.netguard import policy_scope
 from recfw.plugins.sinks import S3Sink
 from recfw.secrets import Secret
 from recfw.settings import Destination
@@ -178,14 +179,16 @@ def test_write_only_key_stores_without_listing(s3_server, s3_bucket, spool, buil
 
 def test_unreachable_endpoint_fails_in_bounded_time(s3_server, spool, caplog, builtin_plugins):
     caplog.set_level(logging.DEBUG)
+    port = closed_port()
     destination = replace(
-        s3_server.destination("some-bucket"), endpoint_url=f"http://127.0.0.1:{closed_port()}"
+        s3_server.destination("some-bucket"), endpoint_url=f"http://127.0.0.1:{port}"
     )
     outcome: dict = {}
 
     def run():
         try:
-            store_recording(spool, KEY, destination, builtin_plugins)
+            with policy_scope([f"127.0.0.1:{port}"]):
+                store_recording(spool, KEY, destination, builtin_plugins)
         except StorageError as exc:
             outcome["error"] = exc
 
@@ -240,7 +243,7 @@ def test_silent_endpoint_times_out(spool, tmp_path):
         region="us-east-1",
     )
     try:
-        with pytest.raises(StorageError) as exc_info:
+        with policy_scope([f"127.0.0.1:{port}"]), pytest.raises(StorageError) as exc_info:
             store_recording(spool, KEY, destination, _plugins_with(sink))
     finally:
         stop.set()
@@ -253,3 +256,12 @@ def test_silent_endpoint_times_out(spool, tmp_path):
     assert "did not answer in time" in message
     assert "silent-secret-value" not in message
     assert spool.exists()
+
+
+def test_the_encoders_content_type_is_stored(s3_server, s3_bucket, tmp_path, builtin_plugins):
+    spool = tmp_path / "spool" / "rec.mp4"
+    make_file(spool, 1000)
+    destination = s3_server.destination(s3_bucket, "typed")
+    store_recording(spool, KEY, destination, builtin_plugins, content_type="video/mp4")
+    head = s3_server.client().head_object(Bucket=s3_bucket, Key=f"typed/{KEY}")
+    assert head["ContentType"] == "video/mp4"  # not guessed from ".mkv"

@@ -203,3 +203,25 @@ def test_missing_local_file_is_a_clear_error(tmp_path, builtin_plugins):
         store_recording(
             tmp_path / "gone.mkv", "a.mkv", Destination(provider="local"), builtin_plugins
         )
+
+
+def test_content_type_reaches_sinks_that_take_it_and_spares_older_ones(tmp_path):
+    from recfw.storage import StoredObject
+
+    seen = []
+
+    class Typed(_Sink):
+        def store(self, path, key, destination, progress, *, content_type=None):
+            seen.append(content_type)
+            return StoredObject("typed://x", path.stat().st_size)
+
+    class Older(_Sink):  # store() from before content_type existed
+        def store(self, path, key, destination, progress):
+            seen.append("older called")
+            return StoredObject("older://x", path.stat().st_size)
+
+    for sink in (Typed("typed", None), Older("older", None)):
+        spool = tmp_path / f"{sink.name}.mkv"
+        spool.write_bytes(b"x")
+        store_recording(spool, "a.mkv", _dest(sink.name), _plugins(sink), None, "video/webm")
+    assert seen == ["video/webm", "older called"]

@@ -23,8 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
+from recfw.recording import Destination
 from recfw.secrets import Secret
-from recfw.settings import Destination
 
 log = logging.getLogger(__name__)
 

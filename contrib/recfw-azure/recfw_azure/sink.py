@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from recfw.errors import FieldError, StorageError
-from recfw.naming import join_key
-from recfw.settings import Destination
+from recfw.errors import FieldError, StorageError, describe
+from recfw.naming import free_names, join_key
+from recfw.recording import Destination
+from recfw.secrets import mask_secrets
 from recfw.storage import Progress, StoredObject
 
 log = logging.getLogger(__name__)
@@ -63,20 +64,12 @@ def _prefix_errors(prefix: str, field: str) -> list[FieldError]:
     return errors
 
 
-def _candidates(key: str):
-    yield key
-    stem, dot, ext = key.rpartition(".")
-    if not dot:
-        stem, ext = key, ""
-    for n in range(2, MAX_FREE_NAME_TRIES + 1):
-        yield f"{stem} ({n}).{ext}" if ext else f"{stem} ({n})"
-
-
 class AzureSink:
     """Stores recordings in an Azure Blob Storage container (account name + key)."""
 
     name = "azure"
     needs_credentials = True
+    writes_locally = False
 
     def __init__(self, *, connection_timeout: int = 5, read_timeout: int = 60):
         self.connection_timeout = connection_timeout
@@ -120,7 +113,13 @@ class AzureSink:
         return AzureBlobFileSystem(account_name=account, account_key=key, **common)
 
     def store(
-        self, path: Path, key: str, destination: Destination, progress: Progress | None
+        self,
+        path: Path,
+        key: str,
+        destination: Destination,
+        progress: Progress | None,
+        *,
+        content_type: str | None = None,
     ) -> StoredObject:
         container = destination.bucket_name
         where = f"container {container!r} of account {destination.access_key_id!r}"
@@ -132,7 +131,6 @@ class AzureSink:
             size = Path(path).stat().st_size
         except OSError as exc:
             raise StorageError(f"cannot read the recording {path}: {exc.strerror}") from None
-        secret = destination.access_key_secret.reveal() if destination.access_key_secret else ""
         try:
             self._check_container(destination, container, where)
             fs = self.filesystem(destination)
@@ -141,7 +139,7 @@ class AzureSink:
         except StorageError:
             raise
         except Exception as exc:  # noqa: BLE001 - the SDK's errors are many; all mean "not stored"
-            message = _describe(exc).replace(secret, "********") if secret else _describe(exc)
+            message = mask_secrets(_describe(exc), destination.access_key_secret)
             raise StorageError(
                 f"Azure refused or failed the upload to the {where}: {message}"
             ) from None
@@ -176,7 +174,7 @@ class AzureSink:
 
     @staticmethod
     def _upload(fs: Any, path: Path, container: str, object_key: str) -> str:
-        for candidate in _candidates(object_key):
+        for candidate in free_names(object_key, MAX_FREE_NAME_TRIES):
             try:
                 fs.put_file(str(path), f"{container}/{candidate}", overwrite=False)
                 return candidate
@@ -187,5 +185,8 @@ class AzureSink:
 
 def _describe(exc: BaseException) -> str:
     code = getattr(exc, "error_code", None) or getattr(exc, "reason", None)
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{type(exc).__name__}{f' ({code})' if code else ''}: {first[:300]}"
+    text = describe(exc, 300)
+    if code:
+        name = type(exc).__name__
+        text = f"{name} ({code}){text[len(name) :] or ''}"
+    return text

@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 
 import av
 from recfw.encoding import OutputFormat
+from recfw.errors import FieldError
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,13 @@ KNOWN_OPTIONS = ("codec", "bitrate", "cpu_used", "audio_bitrate")
 MAX_SILENCE_SECONDS = 600
 
 
-def _int_option(options: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-    value = options.get(key, default)
+def _int_problem(options: Mapping[str, Any], key: str, lo: int, hi: int) -> FieldError | None:
+    if key not in options:
+        return None
+    value = options[key]
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"encoder.{key}: must be a whole number from {lo} to {hi}, not {value!r}")
-    return value
+        return FieldError(key, f"must be a whole number from {lo} to {hi}, not {value!r}")
+    return None
 
 
 class WebmEncoder:
@@ -55,25 +58,43 @@ class WebmEncoder:
     extension = "webm"
     content_type = "video/webm"
 
-    def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        """The options with defaults filled in; ``ValueError`` naming the field otherwise."""
-        unknown = sorted(set(options) - set(KNOWN_OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"encoder.{unknown[0]}: unknown webm option (known: {', '.join(KNOWN_OPTIONS)})"
-            )
+    def validate_options(self, options: Mapping[str, Any]) -> list[FieldError]:
+        """Every bad option, named by its option (``"codec"``), as :meth:`open` would reject it.
+
+        The method recfw calls for ``recfw settings check`` and before recording.
+        """
+        errors = [
+            FieldError(key, f"unknown webm option (known: {', '.join(KNOWN_OPTIONS)})")
+            for key in sorted(set(options) - set(KNOWN_OPTIONS))
+        ]
         codec = options.get("codec", "vp8")
         if codec not in CODECS:
-            raise ValueError(f"encoder.codec: must be one of {', '.join(CODECS)}, not {codec!r}")
+            errors.append(FieldError("codec", f"must be one of {', '.join(CODECS)}, not {codec!r}"))
+        ranges = {
+            "bitrate": (0, 100_000_000),
+            "cpu_used": (0, 16 if codec != "vp9" else 9),
+            "audio_bitrate": (6000, 510000),
+        }
+        for key, (lo, hi) in ranges.items():
+            problem = _int_problem(options, key, lo, hi)
+            if problem is not None:
+                errors.append(problem)
+        return errors
+
+    def _resolved(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options with defaults filled in; ``ValueError`` naming the first bad field."""
+        errors = self.validate_options(options)
+        if errors:
+            raise ValueError(f"encoder.{errors[0].field}: {errors[0].message}")
         return {
-            "codec": codec,
-            "bitrate": _int_option(options, "bitrate", 0, 0, 100_000_000),
-            "cpu_used": _int_option(options, "cpu_used", 8, 0, 16 if codec == "vp8" else 9),
-            "audio_bitrate": _int_option(options, "audio_bitrate", 96000, 6000, 510000),
+            "codec": options.get("codec", "vp8"),
+            "bitrate": options.get("bitrate", 0),
+            "cpu_used": options.get("cpu_used", 8),
+            "audio_bitrate": options.get("audio_bitrate", 96000),
         }
 
     def open(self, output: BinaryIO, fmt: OutputFormat, options: Mapping[str, Any]) -> WebmStream:
-        return WebmStream(output, fmt, self.check_options(options))
+        return WebmStream(output, fmt, self._resolved(options))
 
 
 class WebmStream:

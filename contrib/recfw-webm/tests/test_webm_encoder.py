@@ -62,3 +62,15 @@ def test_fileformat_webm_is_valid_once_registered(recfw_plugins, register_plugin
     register_plugin(webm_plugin, name="webm", plugins=recfw_plugins)
     assert recfw_plugins.encoders["webm"].extension == "webm"
     assert validate(parse_recording(data), recfw_plugins) == []
+
+
+def test_settings_check_reports_bad_webm_options(recfw_plugins, register_plugin):
+    """validate_options is the name recfw calls: bad options are caught before recording."""
+    from recfw.settings import validate_encoder_options
+
+    register_plugin(webm_plugin, name="webm", plugins=recfw_plugins)
+    errors = validate_encoder_options(
+        "webm", {"codec": "h264", "cpu_used": "fast", "crf": 20}, recfw_plugins
+    )
+    assert sorted(e.field for e in errors) == ["encoder.codec", "encoder.cpu_used", "encoder.crf"]
+    assert validate_encoder_options("webm", {"codec": "vp9", "cpu_used": 5}, recfw_plugins) == []
