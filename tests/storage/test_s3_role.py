@@ -131,14 +131,16 @@ def test_credentials_are_assumed_again_before_they_expire(s3_endpoint, role_env,
     assumer = creds._refresh_using.__self__
     first = sync(get_loop(), creds.get_frozen_credentials)
     assert assumer.calls == 1
-    creds._expiry_time = datetime.now(UTC) + timedelta(minutes=5)  # inside the mandatory window
-    second = sync(get_loop(), creds.get_frozen_credentials)
-    assert assumer.calls == 2
-    assert second.access_key != first.access_key
     path = tmp_path / "late.bin"
     make_file(path, 1000)
-    fs.put_file(str(path), f"{bucket}/late.bin")
-    assert s3_endpoint.keys(bucket) == ["late.bin"]
+    fs.put_file(str(path), f"{bucket}/early.bin")
+    assert assumer.calls == 1  # fresh credentials are reused
+    creds._expiry_time = datetime.now(UTC) + timedelta(minutes=5)  # inside the mandatory window
+    fs.put_file(str(path), f"{bucket}/late.bin")  # the S3 client's signer refreshes them
+    assert assumer.calls == 2
+    second = sync(get_loop(), creds.get_frozen_credentials)
+    assert second.access_key != first.access_key
+    assert s3_endpoint.keys(bucket) == ["early.bin", "late.bin"]
 
 
 def test_a_role_without_s3_permission_is_denied_and_named(
