@@ -2,9 +2,12 @@
 
 ``destination.bucket`` is ``bucket-name`` or ``bucket-name/sub/folder``; the
 object key is ``sub/folder/<file name>``. Credentials come from the
-destination (``accessKeyId`` / ``accessKeySecret``); ``region`` and
-``endpointUrl`` are optional (an endpoint URL is how S3-compatible stores and
-the tests' moto server are reached).
+destination (``accessKeyId`` / ``accessKeySecret``), or, for a role-based
+destination (``authenticationType: roleBased``), from STS: the role
+``oidcRoleArn`` is assumed and its refreshable temporary credentials are used
+(:mod:`recfw.plugins.sinks.s3_role`). ``region`` and ``endpointUrl`` are
+optional (an endpoint URL is how S3-compatible stores and the tests' moto
+server are reached).
 
 What :meth:`S3Sink.store` does, in order:
 
@@ -66,6 +69,7 @@ from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url, strip_url
 from recfw.storage import Progress, StoredObject, TransferOptions, transfer_options
 
 from ._common import ProgressCallback, local_size, prefix_errors
+from .s3_role import DEFAULT_DURATION, RoleAssumer, RoleOptions, find_role_error
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +141,10 @@ class S3Sink:
     ``connect_timeout``, ``read_timeout``, ``attempts`` and
     ``stale_uploads_after`` left at ``None`` follow the process'
     :func:`recfw.storage.transfer_options` (the config file's ``[storage]``).
+    ``sts_endpoint_url`` and ``web_identity_token_file`` (role-based
+    destinations) default to ``AWS_ENDPOINT_URL_STS`` and
+    ``AWS_WEB_IDENTITY_TOKEN_FILE``; ``role_session_seconds`` is how long
+    assumed-role credentials are asked for (they refresh before expiring).
     """
 
     name = "s3"
@@ -152,6 +160,9 @@ class S3Sink:
         read_timeout: float | None = None,
         attempts: int | None = None,
         stale_uploads_after: float | None = None,
+        sts_endpoint_url: str | None = None,
+        web_identity_token_file: str | None = None,
+        role_session_seconds: int = DEFAULT_DURATION,
     ):
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
@@ -161,6 +172,11 @@ class S3Sink:
         self.read_timeout = read_timeout
         self.attempts = attempts
         self.stale_uploads_after = stale_uploads_after
+        self.role_options = RoleOptions(
+            sts_endpoint_url=sts_endpoint_url,
+            web_identity_token_file=web_identity_token_file,
+            duration=role_session_seconds,
+        )
 
     def options(self) -> TransferOptions:
         """The timeouts and attempts in force: this sink's own, else the process' ones."""
@@ -209,19 +225,30 @@ class S3Sink:
 
         Its connections go through :mod:`recfw.netguard`; its requests have
         the timeouts and attempts of :meth:`options` (``attempts`` overrides).
+        A role-based destination's role is assumed here (:mod:`.s3_role`; a
+        failure is a :class:`~.s3_role.RoleError`); its credentials refresh
+        themselves before they expire.
         """
         import s3fs
 
-        _refuse_role_based(destination)
         opts = self.options()
         tries = attempts or opts.attempts
-        secret = destination.access_key_secret
         client_kwargs: dict[str, Any] = {}
         if destination.region:
             client_kwargs["region_name"] = destination.region
+        credentials: dict[str, Any]
+        if destination.role_based:
+            credentials = {
+                "session": self._role_session(destination, replace(opts, attempts=tries))
+            }
+        else:
+            secret = destination.access_key_secret
+            credentials = {
+                "key": destination.access_key_id,
+                "secret": secret.reveal() if isinstance(secret, Secret) else secret,
+            }
         fs = s3fs.S3FileSystem(
-            key=destination.access_key_id,
-            secret=secret.reveal() if isinstance(secret, Secret) else secret,
+            **credentials,
             endpoint_url=destination.endpoint_url,
             client_kwargs=client_kwargs,
             config_kwargs={
@@ -241,6 +268,23 @@ class S3Sink:
         fs.s3.meta.events.register("needs-retry.s3", _RetryLogger(tries))
         return fs
 
+    def _role_session(self, destination: Destination, opts: TransferOptions) -> Any:
+        """An aiobotocore session holding the role's refreshable temporary credentials."""
+        from aiobotocore.session import AioSession
+        from fsspec.asyn import get_loop
+
+        if not destination.oidc_role_arn:
+            raise StorageError("role-based authentication needs oidcRoleArn (the role to assume)")
+        assumer = RoleAssumer(
+            destination.oidc_role_arn,
+            region=destination.region,
+            options=self.role_options,
+            transfer=opts,
+        )
+        session = AioSession()
+        session._credentials = assumer.credentials(get_loop())
+        return session
+
     def store(
         self,
         path: Path,
@@ -254,7 +298,6 @@ class S3Sink:
         errors = bucket_name_errors(bucket) + prefix_errors(destination.prefix, "bucket")
         if errors:
             raise StorageError("; ".join(str(e) for e in errors))
-        _refuse_role_based(destination)
         try:
             object_key = join_key(destination.prefix, key)
         except ValueError as exc:
@@ -287,7 +330,9 @@ class S3Sink:
                 self._abort_after_failure(destination, bucket, object_key)
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, cancellation: the caller keeps the file
-            message = explain(exc, where=where, key_id=destination.access_key_id)
+            message = explain(
+                exc, where=where, key_id=destination.access_key_id, role_arn=_role(destination)
+            )
             if _is_unreachable(exc) and netguard.find_refusal(exc) is None:
                 opts = self.options()
                 message += (
@@ -334,7 +379,10 @@ class S3Sink:
             raise
         except Exception as exc:  # noqa: BLE001
             message = explain(
-                exc, where=_where(bucket, destination), key_id=destination.access_key_id
+                exc,
+                where=_where(bucket, destination),
+                key_id=destination.access_key_id,
+                role_arn=_role(destination),
             )
             raise StorageError(_scrub(message, destination)) from None
 
@@ -359,7 +407,9 @@ class S3Sink:
         except StorageError:
             raise
         except Exception as exc:  # noqa: BLE001
-            message = explain(exc, where=where, key_id=destination.access_key_id)
+            message = explain(
+                exc, where=where, key_id=destination.access_key_id, role_arn=_role(destination)
+            )
             raise StorageError(_scrub(message, destination)) from None
         if existed:
             log.info("deleted s3://%s/%s", bucket, key)
@@ -371,7 +421,6 @@ class S3Sink:
         errors = bucket_name_errors(bucket) + prefix_errors(destination.prefix, "bucket")
         if errors:
             raise StorageError("; ".join(str(e) for e in errors))
-        _refuse_role_based(destination)
         key = join_key(destination.prefix, f".recfw-probe-{uuid.uuid4().hex}")
         body = f"recfw connection test {uuid.uuid4()}".encode()
         where = _where(bucket, destination)
@@ -395,7 +444,9 @@ class S3Sink:
                     f"{permission} permission"
                 )
             else:
-                message = explain(exc, where=where, key_id=destination.access_key_id)
+                message = explain(
+                    exc, where=where, key_id=destination.access_key_id, role_arn=_role(destination)
+                )
             raise StorageError(
                 _scrub(f"could not {step} {where}: {message}", destination)
             ) from None
@@ -481,18 +532,6 @@ class S3Sink:
                 return size
             raise
         return int(head["ContentLength"])
-
-
-def _refuse_role_based(destination: Destination) -> None:
-    """Role-based access (``authenticationType: roleBased``) is accepted and stored by the API
-    but not implemented by this sink yet: fail clearly (the recording is kept, never sent
-    with other credentials such as the server's own)."""
-    if destination.role_based:
-        raise StorageError(
-            "role-based S3 authentication (authenticationType 'roleBased', oidcRoleArn "
-            f"{destination.oidc_role_arn!r}) is not supported by this recfw yet: the recording "
-            "is kept in the spool until it is"
-        )
 
 
 def _upload_age(name: str, initiated: Any, now: datetime) -> float | None:
@@ -649,14 +688,30 @@ def _where(bucket: str, destination: Destination) -> str:
     return where
 
 
-def explain(exc: BaseException, *, where: str, key_id: str | None) -> str:
-    """A one-line message naming what went wrong with an S3 call (no traceback, no secret)."""
+def _role(destination: Destination) -> str | None:
+    """The IAM role a role-based destination's uploads use, else ``None``."""
+    return destination.oidc_role_arn if destination.role_based else None
+
+
+def explain(
+    exc: BaseException, *, where: str, key_id: str | None, role_arn: str | None = None
+) -> str:
+    """A one-line message naming what went wrong with an S3 call (no traceback, no secret).
+
+    ``role_arn`` (a role-based destination) is named instead of the access key id."""
+    role_error = find_role_error(exc)
+    if role_error is not None:
+        return str(role_error)
     refused = netguard.find_refusal(exc)
     if refused is not None:
         return f"refusing to connect to the S3 endpoint for {where}: {refused.reason}"
     code = _code(exc)
     detail = _server_message(exc)
-    masked = mask_key_id(key_id) or "none"
+    masked = (
+        f"none (temporary credentials of role {role_arn})"
+        if role_arn
+        else mask_key_id(key_id) or "none"
+    )
     if code in CREDENTIAL_CODES:
         return (
             f"S3 rejected the credentials ({code}) for {where} "
@@ -681,4 +736,8 @@ def explain(exc: BaseException, *, where: str, key_id: str | None) -> str:
 
 
 def _scrub(message: str, destination: Destination) -> str:
+    """``message`` without the secret; a role-based destination's role is always named."""
+    role = _role(destination)
+    if role and role not in message:
+        message += f" (with the temporary credentials of role {role})"
     return mask_secrets(message, destination.access_key_secret)
