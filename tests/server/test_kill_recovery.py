@@ -5,16 +5,16 @@ meeting's S3 endpoint (a moto server) and the webhook receiver (an aiohttp
 server) go down, and the server is killed with SIGKILL. All three come back,
 the server starts again, and then:
 
-* the recording ends up in the meeting's own bucket (not the organization
-  default's), and its row says ``stored``;
+* the meeting is still there, the recording ends up in the meeting's own bucket
+  (not the organization default's), and its row and ``GET /v1/recordings`` say
+  ``stored``;
 * every event in the outbox reached the receiver (duplicates only with the same
   ``webhook-id``), each signed both ways;
 * the server then stops cleanly.
 
-On SQLite and on PostgreSQL. The meetings API on this branch keeps meetings in
-memory (the database-backed meetings and ``GET /v1/recordings`` are another
-branch's work): the meeting's persistence and the recordings API are therefore
-not asserted here; the recording's state is read from the database.
+On SQLite and on PostgreSQL. The meeting is still there after the restart
+(``GET /v1/meetings/{id}``) and ``GET /v1/recordings`` lists the recording as
+stored; the database is also read directly.
 """
 
 from __future__ import annotations
@@ -251,6 +251,16 @@ async def test_kill_with_storage_and_receiver_down_loses_nothing(tmp_path, datab
         assert s3.keys(meeting_bucket) == [final.filename]
         assert s3.keys(default_bucket) == [], "never into the organization default's bucket"
         assert not spool_file.exists()
+        # The meeting survived the kill, and the recordings API lists the file as stored.
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+            async with http.get(f"{base}/v1/meetings/{meeting['meetingId']}") as got:
+                assert got.status == 200, await got.text()
+                assert (await got.json())["roomName"] == meeting["roomName"]
+            async with http.get(f"{base}/v1/recordings", params={"roomName": f"/{room}"}) as got:
+                assert got.status == 200, await got.text()
+                listed = (await got.json())["results"]
+        assert [(r["recordingId"], r["status"]) for r in listed] == [(row.recording_id, "stored")]
+        assert listed[0]["filename"] == final.filename
 
         def all_events_received():
             with db.session(readonly=True) as s:
