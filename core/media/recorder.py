@@ -59,6 +59,11 @@ STALL_TIMEOUT = 2.0
 REFILL_AT = 0.25
 #: Frames handed to the worker thread and not yet encoded, at most.
 MAX_PENDING = 15
+#: Live recordings: with this many frames queued for the encoder (a bounded queue
+#: between compositor and encoder), a frame's picture is dropped: it is neither
+#: composited nor encoded, so the player holds the last picture; its audio is
+#: always encoded, so the audio has no gap the inputs did not have.
+DROP_VIDEO_AT = MAX_PENDING // 2
 #: Live recordings: seconds behind the wall clock (beyond LATENCY) that are reported
 #: (or half of ``TimingPolicy.max_queued_audio`` if that is less: before audio is dropped).
 BEHIND_WARNING = 1.0
@@ -95,6 +100,9 @@ class RecordingStats:
     dropped_audio_s: float = 0.0
     #: Live: the most the output was behind its due time (beyond ``LATENCY``), seconds.
     max_behind_s: float = 0.0
+    #: Live: output pictures not encoded because the encoder could not keep up
+    #: (the picture before them is held; their audio is in the file).
+    dropped_video_frames: int = 0
 
 
 @dataclass
@@ -171,6 +179,9 @@ class CompositeRecorder:
         self._gone: list[VideoTrackBuffer | AudioTrackBuffer] = []
         self.max_behind = 0.0
         self._warned_behind = False
+        #: Live: output pictures dropped because the encoder queue was full.
+        self.dropped_video_frames = 0
+        self._warned_dropping = False
         # Output frame n shows the input frame nearest to n/fps (not the latest
         # before it): input frames up to just under half a frame later count.
         self._nearest = 0.5 / fmt.fps - 1e-4
@@ -379,6 +390,7 @@ class CompositeRecorder:
             dropped_audio_s=sum(b.dropped for b in buffers if isinstance(b, AudioTrackBuffer))
             / self.fmt.sample_rate,
             max_behind_s=self.max_behind,
+            dropped_video_frames=self.dropped_video_frames,
         )
         log.info("recording stopped: %s", self._stats)
         return self._stats
@@ -523,19 +535,43 @@ class CompositeRecorder:
         worker = self._worker
         if worker.error is not None:
             raise worker.error
-        worker.post(self._encode, n, tiles, pcm, s0)
+        if self.realtime and n > 0 and worker.pending >= DROP_VIDEO_AT:
+            self._drop_picture(n)
+            worker.post(self._encode, n, None, pcm, s0)
+        else:
+            worker.post(self._encode, n, tiles, pcm, s0)
         await worker.throttle()
         if worker.error is not None:
             raise worker.error
         await asyncio.sleep(0)
 
-    def _encode(self, n: int, tiles: list[Tile], pcm: np.ndarray, s0: int) -> None:
-        """Worker thread: composite frame ``n`` and encode it with its audio."""
+    def _drop_picture(self, n: int) -> None:
+        """Live: the encoder is behind; frame ``n``'s picture is not made (audio is)."""
+        self.dropped_video_frames += 1
+        if not self._warned_dropping:
+            self._warned_dropping = True
+            elapsed = self.now()
+            log.warning(
+                "the encoder cannot keep up: dropping video frames (the last picture is held, "
+                "audio is kept): encoder queue %d/%d at %.1f s of output in %.1f s "
+                "(%.2fx real time), %d participants",
+                self._worker.pending,
+                MAX_PENDING,
+                n / self.fmt.fps,
+                elapsed,
+                (n / self.fmt.fps) / elapsed if elapsed > 0 else 0.0,
+                len(self._people),
+            )
+
+    def _encode(self, n: int, tiles: list[Tile] | None, pcm: np.ndarray, s0: int) -> None:
+        """Worker thread: composite frame ``n`` and encode it with its audio
+        (``tiles`` ``None``: the picture is dropped, only the audio is encoded)."""
         assert self._stream is not None
-        frame = self._compositor.render(tiles)
-        frame.pts = n
-        frame.time_base = self._video_tb
-        self._stream.write_video(frame)
+        if tiles is not None:
+            frame = self._compositor.render(tiles)
+            frame.pts = n
+            frame.time_base = self._video_tb
+            self._stream.write_video(frame)
         if len(pcm):
             audio = av.AudioFrame.from_ndarray(
                 pcm.reshape(1, -1), format="s16", layout=self.fmt.audio_layout
