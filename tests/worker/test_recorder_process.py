@@ -135,6 +135,9 @@ async def test_sigkill_of_the_recorder_keeps_the_file_and_records_on(
     with server.control.db.session() as s:
         rows = {r.recording_id: r for r in s.scalars(select(Recording))}
         failed_events = [e for e in s.scalars(select(OutboxEvent)) if e.type == "recording.failed"]
+    kept = [(decoded_seconds(Path(s.kept_at)), recorded) for s, recorded in killed]
+    for (video, audio), recorded in kept:
+        print(f"kill after {recorded:.2f} s: {video:.2f} s video, {audio:.2f} s audio kept")
     for session, recorded in killed:
         assert session.status == "failed"
         assert "SIGKILL" in session.error, session.error
@@ -143,5 +146,4 @@ async def test_sigkill_of_the_recorder_keeps_the_file_and_records_on(
         # All but about 1 s of what was recorded (the output runs 0.3 s behind).
         assert video >= recorded - 1.5, (video, recorded)
         assert audio >= recorded - 1.5, (audio, recorded)
-        print(f"kill after {recorded:.2f} s: {video:.2f} s video, {audio:.2f} s audio kept")
     assert len(failed_events) >= kills
