@@ -59,11 +59,12 @@ STALL_TIMEOUT = 2.0
 REFILL_AT = 0.25
 #: Frames handed to the worker thread and not yet encoded, at most.
 MAX_PENDING = 15
-#: Live recordings: with this many frames queued for the encoder (a bounded queue
-#: between compositor and encoder), a frame's picture is dropped: it is neither
-#: composited nor encoded, so the player holds the last picture; its audio is
-#: always encoded, so the audio has no gap the inputs did not have.
-DROP_VIDEO_AT = MAX_PENDING // 2
+#: Live recordings: with this many pictures queued for the encoder (the bounded
+#: queue between compositor and encoder), a frame's picture is dropped: it is
+#: neither composited nor encoded, so the player holds the last picture; its
+#: audio is always encoded, so the audio has no gap the inputs did not have and
+#: never waits behind more than this many pictures.
+MAX_PICTURES_PENDING = 3
 #: Live recordings: seconds behind the wall clock (beyond LATENCY) that are reported
 #: (or half of ``TimingPolicy.max_queued_audio`` if that is less: before audio is dropped).
 BEHIND_WARNING = 1.0
@@ -182,6 +183,8 @@ class CompositeRecorder:
         #: Live: output pictures dropped because the encoder queue was full.
         self.dropped_video_frames = 0
         self._warned_dropping = False
+        self._pictures_posted = 0  # written by the event loop only
+        self._pictures_done = 0  # written by the worker thread only
         # Output frame n shows the input frame nearest to n/fps (not the latest
         # before it): input frames up to just under half a frame later count.
         self._nearest = 0.5 / fmt.fps - 1e-4
@@ -535,15 +538,22 @@ class CompositeRecorder:
         worker = self._worker
         if worker.error is not None:
             raise worker.error
-        if self.realtime and n > 0 and worker.pending >= DROP_VIDEO_AT:
+        if self._encoder_behind(n):
             self._drop_picture(n)
             worker.post(self._encode, n, None, pcm, s0)
         else:
+            self._pictures_posted += 1
             worker.post(self._encode, n, tiles, pcm, s0)
         await worker.throttle()
         if worker.error is not None:
             raise worker.error
         await asyncio.sleep(0)
+
+    def _encoder_behind(self, n: int) -> bool:
+        """Live: the encoder's picture queue is full: drop frame ``n``'s picture."""
+        if not self.realtime or self._stopping or n == 0:
+            return False
+        return self._pictures_posted - self._pictures_done >= MAX_PICTURES_PENDING
 
     def _drop_picture(self, n: int) -> None:
         """Live: the encoder is behind; frame ``n``'s picture is not made (audio is)."""
@@ -553,10 +563,10 @@ class CompositeRecorder:
             elapsed = self.now()
             log.warning(
                 "the encoder cannot keep up: dropping video frames (the last picture is held, "
-                "audio is kept): encoder queue %d/%d at %.1f s of output in %.1f s "
+                "audio is kept): pictures queued %d/%d at %.1f s of output in %.1f s "
                 "(%.2fx real time), %d participants",
-                self._worker.pending,
-                MAX_PENDING,
+                self._pictures_posted - self._pictures_done,
+                MAX_PICTURES_PENDING,
                 n / self.fmt.fps,
                 elapsed,
                 (n / self.fmt.fps) / elapsed if elapsed > 0 else 0.0,
@@ -568,10 +578,13 @@ class CompositeRecorder:
         (``tiles`` ``None``: the picture is dropped, only the audio is encoded)."""
         assert self._stream is not None
         if tiles is not None:
-            frame = self._compositor.render(tiles)
-            frame.pts = n
-            frame.time_base = self._video_tb
-            self._stream.write_video(frame)
+            try:
+                frame = self._compositor.render(tiles)
+                frame.pts = n
+                frame.time_base = self._video_tb
+                self._stream.write_video(frame)
+            finally:
+                self._pictures_done += 1
         if len(pcm):
             audio = av.AudioFrame.from_ndarray(
                 pcm.reshape(1, -1), format="s16", layout=self.fmt.audio_layout
