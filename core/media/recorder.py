@@ -60,11 +60,14 @@ REFILL_AT = 0.25
 #: Frames handed to the worker thread and not yet encoded, at most.
 MAX_PENDING = 15
 #: Live recordings: with this many pictures queued for the encoder (the bounded
-#: queue between compositor and encoder), a frame's picture is dropped: it is
-#: neither composited nor encoded, so the player holds the last picture; its
-#: audio is always encoded, so the audio has no gap the inputs did not have and
-#: never waits behind more than this many pictures.
-MAX_PICTURES_PENDING = 3
+#: queue between compositor and encoder) while the output is late, a frame's
+#: picture is dropped: it is neither composited nor encoded, so the player holds
+#: the last picture; its audio is always encoded, so the audio has no gap the
+#: inputs did not have and never waits behind more than this many pictures.
+MAX_PICTURES_PENDING = 6
+#: ... late meaning this many seconds past its due time (beyond LATENCY): an
+#: encoder that keeps up but had a hiccup catches up without dropping.
+DROP_WHEN_LATE = 0.1
 #: Live recordings: seconds behind the wall clock (beyond LATENCY) that are reported
 #: (or half of ``TimingPolicy.max_queued_audio`` if that is less: before audio is dropped).
 BEHIND_WARNING = 1.0
@@ -551,9 +554,11 @@ class CompositeRecorder:
 
     def _encoder_behind(self, n: int) -> bool:
         """Live: the encoder's picture queue is full: drop frame ``n``'s picture."""
-        if not self.realtime or self._stopping or n == 0:
+        if not self.realtime or self._stopping or n == 0 or self._t0 is None:
             return False
-        return self._pictures_posted - self._pictures_done >= MAX_PICTURES_PENDING
+        if self._pictures_posted - self._pictures_done < MAX_PICTURES_PENDING:
+            return False
+        return self.clock() - (self._t0 + n / self.fmt.fps + LATENCY) > DROP_WHEN_LATE
 
     def _drop_picture(self, n: int) -> None:
         """Live: the encoder is behind; frame ``n``'s picture is not made (audio is)."""

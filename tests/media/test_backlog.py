@@ -20,7 +20,7 @@ import pytest
 from aiortc import MediaStreamTrack
 from recfw.encoding import EncodedStream, OutputFormat
 from recfw.media import CompositeRecorder, RecordingStats
-from recfw.media.recorder import LATENCY
+from recfw.media.recorder import LATENCY, MAX_PICTURES_PENDING
 from recfw.media.timeline import AudioTrackBuffer
 
 from .analysis import beep_times, decode, flash_times, match
@@ -167,7 +167,7 @@ async def test_encoder_behind_real_time_drops_pictures_and_keeps_all_audio(tmp_p
         encoder.until = time.monotonic() + 2.5  # ... for 2.5 s, then it catches up
         stats, seen = await live(rec, "p1", 4.6)
         buf = rec._people["p1"].audio
-    assert stats.dropped_video_frames > 30  # at least 5 of every 6 pictures for 2.5 s
+    assert stats.dropped_video_frames > 30  # most of the 75 pictures due in 2.5 s
     assert buf.dropped == 0 and stats.dropped_audio_s == 0
     # The output stays within a few pictures of real time (it was 3 s behind without
     # the bounded queue), far from where the audio buffer would drop anything.
@@ -175,7 +175,8 @@ async def test_encoder_behind_real_time_drops_pictures_and_keeps_all_audio(tmp_p
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     dropping = [m for m in warnings if "cannot keep up" in m]
     assert len(dropping) == 1, warnings  # logged once, with figures
-    assert "pictures queued 3/3" in dropping[0] and "x real time" in dropping[0], dropping[0]
+    text = dropping[0]
+    assert f"/{MAX_PICTURES_PENDING} at" in text and "x real time" in text, text
     d = check_output(path, stats)
     # All the audio is there: a beep at every marker (none lost), each in sync with
     # its flash where that picture was encoded.
