@@ -14,7 +14,10 @@ at an exact point of the timeline in either mode.
 
 Compositing and encoding run in one worker thread (:mod:`.worker`), so the
 event loop (and the WebRTC stack on it) is never blocked by the encoder; the
-encoder's own threads (x264 frame threads) overlap with the compositing.
+encoder's own threads (x264 frame threads) overlap with the compositing. A live
+recording asks the stream for low latency (``prefer_low_latency()``, optional:
+the built-in encoders switch x264 to slice threads, which keep up better when
+other work competes for the processors).
 
 A live recording that falls more than :data:`BEHIND_WARNING` seconds behind
 the wall clock is reported once (with how far behind and how fast it runs),
@@ -329,6 +332,11 @@ class CompositeRecorder:
             self._stream = await self._worker.call(
                 self.encoder.open, self.output, self.fmt, self.options
             )
+            # Optional: a stream that can trade a little efficiency for keeping up
+            # with the wall clock under CPU contention (the built-in encoders can).
+            tune = getattr(self._stream, "prefer_low_latency", None)
+            if self.realtime and callable(tune):
+                await self._worker.call(tune)
         except Exception:
             self._abandon()
             raise

@@ -29,3 +29,29 @@ def test_gop_and_bitrate_options_are_used(name, tmp_path):
         keys = [p.is_keyframe for p in c.demux(video=0) if p.size]
     assert len(keys) == 60
     assert [i for i, k in enumerate(keys) if k] == [0, 15, 30, 45]
+
+
+async def test_live_recordings_ask_for_slice_threads_and_others_keep_frame_threads():
+    import io
+
+    from recfw.media import CompositeRecorder
+    from recfw.plugins.encoders import MkvEncoder
+
+    from .conftest import synthetic
+
+    opened = []
+
+    class Spy(MkvEncoder):
+        def open(self, output, fmt, options):
+            stream = super().open(output, fmt, options)
+            opened.append(stream)
+            return stream
+
+    for realtime in (False, True):
+        rec = CompositeRecorder(Spy(), io.BytesIO(), realtime=realtime)
+        rec.add(synthetic("p1", realtime=realtime, width=160, height=120))
+        await rec.start()
+        await rec.wait_until(0.1)
+        await rec.stop()
+    frame, live = (s.video.codec_context.thread_type.name for s in opened)
+    assert (frame, live) == ("FRAME", "SLICE")
