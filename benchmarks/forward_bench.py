@@ -173,11 +173,14 @@ async def main() -> None:
         f"\n{args.people} people, {args.people * (args.people - 1)} forwarded video streams, "
         f"{args.seconds:g} s, load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'server':<18} {'video':<14} {'CPU %':>7} {'ms CPU/s/stream':>16} {'viewer fps':>11}")
+    print(
+        f"{'server':<24} {'video':<12} {'CPU %':>6} {'ms CPU/s/stream':>15} "
+        f"{'sent fps':>8} {'viewer fps':>10} {'ms CPU/viewer frame':>19}"
+    )
     for r in rows:
         print(
-            f"{r['label']:<18} {r['size']:<14} {r['cpu_pct']:7.1f} {r['ms_per_stream']:16.2f} "
-            f"{r['fps']:11.1f}"
+            f"{r['label']:<24} {r['size']:<12} {r['cpu_pct']:6.1f} {r['ms_per_stream']:15.2f} "
+            f"{r['sent_fps']:8.1f} {r['fps']:10.1f} {r['ms_per_frame']:19.2f}"
         )
     for size in args.sizes.split(","):
         fwd, old = [r for r in rows if r["size"] == size]

@@ -228,8 +228,8 @@ class ReceiverTap:
 
     def request_keyframe(self) -> None:
         """Send the publisher a PLI (at most one per :data:`PLI_INTERVAL` s)."""
-        if self.kind != "video" or self.ended:
-            return
+        if self.kind != "video" or self.ended or not self.frames:
+            return  # nothing heard yet: the first frame is a keyframe anyway
         now = time.monotonic()
         if now - self._last_pli < PLI_INTERVAL:
             return
@@ -291,7 +291,7 @@ def tap_receiver(receiver: RTCRtpReceiver, kind: str) -> ReceiverTap:
     if not isinstance(getattr(receiver, "_RTCRtpReceiver__decoder_queue", None), queue.Queue):
         raise AiortcTapError(f"aiortc {aiortc.__version__}: the receiver has no decoder queue")
     tap = ReceiverTap(receiver, kind)
-    receiver._RTCRtpReceiver__decoder_queue = _TapQueue(tap)
+    setattr(receiver, "_RTCRtpReceiver__decoder_queue", _TapQueue(tap))  # noqa: B010
     STATS.receivers_tapped += 1
     return tap
 
@@ -322,7 +322,7 @@ class ForwardingPacker(Encoder):
             "a forwarding sender was given a decoded frame: recfw forwards, it never re-encodes"
         )
 
-    def pack(self, packet: EncodedFrame) -> tuple[list[bytes], int]:
+    def pack(self, packet: object) -> tuple[list[bytes], int]:
         if not isinstance(packet, EncodedFrame):
             raise AiortcTapError(f"a forwarding sender was given {type(packet).__name__}")
         STATS.frames_forwarded += 1
@@ -344,8 +344,8 @@ def install_forwarder(sender: RTCRtpSender, on_keyframe_request: Callable[[], No
     """
     if getattr(sender, "_RTCRtpSender__encoder", "missing") is not None:
         raise AiortcTapError("a sender must get its forwarder before it starts sending")
-    sender._RTCRtpSender__encoder = ForwardingPacker()
-    sender._send_keyframe = on_keyframe_request
+    setattr(sender, "_RTCRtpSender__encoder", ForwardingPacker())  # noqa: B010
+    setattr(sender, "_send_keyframe", on_keyframe_request)  # noqa: B010
     STATS.forwarders_installed += 1
 
 

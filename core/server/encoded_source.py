@@ -94,7 +94,7 @@ class PreEncodedTrack(MediaStreamTrack):
         """Restart at the first frame (a keyframe)."""
         self.index = 0
 
-    async def recv(self) -> EncodedFrame:
+    async def recv(self) -> EncodedFrame:  # type: ignore[override]  # sent as it is
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:

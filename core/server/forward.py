@@ -17,9 +17,11 @@ import fractions
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 from aiortc import MediaStreamTrack
 from aiortc.codecs import H264Decoder, OpusDecoder, Vp8Decoder
+from aiortc.codecs.base import Decoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
@@ -95,7 +97,7 @@ class ForwardTrack(MediaStreamTrack):
         self._last_out_at = time.monotonic()
         return out
 
-    async def recv(self) -> EncodedFrame:
+    async def recv(self) -> EncodedFrame:  # type: ignore[override]  # not a Frame: forwarded
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -159,7 +161,11 @@ class ForwardTrack(MediaStreamTrack):
         self._changed.set()
 
 
-_DECODERS = {"vp8": Vp8Decoder, "h264": H264Decoder, "opus": OpusDecoder}
+_DECODERS: dict[str, Callable[[], Decoder]] = {
+    "vp8": Vp8Decoder,
+    "h264": H264Decoder,
+    "opus": OpusDecoder,
+}
 
 
 class DecodedTrack(MediaStreamTrack):
@@ -176,7 +182,7 @@ class DecodedTrack(MediaStreamTrack):
         self.kind = tap.kind
         self.tap = tap
         self._sub: Subscription | None = tap.subscribe()
-        self._decoder = None
+        self._decoder: Decoder | None = None
         self._codec: str | None = None
         self._ready: deque = deque()
         self._sized = False
@@ -185,7 +191,7 @@ class DecodedTrack(MediaStreamTrack):
             tap.request_keyframe()
 
     def _decode(self, frame: EncodedFrame) -> list:
-        if frame.codec != self._codec:
+        if self._decoder is None or frame.codec != self._codec:
             self._decoder = _DECODERS[frame.codec]()
             self._codec = frame.codec
             STATS.decoders_created[frame.codec] = STATS.decoders_created.get(frame.codec, 0) + 1

@@ -137,6 +137,10 @@ class IngestPeer:
     def _video_frame(self, frame) -> None:
         if not self._first_video.is_set():
             self._first_video.set()
+            # The video starts: ask for a keyframe (the first may have come before the
+            # receiver was ready), so no tile stays black.
+            if self.video is not None:
+                self.video.request_keyframe()
             size = self.video.size if self.video is not None else None
             log.info(
                 "peer %s: video arrives (%s%s)",

@@ -57,6 +57,9 @@ def prefer_codecs(sdp: str, video_codec: str) -> str:
                 apt[m.group(1)] = m.group(2)
         payloads = head[3:]
         first = [pt for pt in payloads if names.get(pt) == wanted.lower()]
+        if not names:  # no codecs at all: not ours to judge (aiortc refuses such an offer)
+            out.extend(section)
+            continue
         if not first:
             offered = ", ".join(dict.fromkeys(n for n in names.values() if n != "rtx")) or "none"
             raise RecfwError(

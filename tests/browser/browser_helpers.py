@@ -94,7 +94,8 @@ async def recording_status(page) -> str:
     return await page.evaluate("document.body.dataset.recording")
 
 
-async def wait_status(page, status: str, timeout: float = 15) -> None:
+async def wait_status(page, status: str, timeout: float = 60) -> None:
+    """Wait for the page to show ``status`` (a busy machine may take long to finish a file)."""
     await page.wait_for_function(
         f"document.body.dataset.recording === {status!r}", timeout=timeout * 1000
     )

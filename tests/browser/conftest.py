@@ -38,7 +38,7 @@ HOST_SECRET = "browser-test-host-secret"
 #: What the recording tests' cameras send: 16:9 like the default 1280x720 (so the tiles'
 #: layout is the same) but light enough for two Chromiums and a live recorder on a busy
 #: 2-core box. test_room_page checks the default 1280x720 end to end.
-LIGHT_VIDEO = {"videoWidth": 640, "videoHeight": 360, "videoFps": 15}
+LIGHT_VIDEO = {"videoWidth": 320, "videoHeight": 180, "videoFps": 15}
 
 
 def room_config(trigger: str, destination: dict, video: dict | None = None) -> object:
