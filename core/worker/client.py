@@ -207,6 +207,17 @@ async def _read_commands(stop: asyncio.Event) -> None:
             return
 
 
+#: Seconds between the worker's ``progress`` reports (its output position).
+PROGRESS_EVERY = 0.5
+
+
+async def _progress(recorder: Any, out: IO[str]) -> None:
+    """Report how much has been recorded (composited and handed to the encoder)."""
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY)
+        report(out, "progress", position=round(recorder.position, 3))
+
+
 async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> int:
     """Record ``job`` until told to stop (stdin), the room ends, or the connection drops.
 
@@ -248,6 +259,7 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
         log.info("recorder for room %r: recording into %s", job.room, job.spool_path)
         if commands:
             tasks.append(asyncio.ensure_future(_read_commands(stop)))
+        tasks.append(asyncio.ensure_future(_progress(recorder, out)))
         closed = asyncio.ensure_future(client.closed.wait())
         tasks.append(closed)
         await asyncio.wait(

@@ -96,6 +96,8 @@ class SupervisedSession(RecordingSession):
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
         self._final: dict[str, Any] | None = None
+        #: Seconds recorded (composited, handed to the encoder) at the worker's last report.
+        self.position = 0.0
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -222,6 +224,10 @@ class SupervisedSession(RecordingSession):
             try:
                 state = json.loads(text[len(STATE_PREFIX) :])
             except ValueError:
+                continue
+            if isinstance(state, dict) and state.get("state") == "progress":
+                with contextlib.suppress(TypeError, ValueError):
+                    self.position = float(state.get("position"))
                 continue
             if isinstance(state, dict):
                 self.worker_state = str(state.get("state"))

@@ -62,7 +62,11 @@ def is_colour(colour, target) -> bool:
 def decoded_seconds(path: Path) -> tuple[float, float]:
     """(video seconds, audio seconds) that decode from ``path`` (a cut file too)."""
     video = audio = 0.0
-    with av.open(str(path)) as container:
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError:  # killed before the header was written
+        return video, audio
+    with container:
         for packet in container.demux():
             try:
                 frames = packet.decode()

@@ -19,11 +19,20 @@ from sqlalchemy import select
 from .conftest import BLUE, RED, decoded_seconds, is_colour, synthetic, tile_colours
 
 
-async def _until(predicate, timeout: float = 60.0) -> None:
+async def _until(predicate, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.1)
+
+
+async def _command(host: HeadlessParticipant, engine, kind: str, status: str) -> None:
+    """Send ``kind`` and wait for the engine's ``status``: starting a recorder process
+    (its imports, its WebRTC connection) may take longer than the client's 10 s wait
+    for an answer on a loaded machine."""
+    assert host._ws is not None
+    await host._ws.send_json({"type": kind})
+    await _until(lambda: engine.status == status, timeout=120)
 
 
 async def test_a_recorder_process_records_everyone_and_is_no_tile(
@@ -47,8 +56,7 @@ async def test_a_recorder_process_records_everyone_and_is_no_tile(
     ):
         room = server.rooms["standup"]
         engine = room.engine
-        await host.command("start_recording")
-        assert engine.status == "started"
+        await _command(host, engine, "start_recording", "started")
         session = engine.sessions[-1]
         assert isinstance(session, SupervisedSession) and session.pid != os.getpid()
         # The recorder process is in the room as a client, with role recorder ...
@@ -59,7 +67,7 @@ async def test_a_recorder_process_records_everyone_and_is_no_tile(
         # ... but never counted as a person, never shown to anyone.
         assert len(engine.state.people) == 2
         assert not room.full
-        await host.command("stop_recording")
+        await _command(host, engine, "stop_recording", "stopped")
         await engine.wait_stored()
     assert all(p.get("role") != "recorder" for p in slot_peers), slot_peers
     assert session.status == "stored", session.error
@@ -102,30 +110,33 @@ async def test_sigkill_of_the_recorder_keeps_the_file_and_records_on(
         HeadlessParticipant(visitor_link, synthetic(builtin_plugins, "b", BLUE), name="B"),
     ):
         engine = server.rooms["kills"].engine
-        await host.command("start_recording")
+        await _command(host, engine, "start_recording", "started")
         for _ in range(kills):
             await _until(lambda: engine.status == "started" and engine.current_session is not None)
             session = engine.current_session
             assert isinstance(session, SupervisedSession)
             started = time.monotonic()
             await asyncio.sleep(rng.uniform(1.5, 4.0))
+            # What was recorded: the worker's last report (every 0.5 s) of how far it
+            # had composited; on a loaded machine that may trail the wall clock.
+            recorded = session.position
             os.kill(session.pid, signal.SIGKILL)
-            recorded = time.monotonic() - started
-            killed.append((session, recorded))
+            wall = time.monotonic() - started
+            killed.append((session, recorded, wall))
             # Noticed within seconds; a new recorder records on into a new file.
             await _until(lambda s=session: s.status == "failed", timeout=10)
-            await _until(lambda s=session: engine.sessions[-1] is not s, timeout=30)
+            await _until(lambda s=session: engine.sessions[-1] is not s, timeout=60)
         await _until(lambda: engine.status == "started" and engine.current_session is not None)
         await asyncio.sleep(2.0)
-        await host.command("stop_recording")
+        await _command(host, engine, "stop_recording", "stopped")
         await engine.wait_stored()
         # The room server is still up.
         async with aiohttp.ClientSession() as http, http.get(server.base_url + "/") as response:
             assert response.status == 200
         # A later recording in the same room works.
-        await host.command("start_recording")
+        await _command(host, engine, "start_recording", "started")
         await asyncio.sleep(2.5)
-        await host.command("stop_recording")
+        await _command(host, engine, "stop_recording", "stopped")
         await engine.wait_stored()
     names = [s.file_name for s in engine.sessions]
     assert len(set(names)) == len(names), names  # each recorder wrote its own file
@@ -135,15 +146,18 @@ async def test_sigkill_of_the_recorder_keeps_the_file_and_records_on(
     with server.control.db.session() as s:
         rows = {r.recording_id: r for r in s.scalars(select(Recording))}
         failed_events = [e for e in s.scalars(select(OutboxEvent)) if e.type == "recording.failed"]
-    kept = [(decoded_seconds(Path(s.kept_at)), recorded) for s, recorded in killed]
-    for (video, audio), recorded in kept:
-        print(f"kill after {recorded:.2f} s: {video:.2f} s video, {audio:.2f} s audio kept")
-    for session, recorded in killed:
+    kept = [(decoded_seconds(Path(s.kept_at)), recorded, wall) for s, recorded, wall in killed]
+    for (video, audio), recorded, wall in kept:
+        print(
+            f"kill after {wall:.2f} s ({recorded:.2f} s recorded): "
+            f"{video:.2f} s video, {audio:.2f} s audio kept"
+        )
+    for session, recorded, _ in killed:
         assert session.status == "failed"
         assert "SIGKILL" in session.error, session.error
         assert rows[session.recording_id].status == "kept"
         video, audio = decoded_seconds(Path(session.kept_at))
-        # All but about 1 s of what was recorded (the output runs 0.3 s behind).
-        assert video >= recorded - 1.5, (video, recorded)
-        assert audio >= recorded - 1.5, (audio, recorded)
+        # All but about 1 s of what was recorded (reported up to 0.5 s before the kill).
+        assert video >= recorded - 1.2, (video, recorded)
+        assert audio >= recorded - 1.2, (audio, recorded)
     assert len(failed_events) >= kills
