@@ -159,7 +159,7 @@ class RecorderClient:
         tracks = self._tracks.get(slot, {})
         if "video" not in tracks or "audio" not in tracks:
             return
-        peer = self._peers.get(slot)
+        peer = self._peers.get(slot) or {}
         pid = peer.get("id") if isinstance(peer, dict) else None
         if self._shown.get(slot) == pid:
             return
@@ -167,7 +167,8 @@ class RecorderClient:
         if pid is None:
             self.on_person(slot, None, None)
             return
-        role = Role(peer["role"]) if peer.get("role") in set(Role) else Role.VISITOR
+        role_name = str(peer.get("role"))
+        role = Role(role_name) if role_name in {str(r) for r in Role} else Role.VISITOR
         participant = Participant(id=pid, display_name=str(peer.get("name") or pid), role=role)
         media = ParticipantMedia(
             participant,
@@ -238,7 +239,12 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
     )
     failed: list[str] = []
     stop = asyncio.Event()
-    recorder.on_failure = lambda exc: (failed.append(f"encoder: {exc}"), stop.set())
+
+    def encoder_failed(exc: BaseException) -> None:
+        failed.append(f"encoder: {exc}")
+        stop.set()
+
+    recorder.on_failure = encoder_failed
     people: dict[int, str] = {}
 
     def on_person(slot: int, participant: Participant | None, media: Any) -> None:

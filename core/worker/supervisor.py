@@ -226,8 +226,8 @@ class SupervisedSession(RecordingSession):
             except ValueError:
                 continue
             if isinstance(state, dict) and state.get("state") == "progress":
-                with contextlib.suppress(TypeError, ValueError):
-                    self.position = float(state.get("position"))
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    self.position = float(state["position"])
                 continue
             if isinstance(state, dict):
                 self.worker_state = str(state.get("state"))

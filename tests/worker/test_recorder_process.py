@@ -157,7 +157,9 @@ async def test_sigkill_of_the_recorder_keeps_the_file_and_records_on(
         assert "SIGKILL" in session.error, session.error
         assert rows[session.recording_id].status == "kept"
         video, audio = decoded_seconds(Path(session.kept_at))
-        # All but about 1 s of what was recorded (reported up to 0.5 s before the kill).
-        assert video >= recorded - 1.2, (video, recorded)
-        assert audio >= recorded - 1.2, (audio, recorded)
+        # All but about 1 s of what was recorded: composited up to 0.5 s before the
+        # kill, then at most 0.5 s in the encoder queue, x264's lookahead and a 0.5 s
+        # Matroska cluster (measured: 0.3-1.4 s on a 2-core machine at load 22).
+        assert video >= recorded - 1.5, (video, recorded)
+        assert audio >= recorded - 1.5, (audio, recorded)
     assert len(failed_events) >= kills
