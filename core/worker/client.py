@@ -208,6 +208,18 @@ async def _read_commands(stop: asyncio.Event) -> None:
             return
 
 
+def _try_lock(path: str) -> Any:
+    """The spool file's lock if nobody holds it (the server died), else ``None``."""
+    from pathlib import Path
+
+    from ..spool import SpoolLock
+
+    try:
+        return SpoolLock(Path(path))
+    except Exception:  # noqa: BLE001 - held by the server (the normal case), or gone
+        return None
+
+
 #: Seconds between the worker's ``progress`` reports (its output position).
 PROGRESS_EVERY = 0.5
 
@@ -271,14 +283,21 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
         await asyncio.wait(
             {closed, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED
         )
+        # If the room server is gone (stdin closed), nobody holds the spool file's lock:
+        # hold it while finishing, so a restarted server's uploader waits for the end.
+        held = _try_lock(job.spool_path)
         if client.closed.is_set() and not stop.is_set():
             log.warning(
                 "recorder for room %r: the room connection closed: %s",
                 job.room,
                 "; ".join(client.errors) or "closed by the server",
             )
-        stats = await recorder.stop()
-        output.close()
+        try:
+            stats = await recorder.stop()
+            output.close()
+        finally:
+            if held is not None:
+                held.release()
     except Exception as exc:
         log.exception("recorder for room %r failed", job.room)
         with contextlib.suppress(Exception):

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Seconds a worker has to join the room and start recording.
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
 #: Seconds a worker has to finish its file after being told to stop (then SIGKILL).
 STOP_TIMEOUT = 60.0
 
