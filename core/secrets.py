@@ -126,7 +126,9 @@ def _userinfo_end(url: str, start: int) -> int | None:
     cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
     authority = rest[:cut]
     at = authority.rfind("@")
-    if cut < len(rest) and ":" in authority.split("@", 1)[0]:
+    user_part = authority.split("@", 1)[0]
+    # "[" opens an IPv6 host ("http://[::1]:9/a@b"), never credentials.
+    if cut < len(rest) and ":" in user_part and not user_part.startswith("["):
         for later in range(len(rest) - 1, cut - 1, -1):
             if rest[later] == "@" and _HOST_AFTER.match(rest, later + 1):
                 return start + later

@@ -198,7 +198,6 @@ class RecordingSession:
             return  # nothing was ever written
         from .storing import store_recording
 
-        assert self.spool_path is not None and self.key is not None  # set by start()
         try:
             stored = self.stored = await asyncio.to_thread(
                 store_recording,

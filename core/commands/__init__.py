@@ -2,7 +2,7 @@
 
 ``recfw --version`` and ``recfw --help`` import none of them (they pull in the
 media stack); ``recfw --help`` shows the one-line help kept here, which
-``tests/core/test_cli.py`` checks against each command's own.
+``tests/core/test_loading.py`` checks against each command's own.
 """
 
 #: name -> (module, attribute, the command's one-line help)

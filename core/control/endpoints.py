@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -37,7 +38,7 @@ class EndpointStore:
         session.flush()
         return row
 
-    def list(self, session: Session, *, disabled: bool = False) -> list[WebhookEndpoint]:
+    def list(self, session: Session, *, disabled: bool = False) -> builtins.list[WebhookEndpoint]:
         """Endpoints, oldest first (disabled ones too if ``disabled``)."""
         stmt = select(WebhookEndpoint).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
         if not disabled:
@@ -56,7 +57,9 @@ class EndpointStore:
             row.disabled_at = now or utcnow()
         return row
 
-    def sync_config(self, session: Session, configured: Iterable[object]) -> list[WebhookEndpoint]:
+    def sync_config(
+        self, session: Session, configured: Iterable[object]
+    ) -> builtins.list[WebhookEndpoint]:
         """Make the ``source="config"`` endpoints match the config file's ``[[webhooks]]``.
 
         ``configured`` holds :class:`recfw.config.WebhookEndpoint` values (``url``,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -132,7 +133,9 @@ class MeetingStore:
         meeting.closed_at = now or utcnow()
         return True
 
-    def due_to_close(self, session: Session, now: datetime, limit: int = 100) -> list[Meeting]:
+    def due_to_close(
+        self, session: Session, now: datetime, limit: int = 100
+    ) -> builtins.list[Meeting]:
         """Open meetings whose end date has passed."""
         stmt = (
             select(Meeting)
@@ -148,7 +151,7 @@ class MeetingStore:
 
     def due_to_delete(
         self, session: Session, now: datetime, after: timedelta = DELETE_AFTER_END, limit: int = 100
-    ) -> list[Meeting]:
+    ) -> builtins.list[Meeting]:
         """Meetings not yet deleted whose end date is more than ``after`` ago."""
         stmt = (
             select(Meeting)

@@ -110,8 +110,8 @@ class OrgSettings(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
     recording: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    secrets: Mapped[dict[str, Secret]] = mapped_column(EncryptedJSON, nullable=True, default=dict)
-    key_check: Mapped[Secret | None] = mapped_column(EncryptedString)
+    secrets: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, nullable=True, default=dict)
+    key_check: Mapped[Any] = mapped_column(EncryptedString)
     seeded_from: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -159,12 +159,12 @@ class Meeting(Base):
     template_type: Mapped[str | None] = mapped_column(String(80))
     #: The meeting's ``recording`` override (REST shape) without secrets; ``None``: none.
     recording: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    recording_secrets: Mapped[dict[str, Secret]] = mapped_column(
+    recording_secrets: Mapped[dict[str, Any]] = mapped_column(
         EncryptedJSON, nullable=True, default=dict
     )
     #: Request fields stored but not acted on yet (``streaming``, ``liveTranscription``),
     #: each as JSON text, encrypted whole (they may hold a stream key or credentials).
-    options_secret: Mapped[dict[str, Secret]] = mapped_column(
+    options_secret: Mapped[dict[str, Any]] = mapped_column(
         EncryptedJSON, nullable=True, default=dict
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -198,7 +198,7 @@ class Recording(Base):
     file_format: Mapped[str | None] = mapped_column(String(16))
     #: The REST ``destination`` this recording goes to, without secrets.
     destination: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    destination_secrets: Mapped[dict[str, Secret]] = mapped_column(
+    destination_secrets: Mapped[dict[str, Any]] = mapped_column(
         EncryptedJSON, nullable=True, default=dict
     )
     status: Mapped[str] = mapped_column(String(16), default="recording")

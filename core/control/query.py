@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 def paginate(
     session: Session,
-    stmt: Select[tuple[T]],
+    stmt: Select[Any],
     sort: InstrumentedAttribute[Any],
     key: InstrumentedAttribute[Any],
     *,

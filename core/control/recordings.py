@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -187,7 +188,7 @@ class RecordingStore:
         limit: int = 10,
         lease: timedelta = timedelta(minutes=30),
         node: str | None = None,
-    ) -> list[Recording]:
+    ) -> builtins.list[Recording]:
         """Take kept recordings that are due for another upload attempt.
 
         Each claimed row becomes ``uploading`` with ``next_attempt_at = now +

@@ -209,7 +209,8 @@ class AudioTrackBuffer:
         channels = frame.layout.nb_channels
         if fmt not in _DIRECT or channels not in (1, self.channels):
             return None
-        data = frame.to_ndarray()  # packed: (1, samples * channels); planar: (channels, samples)
+        # packed: (1, samples * channels); planar: (channels, samples)
+        data: np.ndarray = frame.to_ndarray()
         data = data.T if frame.format.is_planar else data.reshape(-1, channels)
         if fmt.startswith("s16"):
             data = data.astype(np.float32) * np.float32(1 / 32768)

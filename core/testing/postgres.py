@@ -87,7 +87,7 @@ class PostgresServer:
 
     # --- lifecycle ----------------------------------------------------------
 
-    def _run(self, *args: str, check: bool = True, timeout: float = 120) -> str:
+    def _run(self, *args: str | Path, check: bool = True, timeout: float = 120) -> str:
         """Run a server program (as the ``postgres`` user when we are root)."""
         command = [str(a) for a in args]
         if os.geteuid() == 0:
@@ -201,7 +201,7 @@ class PostgresServer:
         import psycopg
 
         with psycopg.connect(self.url(database), autocommit=True, connect_timeout=30) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
 
     def create_database(self, name: str | None = None, template: str | None = None) -> str:
         """A new database (a copy of ``template`` if given); return its URL."""

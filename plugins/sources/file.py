@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ class _Reader:
         """Decode more? Yes while a track still read holds fewer than AHEAD frames."""
         return any(len(self.queues[k]) < AHEAD[k] for k in self.open)
 
-    def _frames(self) -> Iterator[tuple[str, av.VideoFrame | av.AudioFrame]]:
+    def _frames(self) -> Generator[tuple[str, av.VideoFrame | av.AudioFrame], None, None]:
         """Every decoded frame of the file (again and again when looping), with its kind."""
         kinds = {stream.index: kind for kind, stream in self.streams.items()}
         offset = 0.0  # seconds added to the timestamps (looping)
@@ -142,7 +142,7 @@ class _Reader:
             for packet in self.container.demux(list(self.streams.values())):
                 kind = kinds[packet.stream.index]
                 try:
-                    frames = packet.decode()
+                    frames: list[Any] = packet.decode()  # (video or audio: no subtitles read)
                 except av.error.InvalidDataError as exc:
                     if not warned:
                         warned = True

@@ -21,13 +21,14 @@ async def api_server(builtin_plugins, tmp_path, monkeypatch, control_db, clock):
     servers: list[RoomServer] = []
     monkeypatch.chdir(tmp_path)
 
-    async def make(trigger: str = "none", config=None, db=None) -> RoomServer:
+    async def make(trigger: str = "none", config=None, db=None, control=None) -> RoomServer:
         server = RoomServer(
             config or api_config(trigger),
             builtin_plugins,
             host_secret=HOST_SECRET,
             spool_dir=tmp_path / "spool",
             db=db or control_db,
+            control=control,
             clock=clock,
         )
         server.meeting_clock.every = 3600.0  # the tests sweep by hand

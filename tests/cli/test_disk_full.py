@@ -38,6 +38,8 @@ def test_demo_on_a_full_disk_says_the_disk_is_full(tiny_spool, file_format):
     config = tiny_spool / "recfw.toml"
     config.write_text(f'[recording.destination]\nfileFormat = "{file_format}"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECFW_")}
+    # Only the spool is on the full disk: the database (recording rows, outbox) is not.
+    env["RECFW_DATA_DIR"] = str(tiny_spool.parent / f"{tiny_spool.name}-data")
     result = subprocess.run(
         [RECFW, "demo", "--duration", "4", "--config", str(config)],
         cwd=tiny_spool,

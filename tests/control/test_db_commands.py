@@ -45,7 +45,7 @@ def test_a_bad_database_url_is_a_field_error(tmp_path):
     path = tmp_path / "recfw.toml"
     path.write_text('[server]\ndatabase = "mysql://x@y/z"\n')
     result = _run(tmp_path, "db", "info", "--config", str(path))
-    assert result.exit_code == 2 and "server.database" in result.stderr
+    assert result.exit_code == 3 and "server.database" in result.stderr
 
 
 def test_run_seeds_the_org_defaults_until_the_api_edits_them(tmp_path, caplog):

@@ -23,7 +23,7 @@ def test_builtins_register_without_any_entry_point(monkeypatch):
     assert {"automatic", "none", "prompt"} <= set(plugins.trigger_names())
     assert {"mkv", "mp4"} <= set(plugins.encoder_names())
     assert {"local", "s3", "fsspec"} <= set(plugins.sink_names())
-    assert "recfw_on_event" in plugins.info["webhooks"].hooks  # through the same hook path
+    assert "recfw_register_triggers" in plugins.info["triggers"].hooks  # the same hook path
 
 
 def test_builtins_are_not_registered_twice():

@@ -44,7 +44,9 @@ async def test_an_unparseable_sdp_offer_is_an_error_for_the_sender_not_the_log(m
             await ws.send_json({"type": "offer", "sdp": sdp})
             reply = await _next(ws, "error")
             assert reply["command"] == "offer", reply
-            assert reply["message"].startswith("offer: the SDP cannot be used: "), reply
+            # One line naming what is wrong: aiortc's complaint, or the codec the room forwards.
+            assert reply["message"].startswith("offer: "), reply
+            assert len(reply["message"].splitlines()) == 1, reply
             assert "server error" not in reply["message"]
         # The connection lives on and still answers.
         await ws.send_json({"type": "dance"})

@@ -20,6 +20,7 @@ import av
 import pytest
 import recfw
 from recfw.config import parse_config
+from recfw.netguard import get_policy, set_policy
 from recfw.rooms import Participant
 from recfw.server.client import HeadlessParticipant
 
@@ -348,7 +349,15 @@ def test_the_api_key_is_a_secret_in_the_config(tmp_path):
 
     path = tmp_path / "recfw.toml"
     path.write_text(f'[server]\napiKey = "{API_KEY}"\n')
-    result = CliRunner().invoke(main, ["settings", "check", str(path)], env={"RECFW_API_KEY": ""})
+    # The command sets the process' destination policy from the file: put it back after,
+    # or the session's loopback S3 server would be refused in later tests.
+    previous = get_policy()
+    try:
+        result = CliRunner().invoke(
+            main, ["settings", "check", str(path)], env={"RECFW_API_KEY": ""}
+        )
+    finally:
+        set_policy(previous)
     assert result.exit_code == 0, result.output
     assert "valid" in result.output and API_KEY not in result.output
 

@@ -1,4 +1,4 @@
-"""`recfw settings check` names an internal endpoint as a field error (exit 2) unless the
+"""`recfw settings check` names an internal endpoint as a field error (exit 3) unless the
 config file's ``[server] allowedDestinations`` lists it."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def check(tmp_path: Path, endpoint: str, allowed: list[str] | None = None):
 )
 def test_internal_endpoints_are_field_errors(tmp_path, endpoint):
     result = check(tmp_path, endpoint)
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == 3, result.stdout + result.stderr
     assert "recording.destination.endpointUrl:" in result.stderr
     assert "allowedDestinations" in result.stderr
     assert "example-secret-value-77" not in result.stdout + result.stderr
@@ -68,10 +68,10 @@ def test_an_allow_listed_endpoint_is_valid(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"allowedDestinations": [\n      "127.0.0.1:9000"' in result.stdout
     other_port = check(tmp_path, "http://127.0.0.1:9001", allowed=["127.0.0.1:9000"])
-    assert other_port.returncode == 2
+    assert other_port.returncode == 3
 
 
 def test_a_bad_allow_list_entry_names_its_index(tmp_path):
     result = check(tmp_path, "http://127.0.0.1:9000", allowed=["127.0.0.1:9000", "http://x"])
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "server.allowedDestinations[1]:" in result.stderr

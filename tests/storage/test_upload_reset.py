@@ -20,6 +20,7 @@ import pytest
 from recfw import hookimpl
 from recfw.errors import StorageError
 from recfw.manager import Plugins
+from recfw.netguard import policy_scope
 from recfw.plugins.sinks import S3Sink
 from recfw.storing import store_recording
 from storage_helpers import MiB, make_file
@@ -109,7 +110,7 @@ def test_a_reset_mid_upload_is_one_clear_error(
         s3_server.destination(s3_bucket), endpoint_url=f"http://127.0.0.1:{proxy.port}"
     )
     try:
-        with pytest.raises(StorageError) as exc_info:
+        with policy_scope([f"127.0.0.1:{proxy.port}"]), pytest.raises(StorageError) as exc_info:
             store_recording(spool, "standup.mkv", destination, _plugins_with(S3Sink()))
         gc.collect()  # asyncio reports unretrieved task exceptions when they are collected
     finally:
@@ -132,7 +133,8 @@ def test_one_reset_is_retried_and_the_file_stored(s3_server, s3_bucket, tmp_path
         s3_server.destination(s3_bucket), endpoint_url=f"http://127.0.0.1:{proxy.port}"
     )
     try:
-        stored = store_recording(spool, "standup.mkv", destination, _plugins_with(S3Sink()))
+        with policy_scope([f"127.0.0.1:{proxy.port}"]):
+            stored = store_recording(spool, "standup.mkv", destination, _plugins_with(S3Sink()))
         gc.collect()
     finally:
         proxy.close()
