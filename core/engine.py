@@ -46,6 +46,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: A recorder that dies sooner than this after it started counts as a quick death;
+#: after MAX_QUICK_DEATHS in a row no new one is started until the room empties.
+QUICK_DEATH_S = 5.0
+MAX_QUICK_DEATHS = 3
+
 
 MediaFor = Callable[[Participant], "ParticipantMedia | None"]
 
@@ -103,6 +108,10 @@ class RoomEngine:
         self._limit_task: asyncio.Task | None = None
         self._store_tasks: set[asyncio.Task] = set()
         self._last_prompted: str | None = None
+        #: Makes each recording's session (the room server sets one that runs the
+        #: recorder in its own process: :class:`recfw.worker.SupervisedSession`).
+        self.session_factory: Callable[..., RecordingSession] = RecordingSession
+        self._quick_deaths = 0
 
     # --- what callers report ----------------------------------------------
 
@@ -274,7 +283,7 @@ class RoomEngine:
         )
 
     async def _start(self) -> None:
-        session = RecordingSession(
+        session = self.session_factory(
             self.state.name,
             self.settings,
             self.config,
@@ -342,6 +351,45 @@ class RoomEngine:
                 self.state, recording_since=None, auto_start_held=bool(self.state.people)
             )
             await self._stop()
+
+    def recorder_died(self, session: RecordingSession) -> None:
+        """The recording's recorder process died (the session has failed, its file is
+        kept): if the trigger still wants a recording, a new recorder records on into
+        a new file (a new start time, so a new name)."""
+        task = asyncio.get_running_loop().create_task(self._record_on(session))
+        self._store_tasks.add(task)
+        task.add_done_callback(self._store_tasks.discard)
+
+    async def _record_on(self, session: RecordingSession) -> None:
+        async with self._lock:
+            if not self.sessions or self.sessions[-1] is not session:
+                return
+            if self._limit_task is not None:
+                self._limit_task.cancel()
+                self._limit_task = None
+            self._recorder_leaves()
+            started, died = session.started_at, session.stopped_at
+            lived = (died - started).total_seconds() if started and died else 0.0
+            self._quick_deaths = self._quick_deaths + 1 if lived < QUICK_DEATH_S else 0
+            wanted = self.state.recording_since is not None and bool(self.state.people)
+            if not wanted or self._quick_deaths > MAX_QUICK_DEATHS:
+                if wanted:
+                    log.error(
+                        "room %r: the recorder died %d times in a row within %g s: not "
+                        "restarting it until the room empties",
+                        self.state.name,
+                        self._quick_deaths,
+                        QUICK_DEATH_S,
+                    )
+                self.state = replace(
+                    self.state, recording_since=None, auto_start_held=bool(self.state.people)
+                )
+                self._set_status("stopped")
+                return
+            log.warning(
+                "room %r: the recorder died; a new one records on into a new file", self.state.name
+            )
+            await self._start()
 
     def _recorder_leaves(self) -> None:
         if self.state.get(self.recorder.id) is not None:

@@ -3,7 +3,7 @@
 Both keep the file decodable up to the last written second if the process dies:
 packets are flushed to the output as they are muxed (``flush_packets``), the
 Python file object is flushed every second of video, Matroska closes a cluster
-at least every second, and MP4 is fragmented (``empty_moov``, a fragment per
+at least every half second, and MP4 is fragmented (``empty_moov``, a fragment per
 second; ``delay_moov`` writes the header with the first fragment, so a file
 cut in its first second has nothing to decode).
 
@@ -251,14 +251,14 @@ class _Encoder:
 
 
 class MkvEncoder(_Encoder):
-    """H.264 + Opus in Matroska; clusters of at most 1 s, flushed as written."""
+    """H.264 + Opus in Matroska; clusters of at most 0.5 s, flushed as written."""
 
     name = "mkv"
     extension = "mkv"
     content_type = "video/x-matroska"
     container_format = "matroska"
     audio_codec = "libopus"
-    container_options = {"flush_packets": "1", "cluster_time_limit": "1000"}
+    container_options = {"flush_packets": "1", "cluster_time_limit": "500"}
 
 
 class Mp4Encoder(_Encoder):

@@ -47,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "db_group",
         "recfw's database: SQLite in .recfw/ by default, or PostgreSQL.",
     ),
+    "worker": (
+        "recfw.commands.worker",
+        "worker_command",
+        "Record one room as its recorder process (a JSON job on stdin or in a file).",
+    ),
     "webhooks": (
         "recfw.commands.webhooks",
         "webhooks_group",

@@ -25,6 +25,7 @@ async def serve(
     port: int | None,
     rooms: tuple[str, ...],
     access_log: bool = False,
+    in_process: bool = False,
 ) -> int:
     from ..control.runtime import ControlRuntime
     from ..control.startup import open_control_plane
@@ -51,6 +52,7 @@ async def serve(
         db=db,
         control=control.events,
         access_log=access_log,
+        supervise=not in_process,
     )
     base = await server.start(host, port)
     await control.start()
@@ -112,6 +114,12 @@ async def serve(
     is_flag=True,
     help="Log one line per HTTP request (client, method, path without query, status).",
 )
+@click.option(
+    "--in-process",
+    is_flag=True,
+    help="Record in this process instead of one `recfw worker` process per recording "
+    "(a crash of a recording then takes the server down with it).",
+)
 def run_command(
     config_path: Path | None,
     host: str | None,
@@ -119,13 +127,18 @@ def run_command(
     rooms: tuple[str, ...],
     log_level: str | None,
     access_log: bool,
+    in_process: bool,
 ) -> None:
     """Serve room pages and record real meetings over WebRTC.
 
     Prints each room's visitor link and host link (with ?roomKey=...; only a
     host may start or stop a recording). Open a link in a browser to join.
     Set RECFW_HOST_SECRET to keep host links valid across restarts.
+
+    Each recording is made by its own `recfw worker` process, which joins the
+    room as the recorder; if one dies, its file is kept and stored, the
+    recording is reported failed, and a new recorder records on into a new file.
     """
     if log_level is not None:
         logging.getLogger().setLevel(log_level.upper())
-    raise SystemExit(asyncio.run(serve(config_path, host, port, rooms, access_log)))
+    raise SystemExit(asyncio.run(serve(config_path, host, port, rooms, access_log, in_process)))

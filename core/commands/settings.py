@@ -27,7 +27,7 @@ def settings_group() -> None:
     "--json",
     "as_json",
     is_flag=True,
-    help="Print only JSON on stdout: the settings, or {\"errors\": [{field, message}]}.",
+    help='Print only JSON on stdout: the settings, or {"errors": [{field, message}]}.',
 )
 def check_command(config_file: Path, as_json: bool) -> None:
     """Validate CONFIG_FILE (TOML) and print the effective settings, secrets masked.
@@ -82,4 +82,3 @@ def _checked(config_file: Path) -> dict[str, Any]:
             for w in config.webhooks
         ],
     }
-

@@ -62,6 +62,15 @@ STALL_TIMEOUT = 2.0
 REFILL_AT = 0.25
 #: Frames handed to the worker thread and not yet encoded, at most.
 MAX_PENDING = 15
+#: Live recordings: with this many pictures queued for the encoder (the bounded
+#: queue between compositor and encoder) while the output is late, a frame's
+#: picture is dropped: it is neither composited nor encoded, so the player holds
+#: the last picture; its audio is always encoded, so the audio has no gap the
+#: inputs did not have and never waits behind more than this many pictures.
+MAX_PICTURES_PENDING = 6
+#: ... late meaning this many seconds past its due time (beyond LATENCY): an
+#: encoder that keeps up but had a hiccup catches up without dropping.
+DROP_WHEN_LATE = 0.1
 #: Live recordings: seconds behind the wall clock (beyond LATENCY) that are reported
 #: (or half of ``TimingPolicy.max_queued_audio`` if that is less: before audio is dropped).
 BEHIND_WARNING = 1.0
@@ -98,6 +107,9 @@ class RecordingStats:
     dropped_audio_s: float = 0.0
     #: Live: the most the output was behind its due time (beyond ``LATENCY``), seconds.
     max_behind_s: float = 0.0
+    #: Live: output pictures not encoded because the encoder could not keep up
+    #: (the picture before them is held; their audio is in the file).
+    dropped_video_frames: int = 0
 
 
 @dataclass
@@ -174,6 +186,11 @@ class CompositeRecorder:
         self._gone: list[VideoTrackBuffer | AudioTrackBuffer] = []
         self.max_behind = 0.0
         self._warned_behind = False
+        #: Live: output pictures dropped because the encoder queue was full.
+        self.dropped_video_frames = 0
+        self._warned_dropping = False
+        self._pictures_posted = 0  # written by the event loop only
+        self._pictures_done = 0  # written by the worker thread only
         # Output frame n shows the input frame nearest to n/fps (not the latest
         # before it): input frames up to just under half a frame later count.
         self._nearest = 0.5 / fmt.fps - 1e-4
@@ -387,6 +404,7 @@ class CompositeRecorder:
             dropped_audio_s=sum(b.dropped for b in buffers if isinstance(b, AudioTrackBuffer))
             / self.fmt.sample_rate,
             max_behind_s=self.max_behind,
+            dropped_video_frames=self.dropped_video_frames,
         )
         log.info("recording stopped: %s", self._stats)
         return self._stats
@@ -531,19 +549,55 @@ class CompositeRecorder:
         worker = self._worker
         if worker.error is not None:
             raise worker.error
-        worker.post(self._encode, n, tiles, pcm, s0)
+        if self._encoder_behind(n):
+            self._drop_picture(n)
+            worker.post(self._encode, n, None, pcm, s0)
+        else:
+            self._pictures_posted += 1
+            worker.post(self._encode, n, tiles, pcm, s0)
         await worker.throttle()
         if worker.error is not None:
             raise worker.error
         await asyncio.sleep(0)
 
-    def _encode(self, n: int, tiles: list[Tile], pcm: np.ndarray, s0: int) -> None:
-        """Worker thread: composite frame ``n`` and encode it with its audio."""
+    def _encoder_behind(self, n: int) -> bool:
+        """Live: the encoder's picture queue is full: drop frame ``n``'s picture."""
+        if not self.realtime or self._stopping or n == 0 or self._t0 is None:
+            return False
+        if self._pictures_posted - self._pictures_done < MAX_PICTURES_PENDING:
+            return False
+        return self.clock() - (self._t0 + n / self.fmt.fps + LATENCY) > DROP_WHEN_LATE
+
+    def _drop_picture(self, n: int) -> None:
+        """Live: the encoder is behind; frame ``n``'s picture is not made (audio is)."""
+        self.dropped_video_frames += 1
+        if not self._warned_dropping:
+            self._warned_dropping = True
+            elapsed = self.now()
+            log.warning(
+                "the encoder cannot keep up: dropping video frames (the last picture is held, "
+                "audio is kept): pictures queued %d/%d at %.1f s of output in %.1f s "
+                "(%.2fx real time), %d participants",
+                self._pictures_posted - self._pictures_done,
+                MAX_PICTURES_PENDING,
+                n / self.fmt.fps,
+                elapsed,
+                (n / self.fmt.fps) / elapsed if elapsed > 0 else 0.0,
+                len(self._people),
+            )
+
+    def _encode(self, n: int, tiles: list[Tile] | None, pcm: np.ndarray, s0: int) -> None:
+        """Worker thread: composite frame ``n`` and encode it with its audio
+        (``tiles`` ``None``: the picture is dropped, only the audio is encoded)."""
         assert self._stream is not None
-        frame = self._compositor.render(tiles)
-        frame.pts = n
-        frame.time_base = self._video_tb
-        self._stream.write_video(frame)
+        if tiles is not None:
+            try:
+                frame = self._compositor.render(tiles)
+                frame.pts = n
+                frame.time_base = self._video_tb
+                self._stream.write_video(frame)
+            finally:
+                self._pictures_done += 1
         if len(pcm):
             audio = av.AudioFrame.from_ndarray(
                 pcm.reshape(1, -1), format="s16", layout=self.fmt.audio_layout

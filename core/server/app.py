@@ -97,8 +97,11 @@ class RoomServer:
         access_log: bool = False,
         clock: Callable[[], datetime] | None = None,
         control: ControlEvents | None = None,
+        supervise: bool = False,
     ):
         self.config = config
+        #: Record in ``recfw worker`` processes (one per recording) instead of in this one.
+        self.supervise = supervise
         self.access_log = access_log
         #: The control plane's database (``None``: only the bootstrap API key works, and
         #: meetings go to a temporary database that lasts as long as this server).
@@ -265,9 +268,26 @@ class RoomServer:
                 meeting_id=meeting.meeting_id if meeting else None,
                 # A meeting's roomMode ("normal": 4 people, "group": [server] maxPeople).
                 mode=meeting.room_mode if meeting else "normal",
+                base_url=self._worker_base_url if self.supervise else None,
             )
             room.engine.control = self.control
             self.rooms[name] = room
+        return room
+
+    def _worker_base_url(self) -> str | None:
+        """Where a recorder process reaches this server: where it listens (loopback if
+        it listens on every address)."""
+        if self.base_url is None:
+            return None
+        return self.base_url.replace("://0.0.0.0:", "://127.0.0.1:").replace(
+            "://[::]:", "://[::1]:"
+        )
+
+    def recorder_room(self, name: str, token: object) -> Room | None:
+        """The open room ``name`` if ``token`` is one of its recorder tokens (used up)."""
+        room = self.rooms.get(name)
+        if room is None or not room.claim_recorder_token(token):
+            return None
         return room
 
     async def closed_meeting(self, name: str) -> str | None:

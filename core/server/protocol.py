@@ -49,6 +49,10 @@ class RoomDirectory(Protocol):
         """The room ``name``, made if needed."""
         ...
 
+    def recorder_room(self, name: str, token: object) -> Room | None:
+        """The open room ``name`` if ``token`` is a recorder token it made (used up)."""
+        ...
+
     async def retire(self, room: Room) -> None:
         """The room's last person left (or a join into an empty room failed)."""
         ...
@@ -112,6 +116,8 @@ class Connection:
         if problem is not None:
             await self._error(problem, "join")
             return True
+        if "recorderToken" in message:
+            return await self._join_recorder(message)
         closed = await self.directory.closed_meeting(self.name)
         if closed is not None:
             await self._error(closed, "join")
@@ -142,6 +148,18 @@ class Connection:
             return False
         self.client, self.room = client, room
         self._writer = asyncio.ensure_future(_write(self.ws, client))
+        return True
+
+    async def _join_recorder(self, message: dict[str, Any]) -> bool:
+        """A recorder process the server started joins with its one-time token."""
+        room = self.directory.recorder_room(self.name, message.get("recorderToken"))
+        if room is None:
+            log.warning("room %r: a recorder join with an unknown token was refused", self.name)
+            await self._error("not a valid recorder token for this room", "join")
+            return False
+        self.client = await room.add("Recorder", Role.RECORDER)
+        self.room = room
+        self._writer = asyncio.ensure_future(_write(self.ws, self.client))
         return True
 
     async def _handle(self, message: dict[str, Any]) -> None:
@@ -187,7 +205,7 @@ def parse_message(text: str) -> tuple[dict[str, Any] | None, str]:
 
 def join_problem(message: dict[str, Any]) -> str | None:
     """What is wrong with a ``join`` message's fields (``None``: nothing)."""
-    for field in ("roomKey", "name"):
+    for field in ("roomKey", "name", "recorderToken"):
         value = message.get(field)
         if value is not None and not isinstance(value, str):
             return f"join: '{field}' must be a string, not {_json_type(value)}"

@@ -83,6 +83,7 @@ class Room:
         on_session_done: Callable[[Room, RecordingSession], None] | None = None,
         meeting_id: str | None = None,
         mode: str = "normal",
+        base_url: Callable[[], str | None] | None = None,
     ):
         self.name = name
         self.mode = mode
@@ -106,6 +107,40 @@ class Room:
         )
         self._last_status: tuple[str, str | None] | None = None
         self._leaving = 0  # removals whose engine.leave() has not returned yet
+        #: One-time tokens of the recorder processes this room started (see supervise()).
+        self._recorder_tokens: set[str] = set()
+        #: Recordings run in recorder processes (``recfw worker``); the server decodes nothing.
+        self.supervised = base_url is not None
+        if base_url is not None:
+            self._supervise(base_url, meeting_id)
+
+    # --- recorder processes -----------------------------------------------------
+
+    def _supervise(self, base_url: Callable[[], str | None], meeting_id: str | None) -> None:
+        """Each recording is made by a ``recfw worker`` process that joins this room."""
+        from functools import partial
+
+        from ..worker.supervisor import SupervisedSession
+
+        self.engine.session_factory = partial(
+            SupervisedSession,
+            base_url=base_url,
+            register_token=self._recorder_tokens.add,
+            on_died=self.engine.recorder_died,
+            meeting_id=self.engine.meeting_id,
+        )
+
+    def claim_recorder_token(self, token: object) -> bool:
+        """Whether ``token`` is a recorder token this room made (each works once)."""
+        import hmac
+
+        if not isinstance(token, str) or not token:
+            return False
+        for known in list(self._recorder_tokens):
+            if hmac.compare_digest(known.encode(), token.encode("utf-8", "surrogatepass")):
+                self._recorder_tokens.discard(known)
+                return True
+        return False
 
     # --- membership ---------------------------------------------------------
 
@@ -120,8 +155,10 @@ class Room:
             video_codec=self.config.server.video_codec,
         )
         client.peer.on_media.append(self._on_peer_media)
+        recorder = role == Role.RECORDER
         for other in self.clients.values():
-            other.send({"type": "peer_joined", "peer": client.describe()})
+            if not recorder:
+                other.send({"type": "peer_joined", "peer": client.describe()})
         self.clients[client.id] = client
         client.send(
             {
@@ -131,7 +168,8 @@ class Room:
                 "room": self.name,
                 "trigger": self.settings.start_trigger,
                 "loopbackOnly": self.loopback_only,
-                "slots": self.capacity - 1,
+                # The recorder sees everyone; a person everyone else.
+                "slots": self.capacity if recorder else self.capacity - 1,
                 "mode": self.mode,
                 "video": {
                     "width": self.config.server.video_width,
@@ -139,11 +177,13 @@ class Room:
                     "fps": self.config.server.video_fps,
                     "codec": self.config.server.video_codec,
                 },
-                "peers": [c.describe() for c in self.clients.values() if c is not client],
+                "peers": [c.describe() for c in self._people() if c is not client],
                 **self._status_for(client),
             }
         )
         log.info("room %r: %s joined as %s (%s)", self.name, client.id, role, name)
+        if recorder:  # the engine has its own recorder participant; never a person
+            return client
         try:
             await self.engine.join(participant)
         except BaseException:
@@ -168,6 +208,13 @@ class Room:
 
     async def _remove(self, client: Client) -> None:
         log.info("room %r: %s left", self.name, client.id)
+        if client.participant.role == Role.RECORDER:
+            for other in self.clients.values():
+                if other.peer is not None:
+                    other.peer.hide(client.id)
+            if client.peer is not None:
+                await client.peer.close()
+            return
         for other in self.clients.values():
             other.send({"type": "peer_left", "id": client.id})
             if other.peer is not None:
@@ -188,14 +235,18 @@ class Room:
 
     @property
     def full(self) -> bool:
-        return len(self.clients) >= self.capacity
+        return sum(1 for _ in self._people()) >= self.capacity
+
+    def _people(self):
+        """The clients that are not recorder processes."""
+        return (c for c in self.clients.values() if c.participant.role != Role.RECORDER)
 
     def _wire(self) -> None:
         """Show every participant's media to every other (idempotent)."""
         for viewer in self.clients.values():
             if viewer.peer is None or not viewer.peer.negotiated:
                 continue
-            for other in self.clients.values():
+            for other in self._people():
                 if other is viewer or other.peer is None:
                     continue
                 known = viewer.peer.slot_of(other.id) is not None
@@ -268,6 +319,8 @@ class Room:
     # --- media ---------------------------------------------------------------
 
     def _media_for(self, participant: Participant):
+        if self.supervised:  # the recorder process subscribes and decodes itself
+            return None
         client = self.clients.get(participant.id)
         if client is None or client.peer is None:
             return None
@@ -276,7 +329,7 @@ class Room:
     def _on_peer_media(self, peer: IngestPeer) -> None:
         self._wire()
         # Tracks arrived after the recording started: hand them to the recorder now.
-        if self.engine.current_session is not None:
+        if self.engine.current_session is not None and not self.supervised:
             media = peer.media()
             if media is not None:
                 self.engine.attach_media(media)
@@ -307,7 +360,7 @@ class Room:
             task = asyncio.get_running_loop().create_task(self._report_stored())
             self._report_tasks.add(task)
             task.add_done_callback(self._report_tasks.discard)
-        if engine.status == "stopped":
+        if engine.status == "stopped" and not self.supervised:
             # The recorder's copies of the tracks are done; the next recording gets new ones.
             for client in self.clients.values():
                 if client.peer is not None:

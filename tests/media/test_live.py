@@ -30,11 +30,16 @@ async def test_realtime_recording_follows_the_wall_clock(tmp_path):
     d = decode(path)
     # The output is as long as the wall-clock time recorded (give or take the latency).
     assert stats.duration_s == pytest.approx(elapsed, abs=0.1)
-    assert len(d.video_times) == stats.video_frames
-    assert np.allclose(np.diff(d.video_times), FRAME, atol=0.0011)
+    # Every picture not dropped (a loaded machine's encoder may fall behind: then
+    # pictures are dropped, never audio), on the 30 fps grid.
+    assert len(d.video_times) == stats.video_frames - stats.dropped_video_frames
+    steps = np.diff(d.video_times) / FRAME
+    assert np.allclose(steps, np.round(steps), atol=0.04) and steps.min() > 0.5
     assert d.audio_duration == pytest.approx(stats.duration_s, abs=0.05)
     flashes, beeps = flash_times(d), beep_times(d)
-    assert len(flashes) >= 1 and len(flashes) == len(beeps), (flashes, beeps)
+    assert len(beeps) >= 1 and len(flashes) <= len(beeps), (flashes, beeps)
+    if not stats.dropped_video_frames:
+        assert len(flashes) == len(beeps), (flashes, beeps)
     for flash, beep in match(flashes, beeps, FRAME):
         assert beep is not None, f"no beep near the flash at {flash:.3f}: {beeps}"
 
@@ -100,8 +105,9 @@ async def test_realtime_source_clock_jump_and_jitter(tmp_path):
     stats = await record(path, "mp4", [Step(0.0, "p1", make)], stop_at=2.2, realtime=True)
     d = decode(path)
     assert stats.duration_s < 3.0  # not hours
-    assert len(d.video_times) == stats.video_frames
-    assert np.allclose(np.diff(d.video_times), FRAME, atol=0.0011)
+    assert len(d.video_times) == stats.video_frames - stats.dropped_video_frames
+    steps = np.diff(d.video_times) / FRAME
+    assert np.allclose(steps, np.round(steps), atol=0.04) and steps.min() > 0.5
     assert d.audio_duration == pytest.approx(stats.duration_s, abs=0.05)
     flashes, beeps = flash_times(d), beep_times(d)
     assert len(flashes) == 2 and len(beeps) == 2, (flashes, beeps)

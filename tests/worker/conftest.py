@@ -1,0 +1,117 @@
+"""Fixtures for recorder-process tests: a room server that records in ``recfw worker`` processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from recfw.config import parse_config
+from recfw.control.crypto import Cipher, new_key
+from recfw.control.db import Database
+from recfw.control.events import ControlEvents
+from recfw.media.layout import fit, grid
+from recfw.rooms import Participant
+from recfw.server import RoomServer
+from recfw.server.ice import unrestrict_host_addresses
+
+HOST_SECRET = "worker-test-host-secret"
+RED, BLUE = (220, 30, 30), (30, 30, 220)
+
+
+def worker_config(trigger: str, folder: Path):
+    return parse_config(
+        {
+            "recording": {
+                "type": "local",
+                "startTrigger": trigger,
+                "destination": {"provider": "local", "bucket": str(folder), "fileFormat": "mkv"},
+            },
+            "server": {"host": "127.0.0.1", "port": 0, "iceAddresses": ["127.0.0.1"]},
+        },
+        environ={},
+    )
+
+
+def synthetic(plugins, pid: str, color):
+    source = plugins.get("sources", "synthetic")
+    options = {"width": 320, "height": 240, "fps": 15, "color": list(color)}
+    return source.create(Participant(id=pid, display_name=pid), options)
+
+
+def tile_colours(path: Path, tiles: int = 2) -> list[tuple[float, float, float]]:
+    """Mean RGB of each grid tile over the middle third of the file (must be 1280x720)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (1280, 720)
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    middle = frames[len(frames) // 3 : 2 * len(frames) // 3]
+    colours = []
+    for cell in grid(tiles, 1280, 720):
+        r = fit(320, 240, cell)
+        region = np.stack([f[r.y + 8 : r.y + r.h - 8, r.x + 8 : r.x + r.w - 8] for f in middle])
+        colours.append(tuple(float(c) for c in region.reshape(-1, 3).mean(axis=0)))
+    return colours
+
+
+def is_colour(colour, target) -> bool:
+    return all(abs(c - t) < 60 for c, t in zip(colour, target, strict=True))
+
+
+def decoded_seconds(path: Path) -> tuple[float, float]:
+    """(video seconds, audio seconds) that decode from ``path`` (a cut file too)."""
+    video = audio = 0.0
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError:  # killed before the header was written
+        return video, audio
+    with container:
+        for packet in container.demux():
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                continue
+            for frame in frames:
+                if frame.time is None:
+                    continue
+                if packet.stream.type == "video":
+                    video = max(video, frame.time + 1 / 30)
+                elif packet.stream.type == "audio":
+                    audio = max(audio, frame.time + frame.samples / frame.sample_rate)
+    return video, audio
+
+
+@pytest.fixture
+async def supervised_server(builtin_plugins, tmp_path, monkeypatch):
+    """``await supervised_server(trigger)`` -> a started :class:`RoomServer` that records
+    in recorder processes, with a real SQLite control plane (``server.control``)."""
+    servers: list[RoomServer] = []
+    dbs: list[Database] = []
+    monkeypatch.chdir(tmp_path)
+
+    async def make(trigger: str = "none") -> RoomServer:
+        db = Database(
+            f"sqlite:///{tmp_path}/recfw.db", Cipher([new_key().encode()], "test"), source="test"
+        )
+        db.upgrade()
+        dbs.append(db)
+        server = RoomServer(
+            worker_config(trigger, Path("recordings")),
+            builtin_plugins,
+            host_secret=HOST_SECRET,
+            spool_dir=tmp_path / "spool",
+            db=db,
+            control=ControlEvents(db),
+            supervise=True,
+        )
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        await server.close()
+    for db in dbs:
+        db.dispose()
+    unrestrict_host_addresses()
