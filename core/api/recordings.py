@@ -115,6 +115,10 @@ class RecordingsApi:
 
     def _sink_and_destination(self, row: Recording) -> tuple[Any, Destination]:
         data = row.destination_revealed()
+        if isinstance(data, dict):  # i8-events marks recordings made with the default
+            from ..control.events import FOLLOWS_DEFAULT
+
+            data = {k: v for k, v in data.items() if k != FOLLOWS_DEFAULT}
         try:
             asked = parse_recording({"destination": data}).destination
         except SettingsError:
