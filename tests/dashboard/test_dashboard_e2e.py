@@ -131,7 +131,7 @@ async def test_dashboard_end_to_end(browser, shots, s3_server, tmp_path):
         # Deliveries are given up (failed) a few seconds after their event.
         RECFW_WEBHOOK_MAX_AGE_HOURS="0.001",
     )
-    key = (await recfw("keys", "create", "--admin", "--name", "e2e", cwd=tmp_path, env=env))
+    key = await recfw("keys", "create", "--admin", "--name", "e2e", cwd=tmp_path, env=env)
     key = key.strip()
     output: list[str] = []
     proc, base = await start_run(tmp_path, env)
