@@ -31,7 +31,7 @@ from .responses import error, invalid, no_content, ok
 
 if TYPE_CHECKING:
     from ..control.models import Meeting
-    from .routes import RoomPlane
+    from .plane import RoomPlane
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from ..control import RecordingStore
 from ..errors import FieldError, PluginError, SettingsError, StorageError
-from ..recording import Destination
+from ..recording import DESTINATION_FIELDS, Destination
 from ..settings import parse_recording
 from ..storage import CapabilityUnavailable, DeletingSink, LinkingSink, LocalFileSink
 from ..times import iso_utc
@@ -31,7 +31,7 @@ from .responses import error, invalid, no_content, ok
 
 if TYPE_CHECKING:
     from ..control.models import Recording
-    from .routes import RoomPlane
+    from .plane import RoomPlane
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,9 @@ class RecordingsApi:
     # --- where it is stored ---------------------------------------------------------------
 
     def _sink_and_destination(self, row: Recording) -> tuple[Any, Destination]:
-        data = row.destination_revealed()
-        if isinstance(data, dict):  # i8-events marks recordings made with the default
-            from ..control.events import FOLLOWS_DEFAULT
-
-            data = {k: v for k, v in data.items() if k != FOLLOWS_DEFAULT}
+        data = row.destination_revealed() or {}
+        # Only the REST fields: a row may carry recfw's own marks besides them.
+        data = {k: v for k, v in data.items() if k in DESTINATION_FIELDS}
         try:
             asked = parse_recording({"destination": data}).destination
         except SettingsError:

@@ -29,6 +29,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -96,6 +97,7 @@ class RoomServer:
         self.db = db
         self._temp_db: Database | None = None
         self._temp_dir: str | None = None
+        self._temp_lock = threading.Lock()
         #: The time (tests move it): meetings end by it.
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         #: Guards every /v1 route (see recfw.control.auth); handlers never check keys.
@@ -160,6 +162,10 @@ class RoomServer:
         (made on first use, removed by :meth:`close`). Blocking on first use."""
         if self.db is not None:
             return self.db
+        with self._temp_lock:  # two first requests at once make one database
+            return self._make_temp_db()
+
+    def _make_temp_db(self) -> Database:
         if self._temp_db is None:
             from ..control.crypto import Cipher, new_key
             from ..control.db import Database

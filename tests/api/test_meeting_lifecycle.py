@@ -49,8 +49,16 @@ async def test_a_restarted_server_knows_every_meeting(api_server, clock):
     meeting = await call("GET", f"{second.base_url}/v1/meetings/{created.body['meetingId']}")
     assert meeting.status == 200 and meeting.body["roomMode"] == "group"
     room = created.body["roomName"][1:]
-    welcome = await join_once(second.base_url, room)
-    assert welcome["type"] == "welcome" and welcome["trigger"] == "prompt"  # its own
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{second.base_url}/{room}/ws") as ws,
+    ):
+        await ws.send_json({"type": "join", "name": "V"})
+        welcome = await ws.receive_json(timeout=10)
+        assert welcome["type"] == "welcome" and welcome["trigger"] == "prompt"  # its own
+        opened = second.rooms[room]
+        assert opened.mode == "group"  # the room server applies the mode's capacity
+        assert opened.engine.meeting_id == created.body["meetingId"]
     adhoc = await join_once(second.base_url, "adhoc")
     assert adhoc["trigger"] == "automatic"  # the organization default
     await asyncio.sleep(0.2)

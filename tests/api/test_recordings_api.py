@@ -65,8 +65,10 @@ async def test_local_download_links_are_signed_expire_and_stay_in_the_folder(
     server = await api_server()
     base = server.base_url + "/v1/recordings"
     data = b"local bytes" * 1000
+    # A row may carry recfw's own marks next to the REST fields (here: "follows the default").
+    marked = LOCAL | {"recfwFollowsDefault": True}
     rid = add_recording(
-        control_db, destination=LOCAL, location=local_file(Path("recordings"), "a.mkv", data)
+        control_db, destination=marked, location=local_file(Path("recordings"), "a.mkv", data)
     )
     answer = await call("GET", f"{base}/{rid}/access-link?validForSeconds=60")
     assert answer.status == 200, answer.body
