@@ -42,7 +42,7 @@ from .. import netguard
 from ..errors import describe
 from ..events import signed_headers
 from ..secrets import safe_url
-from .models import OutboxEvent, WebhookDelivery, utcnow
+from .models import utcnow
 from .outbox import ClaimedDelivery, Outbox
 
 if TYPE_CHECKING:
@@ -312,18 +312,10 @@ def _hours(delta: timedelta) -> str:
     return f"{hours:g} h"
 
 
-def event_of(session: Any, delivery: WebhookDelivery) -> OutboxEvent | None:
-    """The outbox event of a delivery."""
-    from sqlalchemy import select
-
-    return session.scalar(select(OutboxEvent).where(OutboxEvent.id == delivery.event_id))
-
-
 __all__ = [
     "DeliveryPolicy",
     "Outcome",
     "WebhookWorker",
     "body_of",
-    "event_of",
     "parse_retry_after",
 ]

@@ -254,7 +254,11 @@ class ControlEvents:
         self._notify()
 
     def retry_later(
-        self, recording_id: str, when: datetime, reason: str, fields: Mapping[str, Any] = {}
+        self,
+        recording_id: str,
+        when: datetime,
+        reason: str,
+        fields: Mapping[str, Any] | None = None,
     ) -> None:
         """Storing a kept recording failed for now: ``kept``, next attempt at ``when``."""
         with self.db.session() as s:
@@ -262,7 +266,7 @@ class ControlEvents:
             if row is None or row.status == "stored":
                 return
             self.recordings.update(
-                s, row, status="kept", reason=reason, next_attempt_at=when, **dict(fields)
+                s, row, status="kept", reason=reason, next_attempt_at=when, **dict(fields or {})
             )
 
 
