@@ -370,19 +370,23 @@ class S3Sink:
         body = f"recfw connection test {uuid.uuid4()}".encode()
         where = _where(bucket, destination)
         step, permission = "write a test object to", "s3:PutObject"
+        fs: Any = None
+        written = False
         try:
             fs = self.filesystem(destination, attempts=1)
             fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body)
+            written = True
             step, permission = "read the test object back from", "s3:GetObject"
             if fs.cat_file(f"{bucket}/{key}") != body:
-                raise StorageError(f"the test object read back from {where} differs")
+                raise StorageError("the object read back differs from the one written")
             step, permission = "delete the test object from", "s3:DeleteObject"
             fs.call_s3("delete_object", Bucket=bucket, Key=key)
-        except StorageError:
-            raise
+            return f"s3://{bucket}/{key}"
         except Exception as exc:  # noqa: BLE001
             code = _code(exc)
-            if code in DENIED_CODES:
+            if isinstance(exc, StorageError):
+                message = str(exc)
+            elif code in DENIED_CODES:
                 message = (
                     f"S3 denied access ({code}) to {where} for access key id "
                     f"{mask_key_id(destination.access_key_id) or 'none'}: the key needs "
@@ -390,10 +394,11 @@ class S3Sink:
                 )
             else:
                 message = explain(exc, where=where, key_id=destination.access_key_id)
+            if written and not _removed(fs, bucket, key):
+                message += f" (the test object s3://{bucket}/{key} is left behind: delete it)"
             raise StorageError(
                 _scrub(f"could not {step} {where}: {message}", destination)
             ) from None
-        return f"s3://{bucket}/{key}"
 
     def _free_key(self, fs: Any, bucket: str, object_key: str) -> str:
         """``object_key`` or the first ``name (n).ext`` not in the bucket yet."""
@@ -475,6 +480,15 @@ class S3Sink:
                 return size
             raise
         return int(head["ContentLength"])
+
+
+def _removed(fs: Any, bucket: str, key: str) -> bool:
+    """Best effort: delete a probe object after a failed step (``False`` if it stays)."""
+    try:
+        fs.call_s3("delete_object", Bucket=bucket, Key=key)
+        return True
+    except Exception:  # noqa: BLE001 - the first error is the one to report
+        return False
 
 
 def _refuse_role_based(destination: Destination) -> None:
