@@ -20,8 +20,7 @@ from ..settings import effective, parse_recording
 from ..storage import DeletingSink, ProbingSink
 
 if TYPE_CHECKING:
-    from ..server import RoomServer
-    from .app import Frame
+    from .app import Frame, RoomServer
     from .sessions import Login
 
 log = logging.getLogger(__name__)
