@@ -65,6 +65,7 @@ async def serve(
         f"meetings API: POST {base}/v1/meetings (Authorization: Bearer <key>; "
         "make keys with `recfw keys create`)"
     )
+    click.echo(f"dashboard: {base}/dashboard (log in with a `recfw keys create --admin` key)")
     warn_about_waiting(Console(soft_wrap=True, highlight=False))
     for name in rooms:
         visitor, host_link = server.links(name)

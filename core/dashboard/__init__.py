@@ -8,18 +8,13 @@ frame (routes, session and CSRF guard, rendering), :mod:`.sessions` the logins.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
-from .app import HERE, PREFIX, Frame
+from .app import HERE, PREFIX, Frame, RoomServer
 from .configure import ConfigurePage, load_stored_defaults
 from .meetings import MeetingsPage
 from .recordings import RecordingsPage
 from .webhooks import WebhooksPage
-
-if TYPE_CHECKING:
-    from ..server import RoomServer
 
 
 class Dashboard:

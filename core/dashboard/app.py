@@ -15,16 +15,13 @@ import math
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import jinja2
 from aiohttp import web
 
 from .sessions import Login, LoginLimiter, LoginRefused, SessionStore, same
-
-if TYPE_CHECKING:
-    from ..server import RoomServer
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +33,10 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
+
+#: The room server (:class:`recfw.server.RoomServer`), not imported here: the server
+#: imports the dashboard, and an import (even for typing) back would be a cycle.
+RoomServer = Any
 
 Page = Callable[[web.Request, Login], Awaitable[web.StreamResponse]]
 

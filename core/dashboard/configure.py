@@ -20,8 +20,7 @@ from ..settings import effective, parse_recording
 from ..storage import DeletingSink, ProbingSink
 
 if TYPE_CHECKING:
-    from ..server import RoomServer
-    from .app import Frame
+    from .app import Frame, RoomServer
     from .sessions import Login
 
 log = logging.getLogger(__name__)
@@ -129,6 +128,7 @@ class ConfigurePage:
         errors: list[FieldError] | None = None,
         notice: str = "",
         test: dict[str, Any] | None = None,
+        typed: bool = False,
     ) -> web.Response:
         plugins = self.server.plugins
         return self.frame.render(
@@ -138,6 +138,7 @@ class ConfigurePage:
             http_status=status,
             values=values,
             secret_set=secret_set,
+            typed=typed,
             providers=plugins.sink_names(),
             formats=plugins.encoder_names(),
             triggers=trigger_choices(plugins),
@@ -195,15 +196,25 @@ class ConfigurePage:
         }
         if current.get("maxDuration"):
             recording["maxDuration"] = current["maxDuration"]
-        return values, recording, bool(secret)
+        stored = bool(old_dest.get("accessKeySecret")) and _needs_credentials(
+            self.server.plugins, values["provider"]
+        )
+        return values, recording, stored
 
     async def save(self, request: web.Request, login: Login) -> web.StreamResponse:
         values, recording, secret_set = await self._submitted(request)
+        typed = bool((await request.post()).get("accessKeySecret"))
         try:
             await asyncio.to_thread(self._save, recording)
         except SettingsError as exc:
             return self._page(
-                request, login, values, secret_set, status=400, errors=list(exc.errors)
+                request,
+                login,
+                values,
+                secret_set,
+                status=400,
+                errors=list(exc.errors),
+                typed=typed,
             )
         log.info("dashboard: recording defaults saved by key %s", login.key_id)
         raise web.HTTPSeeOther(f"{self.frame.env.globals['PREFIX']}/configure?saved=1")
@@ -216,14 +227,21 @@ class ConfigurePage:
 
     async def test(self, request: web.Request, login: Login) -> web.StreamResponse:
         values, recording, secret_set = await self._submitted(request)
+        typed = bool((await request.post()).get("accessKeySecret"))
         try:
             settings = effective(parse_recording(recording), None, self.server.plugins)
         except SettingsError as exc:
             return self._page(
-                request, login, values, secret_set, status=400, errors=list(exc.errors)
+                request,
+                login,
+                values,
+                secret_set,
+                status=400,
+                errors=list(exc.errors),
+                typed=typed,
             )
         result = await asyncio.to_thread(probe, self.server.plugins, settings.destination)
-        return self._page(request, login, values, secret_set, test=result)
+        return self._page(request, login, values, secret_set, test=result, typed=typed)
 
 
 def probe(plugins: Any, destination: Any) -> dict[str, Any]:

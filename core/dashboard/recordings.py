@@ -18,6 +18,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from ..control.models import RECORDING_STATUSES, Recording
+from ..control.pagination import Page
 from ..control.query import paginate
 from ..errors import SettingsError
 from ..times import iso_utc
@@ -93,7 +94,7 @@ class RecordingsPage:
         if status:
             stmt = stmt.where(Recording.status == status)
         with self.server.control_db().session(readonly=True) as s:
-            page = paginate(
+            page: Page[Recording] = paginate(
                 s,
                 stmt,
                 Recording.start_date,

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from sqlalchemy import select
 
 from .. import netguard
 from ..control import EndpointStore, Outbox
-from ..control.delivery import event_of
-from ..control.models import WebhookEndpoint
+from ..control.models import OutboxEvent, WebhookEndpoint
 from ..events import EVENT_TYPES, new_secret
 from ..secrets import safe_url
 from ..times import iso_utc
@@ -45,9 +45,13 @@ class WebhooksPage:
                 for e in EndpointStore().list(s)
             ]
             rows = Outbox.deliveries(s, status=status or None, limit=DELIVERIES_SHOWN)
+            ids = {d.event_id for d in rows}
+            events = {
+                e.id: e for e in s.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+            }
             deliveries = []
             for d in rows:
-                event = event_of(s, d)
+                event = events.get(d.event_id)
                 endpoint = s.get(WebhookEndpoint, d.endpoint_id)
                 deliveries.append(
                     {

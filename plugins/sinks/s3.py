@@ -47,14 +47,11 @@ the secret is never part of a message or a log line.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import math
 import re
-import socket
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +66,7 @@ from recfw.secrets import Secret, mask_key_id, mask_secrets, safe_url, strip_url
 from recfw.storage import Progress, StoredObject, TransferOptions, transfer_options
 
 from ._common import ProgressCallback, local_size, prefix_errors
+from .s3_errors import _code, _is_unreachable, _server_message, _unreachable_reason
 from .s3_role import DEFAULT_DURATION, RoleAssumer, RoleOptions, find_role_error
 
 log = logging.getLogger(__name__)
@@ -425,19 +423,23 @@ class S3Sink:
         body = f"recfw connection test {uuid.uuid4()}".encode()
         where = _where(bucket, destination)
         step, permission = "write a test object to", "s3:PutObject"
+        fs: Any = None
+        written = False
         try:
             fs = self.filesystem(destination, attempts=1)
             fs.call_s3("put_object", Bucket=bucket, Key=key, Body=body)
+            written = True
             step, permission = "read the test object back from", "s3:GetObject"
             if fs.cat_file(f"{bucket}/{key}") != body:
-                raise StorageError(f"the test object read back from {where} differs")
+                raise StorageError("the object read back differs from the one written")
             step, permission = "delete the test object from", "s3:DeleteObject"
             fs.call_s3("delete_object", Bucket=bucket, Key=key)
-        except StorageError:
-            raise
+            return f"s3://{bucket}/{key}"
         except Exception as exc:  # noqa: BLE001
             code = _code(exc)
-            if code in DENIED_CODES:
+            if isinstance(exc, StorageError):
+                message = str(exc)
+            elif code in DENIED_CODES:
                 message = (
                     f"S3 denied access ({code}) to {where} for access key id "
                     f"{mask_key_id(destination.access_key_id) or 'none'}: the key needs "
@@ -447,10 +449,11 @@ class S3Sink:
                 message = explain(
                     exc, where=where, key_id=destination.access_key_id, role_arn=_role(destination)
                 )
+            if written and not _removed(fs, bucket, key):
+                message += f" (the test object s3://{bucket}/{key} is left behind: delete it)"
             raise StorageError(
                 _scrub(f"could not {step} {where}: {message}", destination)
             ) from None
-        return f"s3://{bucket}/{key}"
 
     def _free_key(self, fs: Any, bucket: str, object_key: str) -> str:
         """``object_key`` or the first ``name (n).ext`` not in the bucket yet."""
@@ -534,6 +537,15 @@ class S3Sink:
         return int(head["ContentLength"])
 
 
+def _removed(fs: Any, bucket: str, key: str) -> bool:
+    """Best effort: delete a probe object after a failed step (``False`` if it stays)."""
+    try:
+        fs.call_s3("delete_object", Bucket=bucket, Key=key)
+        return True
+    except Exception:  # noqa: BLE001 - the first error is the one to report
+        return False
+
+
 def _upload_age(name: str, initiated: Any, now: datetime) -> float | None:
     """Seconds a multipart upload of recording file ``name`` is at least old, or ``None``
     when ``name`` is not a recfw recording's. An upload cannot have started before its
@@ -608,75 +620,6 @@ class _RetryLogger:
 
 
 # --- errors -------------------------------------------------------------------
-
-
-def _chain(exc: BaseException | None) -> Iterator[BaseException]:
-    seen = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _code(exc: BaseException) -> str | None:
-    """The S3 error code (``InvalidAccessKeyId``, ``NoSuchBucket``, ``403``) in ``exc``'s chain."""
-    for e in _chain(exc):
-        response = getattr(e, "response", None)
-        if isinstance(response, dict) and "Error" in response:
-            return response["Error"].get("Code")
-        if type(e).__name__ == "NoCredentialsError":
-            return "NoCredentialsError"
-    return None
-
-
-def _server_message(exc: BaseException) -> str:
-    for e in _chain(exc):
-        response = getattr(e, "response", None)
-        if isinstance(response, dict) and "Error" in response:
-            return response["Error"].get("Message") or ""
-    return ""
-
-
-def _is_unreachable(exc: BaseException) -> bool:
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import HTTPClientError
-    from fsspec.exceptions import FSTimeoutError
-
-    for e in _chain(exc):
-        if isinstance(
-            e,
-            BotoConnectionError
-            | HTTPClientError
-            | FSTimeoutError
-            | ConnectionError
-            | socket.timeout
-            | asyncio.TimeoutError
-            | socket.gaierror,
-        ):
-            return True
-        if type(e).__module__.startswith("aiohttp") and "Connect" in type(e).__name__:
-            return True
-    return False
-
-
-def _unreachable_reason(exc: BaseException) -> str:
-    """``connection refused`` / ``cannot resolve the host name`` / ``timed out`` / ...."""
-    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
-
-    for e in _chain(exc):
-        if isinstance(e, socket.gaierror):
-            return f"cannot resolve the host name ({e.strerror})"
-        if isinstance(e, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(e, ConnectTimeoutError | TimeoutError):
-            return "the connection timed out"
-        if isinstance(e, ReadTimeoutError):
-            return "the endpoint did not answer in time"
-    for e in _chain(exc):
-        if isinstance(e, OSError) and e.strerror:
-            return e.strerror
-    return type(exc).__name__
 
 
 def _where(bucket: str, destination: Destination) -> str:

@@ -44,6 +44,8 @@ from recfw.errors import StorageError
 from recfw.secrets import safe_url
 from recfw.storage import TransferOptions
 
+from .s3_errors import _code, _is_unreachable, _server_message, _unreachable_reason
+
 log = logging.getLogger(__name__)
 
 #: botocore's own variable for the STS endpoint (the operator's choice).
@@ -191,8 +193,6 @@ class RoleAssumer:
 
     def explain(self, exc: BaseException) -> str:
         """One line naming the role, the STS endpoint and what went wrong."""
-        from .s3 import _code, _is_unreachable, _server_message, _unreachable_reason
-
         role, where = self.role_arn, self.where()
         refused = netguard.find_refusal(exc)
         if refused is not None:

@@ -78,6 +78,8 @@ async def test_login_configure_and_test_connection(browser, shots, db, dash_serv
     result = await page.inner_text("#test-result")
     assert "Test connection failed" in result and "SignatureDoesNotMatch" in result
     assert "not-the-secret" not in await page.content()
+    assert "type it again" in await page.inner_text("#secret-state")
+    assert "No secret is saved" in await page.inner_text("#secret-state")
     await shots(page, "configure-wrong-secret")
 
     await page.get_by_label("Access Key ID").fill("AKIAWRONGWRONGWRONG1")
@@ -102,7 +104,7 @@ async def test_login_configure_and_test_connection(browser, shots, db, dash_serv
     await page.get_by_role("button", name="Save defaults").click()
     await page.wait_for_url("**/dashboard/configure?saved=1")
     assert "Meetings created from now on" in await page.inner_text("main")
-    assert "A secret is set" in await page.inner_text("#secret-state")
+    assert "A secret is saved" in await page.inner_text("#secret-state")
     assert s3_server.secret_access_key not in await page.content()
     await shots(page, "configure-saved")
     # the running server uses the new defaults for meetings created from now on
