@@ -81,8 +81,30 @@ def _destination_dict(destination: Any, reveal: bool) -> dict[str, Any]:
     return out
 
 
+class _Place:
+    """What an override and an effective destination both say about their place."""
+
+    bucket: str | None
+    authentication_type: str | None
+
+    @property
+    def role_based(self) -> bool:
+        """Whether the destination is reached through an IAM role, not access keys."""
+        return self.authentication_type == "roleBased"
+
+    @property
+    def bucket_name(self) -> str:
+        """The bucket without its sub-folder."""
+        return _bucket_name(self.bucket)
+
+    @property
+    def prefix(self) -> str:
+        """The sub-folder inside the bucket ("" for none), without slashes at the ends."""
+        return _prefix(self.bucket)
+
+
 @dataclass(frozen=True)
-class DestinationOverride:
+class DestinationOverride(_Place):
     """A destination as written in defaults or a meeting: ``None`` fields inherit.
 
     ``bucket`` may carry a sub-folder: ``"my-bucket/sub/folder"``; for the
@@ -100,21 +122,6 @@ class DestinationOverride:
     authentication_type: str | None = None
     oidc_role_arn: str | None = None
 
-    @property
-    def role_based(self) -> bool:
-        """Whether the destination is reached through an IAM role, not access keys."""
-        return self.authentication_type == "roleBased"
-
-    @property
-    def bucket_name(self) -> str:
-        """The bucket without its sub-folder."""
-        return _bucket_name(self.bucket)
-
-    @property
-    def prefix(self) -> str:
-        """The sub-folder inside the bucket ("" for none), without slashes at the ends."""
-        return _prefix(self.bucket)
-
     def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
         """The REST shape (unset fields left out). Secrets and URL credentials are
         masked unless ``reveal`` is true."""
@@ -122,7 +129,7 @@ class DestinationOverride:
 
 
 @dataclass(frozen=True)
-class Destination:
+class Destination(_Place):
     """Where a recording's file goes: the effective destination a sink receives.
 
     ``provider`` is the sink's name and ``bucket`` its place (``"my-bucket/sub/folder"``;
@@ -141,21 +148,6 @@ class Destination:
     #: ``accessKey`` (or ``None``: keys) or ``roleBased`` (assume ``oidc_role_arn``).
     authentication_type: str | None = None
     oidc_role_arn: str | None = None
-
-    @property
-    def role_based(self) -> bool:
-        """Whether the destination is reached through an IAM role, not access keys."""
-        return self.authentication_type == "roleBased"
-
-    @property
-    def bucket_name(self) -> str:
-        """The bucket without its sub-folder."""
-        return _bucket_name(self.bucket)
-
-    @property
-    def prefix(self) -> str:
-        """The sub-folder inside the bucket ("" for none), without slashes at the ends."""
-        return _prefix(self.bucket)
 
     def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
         """The REST shape. Secrets and URL credentials are masked unless ``reveal``."""
