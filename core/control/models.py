@@ -111,7 +111,7 @@ class OrgSettings(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
     recording: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     secrets: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, nullable=True, default=dict)
-    key_check: Mapped[Any] = mapped_column(EncryptedString)
+    key_check: Mapped[Any] = mapped_column(EncryptedString, nullable=True)
     seeded_from: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
