@@ -25,7 +25,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from ..errors import RecfwError
+from ..errors import RecfwError, first_line
 from ..rooms import Participant
 from ..sources import ParticipantMedia
 from .aiortc_tap import ReceiverTap, install_forwarder, tap_receiver
@@ -96,7 +96,8 @@ class IngestPeer:
         except RecfwError:
             raise
         except Exception as exc:  # aiortc raises ValueError, AssertionError, ... on bad SDP
-            raise RecfwError(f"offer: the SDP cannot be used: {_first_line(exc)}") from exc
+            why = first_line(exc) or type(exc).__name__
+            raise RecfwError(f"offer: the SDP cannot be used: {why}") from exc
         transceivers = self.pc.getTransceivers()
         # m-lines 0, 1: the participant's own audio and video; then (video, audio) slots.
         for transceiver in transceivers[:2]:
@@ -210,8 +211,3 @@ class IngestPeer:
             slot.audio.stop()
         await self.pc.close()
 
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of ``exc``'s message, or its type when it has none."""
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
