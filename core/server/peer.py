@@ -210,4 +210,3 @@ class IngestPeer:
             slot.video.stop()
             slot.audio.stop()
         await self.pc.close()
-
