@@ -12,16 +12,16 @@ down shows failed deliveries, which are replayed and delivered once it is back.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from recfw.control.crypto import new_key
 from recfw.server.ice import unrestrict_host_addresses
+from recfw.testing.processes import RECFW, drain, start_run
+from recfw.testing.webhooks import WebhookReceiver
 from yarl import URL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
@@ -31,7 +31,6 @@ from test_dashboard_browser import Console  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-RECFW = str(Path(sys.executable).parent / "recfw")
 RECORD_SECONDS = 3.0
 
 CONFIG = """
@@ -52,32 +51,6 @@ allowedDestinations = ["{s3_allowed}", "127.0.0.1:{receiver_port}"]
 """
 
 
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that can be down and come back on its port."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.events: list[dict] = []
-        self._runner: web.AppRunner | None = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.events.append(json.loads(await request.read()))
-        return web.Response(status=204)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-
 async def recfw(*args: str, cwd: Path, env: dict[str, str]) -> str:
     proc = await asyncio.create_subprocess_exec(
         RECFW,
@@ -92,32 +65,9 @@ async def recfw(*args: str, cwd: Path, env: dict[str, str]) -> str:
     return out.decode()
 
 
-async def start_run(cwd: Path, env: dict[str, str]):
-    proc = await asyncio.create_subprocess_exec(
-        RECFW,
-        "run",
-        "--config",
-        "recfw.toml",
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    while True:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        assert line, "recfw run ended before it served"
-        if line.startswith("recfw room server on "):
-            return proc, line.strip().removeprefix("recfw room server on ")
-
-
-async def drain(proc, sink: list[str]) -> None:
-    while line := await proc.stdout.readline():
-        sink.append(line.decode())
-
-
 async def test_dashboard_end_to_end(browser, shots, s3_server, tmp_path):
     bucket = s3_server.create_bucket()
-    receiver = Receiver()
+    receiver = WebhookReceiver()
     await receiver.start()
     await receiver.stop()  # down: its port is known, nobody listens
     (tmp_path / "recfw.toml").write_text(
@@ -234,7 +184,11 @@ async def test_dashboard_end_to_end(browser, shots, s3_server, tmp_path):
         # webhooks: failed while the receiver was down, replayed once it is back
         async def failed_shown() -> bool:
             await page.goto(f"{base}/dashboard/webhooks?status=failed")
-            return await page.locator('#deliveries tr[data-status="failed"]').count() >= 3
+            if await page.locator('#deliveries tr[data-status="failed"]').count() < 3:
+                return False
+            # recording.finished is the last event: it gives up a little after the others
+            text = await page.inner_text("#deliveries")
+            return "room.client.joined" in text and "recording.finished" in text
 
         await wait_for(failed_shown, timeout=60, interval=2, what="failed deliveries")
         text = await page.inner_text("#deliveries")

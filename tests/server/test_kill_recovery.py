@@ -23,14 +23,12 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from recfw.config import parse_config
 from recfw.control import Database, Recording
 from recfw.control.crypto import new_key
@@ -40,10 +38,11 @@ from recfw.manager import load_plugins
 from recfw.rooms import Participant
 from recfw.server.client import HeadlessParticipant
 from recfw.server.ice import unrestrict_host_addresses
+from recfw.testing.processes import drain, start_run
 from recfw.testing.s3server import S3Server
+from recfw.testing.webhooks import WebhookReceiver
 from sqlalchemy import select
 
-RECFW = str(Path(sys.executable).parent / "recfw")
 API_KEY = "kill-test-api-key-0123456789"
 WEBHOOK_SECRET = "kill-test-webhook-secret"
 
@@ -73,61 +72,6 @@ secret = "{webhook_secret}"
 """
 
 
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that can go down and come back on its port."""
-
-    def __init__(self):
-        self.port = 0
-        self.posts: list[tuple[dict, bytes]] = []
-        self._runner: web.AppRunner | None = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        self.posts.append((dict(request.headers), await request.read()))
-        return web.Response(status=204)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    def types(self) -> list[str]:
-        return [json.loads(body)["type"] for _, body in self.posts]
-
-
-async def start_server(cwd: Path, env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        RECFW,
-        "run",
-        "--config",
-        "recfw.toml",
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    while True:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        assert line, "recfw run ended before it served"
-        if line.startswith("recfw room server on "):
-            return proc, line.strip().removeprefix("recfw room server on ")
-
-
-async def drain_output(proc: asyncio.subprocess.Process, sink: list[str]) -> None:
-    while True:
-        line = await proc.stdout.readline()
-        if not line:
-            return
-        sink.append(line.decode())
-
-
 async def wait_for(predicate, timeout: float, what: str, step: float = 0.5):
     deadline = time.monotonic() + timeout
     while True:
@@ -154,7 +98,7 @@ def database_url(request, tmp_path) -> str | None:
 @pytest.mark.slow
 async def test_kill_with_storage_and_receiver_down_loses_nothing(tmp_path, database_url):
     s3 = S3Server().start()
-    receiver = Receiver()
+    receiver = WebhookReceiver()
     await receiver.start()
     meeting_bucket = s3.create_bucket()
     default_bucket = s3.create_bucket()
@@ -184,8 +128,8 @@ async def test_kill_with_storage_and_receiver_down_loses_nothing(tmp_path, datab
     output: list[str] = []
     proc = None
     try:
-        proc, base = await start_server(tmp_path, env)
-        drain = asyncio.create_task(drain_output(proc, output))
+        proc, base = await start_run(tmp_path, env)
+        reading = asyncio.create_task(drain(proc, output))
         # A meeting with its own bucket.
         async with aiohttp.ClientSession() as http:
             answer = await http.post(
@@ -230,7 +174,7 @@ async def test_kill_with_storage_and_receiver_down_loses_nothing(tmp_path, datab
             await receiver.stop()
             proc.send_signal(signal.SIGKILL)
             await asyncio.wait_for(proc.wait(), 30)
-            await asyncio.wait_for(drain, 10)
+            await asyncio.wait_for(reading, 10)
         unrestrict_host_addresses()
         spool_file = Path(row.spool_path)
         assert spool_file.exists(), "the killed recording's file must stay in the spool"
@@ -238,8 +182,8 @@ async def test_kill_with_storage_and_receiver_down_loses_nothing(tmp_path, datab
         # All three come back.
         s3 = S3Server(port=s3.port).start()
         await receiver.start()
-        proc, base = await start_server(tmp_path, env)
-        drain = asyncio.create_task(drain_output(proc, output))
+        proc, base = await start_run(tmp_path, env)
+        reading = asyncio.create_task(drain(proc, output))
 
         def stored():
             with db.session(readonly=True) as s:
@@ -289,7 +233,7 @@ async def test_kill_with_storage_and_receiver_down_loses_nothing(tmp_path, datab
         # A clean stop afterwards: nothing pending keeps the process waiting.
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.wait(), 60)
-        await asyncio.wait_for(drain, 10)
+        await asyncio.wait_for(reading, 10)
         assert proc.returncode == 0, "".join(output)
     finally:
         if proc is not None and proc.returncode is None:
