@@ -75,7 +75,7 @@ class MeetingsApi:
             )
         except SettingsError as exc:
             return invalid(exc.errors)
-        row = await asyncio.to_thread(self._store, wanted, now)
+        row = await asyncio.to_thread(self.create_meeting, wanted, now)
         log.info(
             "meeting %s created: room %r (%s), ends %s",
             row.meeting_id,
@@ -85,7 +85,8 @@ class MeetingsApi:
         )
         return ok(self.describe(row, wanted.fields), status=201)
 
-    def _store(self, wanted: MeetingRequest, now) -> Meeting:
+    def create_meeting(self, wanted: MeetingRequest, now) -> Meeting:
+        """Store a new meeting under a free room name (the API and the dashboard call this)."""
         db = self.plane.control_db()
         for _ in range(NAME_TRIES):
             name = new_room_name(wanted.room_name_prefix, wanted.room_name_pattern)
@@ -154,7 +155,7 @@ class MeetingsApi:
 
     async def delete(self, request: web.Request) -> web.Response:
         meeting_id = request.match_info["meetingId"]
-        name = await asyncio.to_thread(self._delete, meeting_id)
+        name = await asyncio.to_thread(self.delete_meeting, meeting_id)
         if name is not None:
             # Nobody may join any more (the row says deleted); whoever is in the room is
             # told and disconnected; a running recording is stopped and stored first.
@@ -162,7 +163,7 @@ class MeetingsApi:
             log.info("meeting %s deleted (room %r)", meeting_id, name)
         return no_content()
 
-    def _delete(self, meeting_id: str) -> str | None:
+    def delete_meeting(self, meeting_id: str) -> str | None:
         """The room name of a meeting deleted just now (``None``: unknown or deleted before)."""
         with self.plane.control_db().session() as s:
             row = self.store.get(s, meeting_id)

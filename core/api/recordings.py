@@ -158,13 +158,18 @@ class RecordingsApi:
         if row is None:
             return error(404, "no such recording")
         try:
-            link = await self._link(row, valid)
+            link = await self.make_access_link(row, valid)
         except Refused as exc:
             return error(exc.status, exc.message)
         now = self.plane.clock().timestamp()
         return ok({"accessLink": link, "expires": int((now + valid) * 1000)})
 
-    async def _link(self, row: Recording, valid: int) -> str:
+    async def make_access_link(self, row: Recording, valid: int) -> str:
+        """A link to a stored recording, valid ``valid`` seconds; :class:`Refused` says why not.
+
+        The storage's own link when its sink can make one, else a signed download link of
+        this server for a sink that keeps files locally. The dashboard calls this too.
+        """
         location = self._stored(row)
         sink, destination = self._sink_and_destination(row)
         if isinstance(sink, LinkingSink):

@@ -127,7 +127,7 @@ class MeetingsPage:
             return await self._page(
                 request, login, status=400, errors=list(exc.errors), values=values
             )
-        row = await asyncio.to_thread(api._store, wanted, now)
+        row = await asyncio.to_thread(api.create_meeting, wanted, now)
         visitor, host = self.server.links(row.room_name)
         created = {"room": row.room_name, "visitor": visitor, "host": host}
         return await self._page(request, login, created=created)
@@ -135,7 +135,7 @@ class MeetingsPage:
     async def delete(self, request: web.Request, login: Login) -> web.StreamResponse:
         meeting_id = request.match_info["id"]
         api = self.server.api.meetings
-        name = await asyncio.to_thread(api._delete, meeting_id)
+        name = await asyncio.to_thread(api.delete_meeting, meeting_id)
         if name is not None:
             await self.server.end_room(name, "this meeting has been deleted")
         notice = f"Meeting {name} deleted." if name else "That meeting was already deleted."

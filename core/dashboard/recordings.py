@@ -150,7 +150,7 @@ class RecordingsPage:
         if row is None:
             return self._back("problem", "That recording does not exist (any more).")
         try:
-            link = await api._link(row, LINK_SECONDS)
+            link = await api.make_access_link(row, LINK_SECONDS)
         except Refused as exc:
             return self._back("problem", f"Cannot download it: {exc.message}")
         raise web.HTTPSeeOther(link)
