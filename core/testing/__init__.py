@@ -16,6 +16,9 @@ Modules (import them directly; nothing heavy is imported here):
     one) back to frame times with PyAV.
 ``recfw.testing.rooms``
     :class:`~recfw.testing.rooms.TempRoom`: drive a trigger by hand through ``step``.
+``recfw.testing.netns``
+    :class:`~recfw.testing.netns.Network`: several "machines" on one box as
+    network namespaces on a private bridge (root only), processes run inside them.
 ``recfw.testing.pytest_plugin``
     the ``pytest11`` plugin (fixtures ``recfw_plugins``, ``register_plugin``,
     ``s3_endpoint``, ``temp_room``); loaded automatically where recfw is installed.

@@ -27,6 +27,10 @@ has recfw; nothing here imports anything heavy until a fixture is used.
     A migrated :class:`recfw.control.Database`, once on SQLite (a file in the
     test's temporary folder) and once on PostgreSQL (a fresh database copied
     from a migrated template): tests that use it run on both.
+``netns_network``
+    A :class:`recfw.testing.netns.Network`: "hosts" (network namespaces with
+    private addresses, only inside them) on one bridge, removed after the test.
+    Skipped with the reason where namespaces cannot be made (not root).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 
     from recfw.control import Database
     from recfw.manager import PluginInfo, Plugins
+    from recfw.testing.netns import Network
     from recfw.testing.postgres import PostgresServer
     from recfw.testing.rooms import TempRoom
     from recfw.testing.s3server import S3Server
@@ -158,3 +163,15 @@ def control_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Datab
     yield db
     db.dispose()
     server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def netns_network() -> Iterator[Network]:
+    """Network namespaces as hosts on one private switch (see :mod:`recfw.testing.netns`)."""
+    from recfw.testing.netns import Network, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with Network() as network:
+        yield network
