@@ -19,7 +19,9 @@ peers moved straight into the host's), and IPv6 is switched off inside them so
 no host sends router solicitations or uses link-local addresses.
 
 Processes run in a host with ``ip netns exec`` (:meth:`Host.popen`,
-:meth:`Host.run`), their output captured line by line (:class:`HostProcess`).
+:meth:`Host.run`), their output captured line by line (:class:`HostProcess`);
+each also gets its own UTS namespace whose host name is :attr:`Host.hostname`
+(``recfw-NAME``), so "machines" have different names as real ones do.
 :meth:`Host.entered` moves *the calling thread* into the host's namespace for a
 block (``setns(2)``): sockets created there stay in that namespace afterwards,
 and threads started there inherit it, so a test can run an in-process server
@@ -283,13 +285,23 @@ class Host:
         self.netns = netns
         #: Its private address on the network.
         self.address = address
+        #: The machine name its processes see (``socket.gethostname()``).
+        self.hostname = f"recfw-{name}"
         self.processes: list[HostProcess] = []
 
     def __repr__(self) -> str:
         return f"<Host {self.name} {self.address} ({self.netns})>"
 
     def _argv(self, argv: Sequence[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.netns, *[str(a) for a in argv]]
+        # Its own UTS namespace too, so the process sees the host's name as the
+        # machine's (recfw names a spool's machine by it). Each step execs the
+        # next one: the pid is the command's own.
+        return [
+            "ip", "netns", "exec", self.netns,
+            "unshare", "--uts", "--",
+            "sh", "-c", 'hostname "$0" && exec "$@"', self.hostname,
+            *[str(a) for a in argv],
+        ]  # fmt: skip
 
     def run(
         self, argv: Sequence[str], timeout: float = 60, check: bool = False, **kwargs: Any

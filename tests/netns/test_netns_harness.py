@@ -80,6 +80,9 @@ def test_hosts_have_their_own_address_and_only_their_subnet(netns_network: Netwo
     routes = [r.strip() for r in a.run(["ip", "route"], check=True).stdout.splitlines()]
     assert routes == [f"10.213.0.0/24 dev eth0 proto kernel scope link src {a.address}"]
     assert "inet6" not in a.run(["ip", "-o", "addr"], check=True).stdout  # IPv6 off inside
+    # its own machine name, and the root namespace's stays as it was
+    assert a.run(["hostname"], check=True).stdout.strip() == "recfw-alpha"
+    assert socket.gethostname() != "recfw-alpha"
 
 
 def test_entered_thread_sockets_belong_to_the_host(netns_network: Network):
