@@ -1,0 +1,167 @@
+"""recfw across machines, shown on one box with network namespaces (issue 11).
+
+The control plane, the customer's S3 bucket and webhook receiver, and the
+people in the meeting are each on their own "machine" (a network namespace
+with a private address, see :mod:`recfw.testing.netns`); they reach each other
+only over the private switch, and WebRTC runs between those addresses (the
+room server offers its own address only: ``[server] iceAddresses``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from netns_machines import WEBHOOK_SECRET, Deployment, wait_for
+from recfw.control import Recording
+from recfw.control.models import OutboxEvent
+from recfw.events import SIGNATURE_HEADER, verify
+from recfw.manager import load_plugins
+from recfw.rooms import Participant
+from recfw.server.client import HeadlessParticipant
+from recfw.server.ice import restrict_host_addresses, unrestrict_host_addresses
+from recfw.testing import netns
+from recfw.testing.media import decode_file
+from recfw.testing.netns import Network
+from sqlalchemy import select
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        netns.unavailable_reason() is not None, reason=str(netns.unavailable_reason())
+    ),
+]
+
+
+def recordings(deployment: Deployment) -> list[Recording]:
+    with deployment.database().session(readonly=True) as s:
+        return list(s.scalars(select(Recording).order_by(Recording.start_date)))
+
+
+def check_every_event_delivered(deployment: Deployment) -> list[dict]:
+    """Every event in the outbox reached the receiver, signed; returns them in outbox order."""
+    assert deployment.receiver is not None
+    with deployment.database().session(readonly=True) as s:
+        ids = [e.id for e in s.scalars(select(OutboxEvent).order_by(OutboxEvent.seq))]
+    by_id: dict[str, dict] = {}
+    for headers, body in deployment.receiver.posts:
+        envelope = json.loads(body)
+        assert headers["webhook-id"] == envelope["id"]
+        assert verify(body, headers[SIGNATURE_HEADER], WEBHOOK_SECRET)
+        assert by_id.setdefault(envelope["id"], envelope) == envelope  # a repeat is the same
+    assert set(ids) <= set(by_id), "an event in the outbox never reached the receiver"
+    return [by_id[i] for i in ids]
+
+
+def delivered(deployment: Deployment, kind: str, recording_id: str) -> bool:
+    assert deployment.receiver is not None
+    return any(
+        e["type"] == kind and e["data"].get("recordingId") == recording_id
+        for e in deployment.receiver.events
+    )
+
+
+def fetch_and_decode(deployment: Deployment, key: str, folder: Path):
+    assert deployment.s3 is not None
+    target = folder / key
+    deployment.s3.client().download_file(deployment.bucket, key, str(target))
+    return decode_file(target)
+
+
+async def test_recorder_killed_on_the_control_machine_records_on(
+    netns_network: Network, tmp_path: Path
+):
+    """The embedded default across machines: ``recfw run`` supervises its recorder
+    processes on its own machine; people join from another. SIGKILL of the recorder
+    mid-recording: a new one records on into a new file, the lost part is reported
+    failed and its kept file is stored, and every event reaches the receiver."""
+    deployment = Deployment(netns_network, tmp_path)
+    customer = deployment.customer
+    with customer.entered():
+        restrict_host_addresses([customer.address])  # this process's WebRTC: the customer's
+        try:
+            await deployment.start_customer()
+            deployment.write_config()
+            base = await deployment.start_control()
+            assert base.startswith(f"http://{deployment.control.address}:")
+            run = deployment.run
+            assert run is not None
+            meeting = await deployment.create_meeting()
+            room = meeting["roomName"].lstrip("/")
+            source = load_plugins().get("sources", "synthetic")
+            media = source.create(Participant(id="synthetic-guest", display_name="Syn"), {})
+            async with HeadlessParticipant(f"{base}/{room}", media, name="Syn"):
+
+                def recording_with_bytes(index: int):
+                    rows = recordings(deployment)
+                    if len(rows) <= index or not rows[index].spool_path:
+                        return None
+                    path = Path(rows[index].spool_path)
+                    ok = path.exists() and path.stat().st_size > 50_000
+                    return rows[index] if ok else None
+
+                first = await wait_for(lambda: recording_with_bytes(0), 120, "a recording")
+                assert first.node == deployment.control.hostname
+                started = run.find(r"recorder process (\d+) started")
+                assert started, run.output
+                recorder = int(started.group(1))
+                assert recorder in deployment.control.pids(), "the recorder runs on control"
+                os.kill(recorder, signal.SIGKILL)
+                second = await wait_for(
+                    lambda: recording_with_bytes(1), 120, "a new recorder recording on"
+                )
+                assert second.filename != first.filename
+            # The person left: the second recording is stored; the kept first one too.
+
+            def both_stored():
+                rows = recordings(deployment)
+                return rows if [r.status for r in rows] == ["stored", "stored"] else None
+
+            rows = await wait_for(both_stored, 120, "both files stored")
+            assert sorted(deployment.s3.keys(deployment.bucket)) == sorted(r.filename for r in rows)
+            for row in rows:
+                decoded = fetch_and_decode(deployment, row.filename, tmp_path)
+                assert decoded.video_count > 10 and decoded.audio_end > 1.0
+            await wait_for(
+                lambda: (
+                    delivered(deployment, "recording.finished", rows[1].recording_id)
+                    and delivered(deployment, "recording.failed", rows[0].recording_id)
+                ),
+                60,
+                "the events",
+            )
+            events = await wait_for(
+                lambda: _quietly(check_every_event_delivered, deployment), 60, "every event"
+            )
+            types = [e["type"] for e in events]
+            assert types.count("recording.started") == 2
+            failed = [e["data"] for e in events if e["type"] == "recording.failed"]
+            assert [f["recordingId"] for f in failed] == [rows[0].recording_id]
+            assert "killed by SIGKILL" in failed[0]["error"]
+            finished = [e["data"] for e in events if e["type"] == "recording.finished"]
+            assert sorted(f["recordingId"] for f in finished) == sorted(
+                r.recording_id for r in rows
+            ), "the kept part is reported finished once stored, like the rest"
+            # A clean stop; its status is 1 because one of its recordings failed (the killed part).
+            run.send_signal(signal.SIGINT)
+            assert await _exit_code(run) == 1, run.output
+            assert "recording failed: the recorder died" in run.output
+        finally:
+            unrestrict_host_addresses()
+            await deployment.close()
+
+
+def _quietly(check, *args):
+    try:
+        return check(*args)
+    except AssertionError:
+        return None
+
+
+async def _exit_code(process) -> int:
+    import asyncio
+
+    return await asyncio.to_thread(process.wait, 60)
