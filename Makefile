@@ -20,8 +20,9 @@ setup: $(BIN)/recfw
 demo: setup
 	$(BIN)/recfw demo
 
-# Debian packages the tests need: headless Chromium (browser tests) and the
-# PostgreSQL server (the control plane's tests start one in a temp folder).
+# Debian packages the tests need: headless Chromium (browser tests), the
+# PostgreSQL server (the control plane's tests start one in a temp folder) and
+# redis-server (the recording queue's tests start one on loopback).
 # Installed only when missing; needs root (CI runs as root).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -30,6 +31,9 @@ system-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
 	  echo "installing Debian's postgresql for the database tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || { \
+	  echo "installing Debian's redis-server for the recording queue tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 # What the contrib/ plugins' tests need: their Python dependencies (pinned in
 # constraints.txt) and the Azurite emulator from the npm registry, in a cache dir.

@@ -40,6 +40,10 @@ A TOML file (``recfw.toml``)::
     videoFps = 30
     videoCodec = "VP8"          # or "H264": every participant of a room uses it
 
+    [workers]                   # recording jobs on Redis (docs/architecture.md)
+    queue = "redis://redis.internal:6379/0"   # or RECFW_QUEUE_URL; default: local
+    # capacity = 1.6            # cores a worker on this host offers (default 80%)
+
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
     secret = "..."              # or RECFW_WEBHOOK_SECRET
@@ -61,13 +65,14 @@ from typing import Any
 
 from .errors import FieldError, SettingsError
 from .events import EVENT_TYPES
+from .queue.settings import WorkerSettings, parse_workers
 from .recording import EMBEDDED_DEFAULT, RecordingOverride
 from .secrets import Secret
 from .settings.merging import merge, with_env_credentials
 from .settings.parsing import parse_recording
 from .storage import TransferOptions, parse_transfer_options
 
-_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage")
+_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage", "workers")
 _SERVER_FIELDS = {
     "host": str,
     "port": int,
@@ -154,6 +159,8 @@ class Config:
     webhooks: tuple[WebhookEndpoint, ...] = ()
     path: Path | None = None
     storage: TransferOptions = TransferOptions()
+    #: ``[workers]``: the Redis job queue and admission (:mod:`recfw.queue.settings`).
+    workers: WorkerSettings = WorkerSettings()
 
 
 def _is_ip(address: str) -> bool:
@@ -345,6 +352,7 @@ def parse_config(
     server = _server(data.get("server"), environ, errors)
     webhooks = _webhooks(data.get("webhooks"), environ, errors)
     storage = parse_transfer_options(data.get("storage"), errors)
+    workers = parse_workers(data.get("workers"), environ, errors)
     if errors:
         raise SettingsError(errors)
     return Config(
@@ -354,6 +362,7 @@ def parse_config(
         webhooks=webhooks,
         path=path,
         storage=storage,
+        workers=workers,
     )
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ..config import Config
     from ..manager import Plugins
+    from ..queue.redisq import JobQueue
     from ..recording import RecordingSettings
     from ..session import RecordingSession
 
@@ -84,6 +85,7 @@ class Room:
         meeting_id: str | None = None,
         mode: str = "normal",
         base_url: Callable[[], str | None] | None = None,
+        queue: JobQueue | None = None,
     ):
         self.name = name
         self.mode = mode
@@ -112,16 +114,36 @@ class Room:
         #: Recordings run in recorder processes (``recfw worker``); the server decodes nothing.
         self.supervised = base_url is not None
         if base_url is not None:
-            self._supervise(base_url, meeting_id)
+            self._supervise(base_url, meeting_id, queue)
 
     # --- recorder processes -----------------------------------------------------
 
-    def _supervise(self, base_url: Callable[[], str | None], meeting_id: str | None) -> None:
-        """Each recording is made by a ``recfw worker`` process that joins this room."""
+    def _supervise(
+        self,
+        base_url: Callable[[], str | None],
+        meeting_id: str | None,
+        queue: JobQueue | None = None,
+    ) -> None:
+        """Each recording is made by a ``recfw worker`` process that joins this room:
+        one this server starts, or (with ``queue``) one a queue worker admits."""
         from functools import partial
 
         from ..worker.supervisor import SupervisedSession
 
+        if queue is not None:
+            from ..queue.session import QueuedSession
+
+            self.engine.session_factory = partial(
+                QueuedSession,
+                base_url=base_url,
+                register_token=self._recorder_tokens.add,
+                on_died=self.engine.recorder_died,
+                meeting_id=self.engine.meeting_id,
+                queue=queue,
+                workers=self.config.workers,
+                people=lambda: len(self.engine.state.people),
+            )
+            return
         self.engine.session_factory = partial(
             SupervisedSession,
             base_url=base_url,

@@ -23,6 +23,11 @@ has recfw; nothing here imports anything heavy until a fixture is used.
     a temporary folder (:class:`recfw.testing.postgres.PostgresServer`), one
     per session. Skipped where PostgreSQL is not installed, except under CI
     (``CI`` set), where that is an error.
+``redis_server``
+    A real Redis server (Debian's ``redis-server``) on 127.0.0.1 at a free port,
+    persistence off, in a temporary folder, started for one test and stopped
+    after it (:class:`recfw.testing.redis.RedisServer`; ``.url`` is its URL).
+    Skipped where Redis is not installed, except under CI (``CI`` set).
 ``control_db``
     A migrated :class:`recfw.control.Database`, once on SQLite (a file in the
     test's temporary folder) and once on PostgreSQL (a fresh database copied
@@ -47,6 +52,7 @@ if TYPE_CHECKING:
     from recfw.manager import PluginInfo, Plugins
     from recfw.testing.netns import Network
     from recfw.testing.postgres import PostgresServer
+    from recfw.testing.redis import RedisServer
     from recfw.testing.rooms import TempRoom
     from recfw.testing.s3server import S3Server
 
@@ -125,6 +131,23 @@ def postgres_server() -> Iterator[PostgresServer]:
             raise
         pytest.skip(str(exc))
     with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server on 127.0.0.1 for one test (see :class:`RedisServer`)."""
+    import os
+
+    from recfw.testing.redis import RedisServer, RedisUnavailable, find_redis_server
+
+    try:
+        find_redis_server()
+    except RedisUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    with RedisServer() as server:
         yield server
 
 
