@@ -23,7 +23,7 @@ import aiohttp
 from recfw.config import parse_config
 from recfw.control import Database
 from recfw.control.crypto import new_key
-from recfw.testing.netns import HostProcess, Network
+from recfw.testing.netns import Host, HostProcess, Network
 from recfw.testing.processes import RECFW
 from recfw.testing.s3server import S3Server
 from recfw.testing.webhooks import WebhookReceiver
@@ -90,6 +90,8 @@ class Deployment:
         self.run: HostProcess | None = None
         self.base = ""
         self.db: Database | None = None
+        #: Environment every recfw process gets (e.g. ``RECFW_DATABASE_URL``).
+        self.shared_env: dict[str, str] = {}
 
     # --- the customer's side -------------------------------------------------------
 
@@ -110,29 +112,40 @@ class Deployment:
             RECFW_WEBHOOK_EXIT_WAIT="1",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.shared_env)
         env.update(extra)
         return env
 
     # --- the control plane -------------------------------------------------------
 
-    def write_config(self, extra: str = "") -> None:
+    def write_config(
+        self,
+        extra: str = "",
+        path: Path | None = None,
+        data_dir: Path | None = None,
+        host: Host | None = None,
+    ) -> Path:
+        """A machine's config file (the control plane's by default)."""
         assert self.s3 is not None and self.receiver is not None
-        self.config_path.parent.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
+        path = path or self.config_path
+        host = host or self.control
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
             CONFIG.format(
                 bucket=self.bucket,
                 key_id=self.s3.access_key_id,
                 secret=self.s3.secret_access_key,
                 endpoint=self.s3.endpoint_url,
                 region=self.s3.region,
-                host=self.control.address,
-                data_dir=self.data_dir,
+                host=host.address,
+                data_dir=data_dir or self.data_dir,
                 subnet=self.network.subnet,
                 webhook_url=self.receiver.url,
                 webhook_secret=WEBHOOK_SECRET,
                 extra=extra,
             )
         )
+        return path
 
     async def start_control(self, env: dict[str, str] | None = None) -> str:
         """``recfw run`` on the control host; returns its base URL."""
@@ -146,7 +159,8 @@ class Deployment:
         return self.base
 
     def database(self) -> Database:
-        """The control plane's SQLite database, read directly by the test."""
+        """The control plane's database (its SQLite file, or ``RECFW_DATABASE_URL``
+        of :meth:`env`), read directly by the test."""
         if self.db is None:
             config = parse_config({"server": {"dataDir": str(self.data_dir)}}, environ={})
             self.db = Database.open(config, self.env(), upgrade=False)

@@ -26,6 +26,7 @@ from recfw.server.ice import restrict_host_addresses, unrestrict_host_addresses
 from recfw.testing import netns
 from recfw.testing.media import decode_file
 from recfw.testing.netns import Network
+from recfw.testing.processes import RECFW
 from sqlalchemy import select
 
 pytestmark = [
@@ -165,3 +166,163 @@ async def _exit_code(process) -> int:
     import asyncio
 
     return await asyncio.to_thread(process.wait, 60)
+
+
+QUEUE_CONFIG = """
+[workers]
+queue = "{queue}"
+heartbeat = 0.5
+deadAfter = 4
+admissionTimeout = 60
+"""
+
+
+async def test_worker_machine_killed_mid_recording_records_on_another(
+    netns_network: Network, tmp_path: Path
+):
+    """Issue 11's several machines: ``recfw run`` (control), PostgreSQL, Redis and two
+    ``recfw worker --queue`` machines, each its own namespace; people join from the
+    customer's. The machine of the worker that records is killed (every process on it
+    SIGKILLed) mid-recording: the other worker records on into a new file, the lost part
+    is reported failed, and its spool file is stored once that machine starts a worker
+    again. Every file ends up in the bucket and decodes; every event is delivered."""
+    pytest.importorskip("redis")
+    from recfw.testing.postgres import PostgresServer, PostgresUnavailable, find_bin_dir
+    from recfw.testing.redis import RedisServer, RedisUnavailable, find_redis_server
+
+    try:
+        find_bin_dir()
+        find_redis_server()
+    except (PostgresUnavailable, RedisUnavailable) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    deployment = Deployment(netns_network, tmp_path)
+    customer = deployment.customer
+    db_host = netns_network.add_host("db")
+    redis_host = netns_network.add_host("redis")
+    machines = {name: netns_network.add_host(name) for name in ("workera", "workerb")}
+    postgres: PostgresServer | None = None
+    redis: RedisServer | None = None
+    workers: dict[str, list] = {name: [] for name in machines}
+
+    def start_worker(name: str):
+        host = machines[name]
+        config = deployment.write_config(
+            QUEUE_CONFIG.format(queue=redis.url),
+            path=tmp_path / name / "recfw.toml",
+            data_dir=tmp_path / name / "data",
+            host=host,
+        )
+        process = host.popen(
+            [RECFW, "worker", "--config", str(config), "--capacity", "1.6"],
+            env=deployment.env(),
+            cwd=config.parent,
+        )
+        workers[name].append(process)
+        return process
+
+    with customer.entered():
+        restrict_host_addresses([customer.address])
+        try:
+            await deployment.start_customer()
+            with db_host.entered():  # pg_ctl (and so the server) start on the db machine
+                postgres = PostgresServer(
+                    host=db_host.address, trusted_networks=(str(netns_network.subnet),)
+                ).start()
+            deployment.shared_env["RECFW_DATABASE_URL"] = postgres.create_database()
+            with redis_host.entered():
+                redis = RedisServer(host=redis_host.address).start()
+            deployment.write_config(QUEUE_CONFIG.format(queue=redis.url))
+            base = await deployment.start_control()
+            for name in machines:
+                await start_worker(name).await_for(r"taking jobs from", 90)
+            listed = deployment.control.run(
+                [RECFW, "workers", "--config", str(deployment.config_path)],
+                env=deployment.env(),
+                timeout=60,
+            )
+            assert listed.returncode == 0, listed.stdout + listed.stderr
+            for name in machines:
+                assert f"recfw-{name}" in listed.stdout, listed.stdout
+
+            meeting = await deployment.create_meeting()
+            room = meeting["roomName"].lstrip("/")
+            source = load_plugins().get("sources", "synthetic")
+            media = source.create(Participant(id="synthetic-guest", display_name="Syn"), {})
+            async with HeadlessParticipant(f"{base}/{room}", media, name="Syn"):
+
+                def recording_with_bytes(index: int):
+                    rows = recordings(deployment)
+                    if len(rows) <= index or not rows[index].spool_path:
+                        return None
+                    path = Path(rows[index].spool_path)
+                    ok = path.exists() and path.stat().st_size > 50_000
+                    return rows[index] if ok else None
+
+                first = await wait_for(lambda: recording_with_bytes(0), 120, "a recording")
+                victim = next(n for n in machines if first.node == f"worker/recfw-{n}")
+                survivor = next(n for n in machines if n != victim)
+                assert first.spool_path.startswith(str(tmp_path / victim)), "its own disk"
+                # The machine goes down: every process on it dies at once.
+                doomed = machines[victim].pids()
+                assert workers[victim][0].pid in doomed and len(doomed) >= 2  # + its recorder
+                for pid in doomed:
+                    os.kill(pid, signal.SIGKILL)
+                second = await wait_for(
+                    lambda: recording_with_bytes(1), 120, "the other worker recording on"
+                )
+                assert second.node == f"worker/recfw-{survivor}"
+                assert second.filename != first.filename
+                assert Path(first.spool_path).exists(), "the lost part's file stays on its disk"
+                assert recordings(deployment)[0].status != "stored"
+                # The machine comes back: its worker stores what its dead recorder left.
+                await start_worker(victim).await_for(r"taking jobs from", 90)
+
+                def first_stored():
+                    return recordings(deployment)[0].status == "stored"
+
+                await wait_for(first_stored, 120, "the lost part's file stored")
+            # The person left: the record-on part is finished and stored too.
+
+            def both_stored():
+                rows = recordings(deployment)
+                return rows if [r.status for r in rows] == ["stored", "stored"] else None
+
+            rows = await wait_for(both_stored, 120, "both files stored")
+            assert sorted(deployment.s3.keys(deployment.bucket)) == sorted(r.filename for r in rows)
+            for row in rows:
+                decoded = fetch_and_decode(deployment, row.filename, tmp_path)
+                assert decoded.video_count > 10 and decoded.audio_end > 1.0
+                assert not Path(row.spool_path).exists(), "a stored file leaves the spool"
+            await wait_for(
+                lambda: (
+                    delivered(deployment, "recording.finished", rows[1].recording_id)
+                    and delivered(deployment, "recording.finished", rows[0].recording_id)
+                    and delivered(deployment, "recording.failed", rows[0].recording_id)
+                ),
+                60,
+                "the events",
+            )
+            events = await wait_for(
+                lambda: _quietly(check_every_event_delivered, deployment), 60, "every event"
+            )
+            types = [e["type"] for e in events]
+            assert types.count("recording.started") == 2
+            failed = [e["data"] for e in events if e["type"] == "recording.failed"]
+            assert [f["recordingId"] for f in failed] == [rows[0].recording_id]
+            finished = [e["data"] for e in events if e["type"] == "recording.finished"]
+            assert sorted(f["recordingId"] for f in finished) == sorted(
+                r.recording_id for r in rows
+            )
+            for name in machines:
+                workers[name][-1].send_signal(signal.SIGTERM)
+                assert await _exit_code(workers[name][-1]) == 0, workers[name][-1].output
+        finally:
+            unrestrict_host_addresses()
+            await deployment.close()
+            if postgres is not None:
+                with db_host.entered():
+                    postgres.stop()
+            if redis is not None:
+                redis.stop()
