@@ -16,9 +16,13 @@ Modules (import them directly; nothing heavy is imported here):
     one) back to frame times with PyAV.
 ``recfw.testing.rooms``
     :class:`~recfw.testing.rooms.TempRoom`: drive a trigger by hand through ``step``.
+``recfw.testing.janus``
+    :class:`~recfw.testing.janus.JanusServer`: a real Janus (VideoRoom,
+    WebSocket API) confined to loopback, configured in a temporary folder.
 ``recfw.testing.pytest_plugin``
     the ``pytest11`` plugin (fixtures ``recfw_plugins``, ``register_plugin``,
-    ``s3_endpoint``, ``temp_room``); loaded automatically where recfw is installed.
+    ``s3_endpoint``, ``temp_room``, ``postgres_server``, ``control_db``,
+    ``janus_server``); loaded automatically where recfw is installed.
 
 See docs/plugin-guide.md.
 """
