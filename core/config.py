@@ -44,6 +44,11 @@ A TOML file (``recfw.toml``)::
     queue = "redis://redis.internal:6379/0"   # or RECFW_QUEUE_URL; default: local
     # capacity = 1.6            # cores a worker on this host offers (default 80%)
 
+    [rooms]                     # where rooms' media goes (docs/rooms.md)
+    backend = "builtin"         # or "janus": media through a Janus VideoRoom
+    janusUrl = "ws://127.0.0.1:8188"
+    # janusApiSecret: Janus's api_secret; better from RECFW_JANUS_API_SECRET
+
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
     secret = "..."              # or RECFW_WEBHOOK_SECRET
@@ -72,7 +77,7 @@ from .settings.merging import merge, with_env_credentials
 from .settings.parsing import parse_recording
 from .storage import TransferOptions, parse_transfer_options
 
-_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage", "workers")
+_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage", "workers", "rooms")
 _SERVER_FIELDS = {
     "host": str,
     "port": int,
@@ -132,6 +137,24 @@ class ServerSettings:
     video_codec: str = "VP8"
 
 
+ROOM_BACKENDS = ("builtin", "janus")
+JANUS_SECRET_ENV = "RECFW_JANUS_API_SECRET"
+
+
+@dataclass(frozen=True)
+class RoomsSettings:
+    """``[rooms]``: where rooms' media goes.
+
+    ``backend = "builtin"`` (default): recfw's own forwarding server (aiortc).
+    ``"janus"``: a Janus VideoRoom at ``janus_url`` (its WebSocket API), with
+    ``janus_api_secret`` (``[rooms] janusApiSecret`` or ``RECFW_JANUS_API_SECRET``).
+    """
+
+    backend: str = "builtin"
+    janus_url: str = "ws://127.0.0.1:8188"
+    janus_api_secret: Secret | None = None
+
+
 @dataclass(frozen=True)
 class WebhookEndpoint:
     """A URL that receives signed event envelopes."""
@@ -161,6 +184,8 @@ class Config:
     storage: TransferOptions = TransferOptions()
     #: ``[workers]``: the Redis job queue and admission (:mod:`recfw.queue.settings`).
     workers: WorkerSettings = WorkerSettings()
+
+    rooms: RoomsSettings = RoomsSettings()
 
 
 def _is_ip(address: str) -> bool:
@@ -278,6 +303,69 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
     return ServerSettings(**values)
 
 
+def _rooms(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> RoomsSettings:
+    env_secret = environ.get(JANUS_SECRET_ENV) or None
+    secret = Secret(env_secret) if env_secret else None
+    if data is None:
+        return RoomsSettings(janus_api_secret=secret)
+    if not isinstance(data, Mapping):
+        errors.append(FieldError("rooms", "must be a table"))
+        return RoomsSettings()
+    values: dict[str, Any] = {"janus_api_secret": secret}
+    for key, value in data.items():
+        if key not in ("backend", "janusUrl", "janusApiSecret"):
+            errors.append(
+                FieldError(
+                    f"rooms.{key}", "unknown field (known: backend, janusUrl, janusApiSecret)"
+                )
+            )
+        elif not isinstance(value, str):
+            errors.append(
+                FieldError(f"rooms.{key}", f"must be a string, not {type(value).__name__}")
+            )
+        elif key == "backend":
+            if value not in ROOM_BACKENDS:
+                errors.append(
+                    FieldError(
+                        "rooms.backend",
+                        f"must be one of {', '.join(ROOM_BACKENDS)}, not {value!r}",
+                    )
+                )
+            else:
+                values["backend"] = value
+        elif key == "janusUrl":
+            problem = _ws_url_problem(value)
+            if problem:
+                errors.append(FieldError("rooms.janusUrl", problem))
+            else:
+                values["janus_url"] = value
+        elif not value.strip():
+            errors.append(
+                FieldError(
+                    "rooms.janusApiSecret", "must not be empty (leave it out if Janus has none)"
+                )
+            )
+        else:
+            values["janus_api_secret"] = Secret(value)
+    return RoomsSettings(**values)
+
+
+def _ws_url_problem(url: str) -> str | None:
+    """What is wrong with a Janus WebSocket URL (``None``: nothing)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        return f"must be a ws:// or wss:// URL (Janus's WebSocket API), not {url!r}"
+    if port is None:
+        return "must name the port (Janus's WebSocket API listens on 8188 by default)"
+    return None
+
+
 def _webhooks(
     data: Any, environ: Mapping[str, str], errors: list[FieldError]
 ) -> tuple[WebhookEndpoint, ...]:
@@ -353,6 +441,7 @@ def parse_config(
     webhooks = _webhooks(data.get("webhooks"), environ, errors)
     storage = parse_transfer_options(data.get("storage"), errors)
     workers = parse_workers(data.get("workers"), environ, errors)
+    rooms = _rooms(data.get("rooms"), environ, errors)
     if errors:
         raise SettingsError(errors)
     return Config(
@@ -363,6 +452,7 @@ def parse_config(
         path=path,
         storage=storage,
         workers=workers,
+        rooms=rooms,
     )
 
 

@@ -19,9 +19,13 @@ Modules (import them directly; nothing heavy is imported here):
 ``recfw.testing.netns``
     :class:`~recfw.testing.netns.Network`: several "machines" on one box as
     network namespaces on a private bridge (root only), processes run inside them.
+``recfw.testing.janus``
+    :class:`~recfw.testing.janus.JanusServer`: a real Janus (VideoRoom,
+    WebSocket API) confined to loopback, configured in a temporary folder.
 ``recfw.testing.pytest_plugin``
     the ``pytest11`` plugin (fixtures ``recfw_plugins``, ``register_plugin``,
-    ``s3_endpoint``, ``temp_room``); loaded automatically where recfw is installed.
+    ``s3_endpoint``, ``temp_room``, ``postgres_server``, ``control_db``,
+    ``janus_server``); loaded automatically where recfw is installed.
 
 See docs/plugin-guide.md.
 """

@@ -28,6 +28,11 @@ has recfw; nothing here imports anything heavy until a fixture is used.
     persistence off, in a temporary folder, started for one test and stopped
     after it (:class:`recfw.testing.redis.RedisServer`; ``.url`` is its URL).
     Skipped where Redis is not installed, except under CI (``CI`` set).
+``janus_server``
+    A real Janus WebRTC server (Debian's ``janus``: VideoRoom plugin, WebSocket
+    transport) confined to loopback, configured in a temporary folder
+    (:class:`recfw.testing.janus.JanusServer`), one per test module. Skipped
+    where Janus is not installed, except under CI (``CI`` set).
 ``control_db``
     A migrated :class:`recfw.control.Database`, once on SQLite (a file in the
     test's temporary folder) and once on PostgreSQL (a fresh database copied
@@ -50,6 +55,7 @@ if TYPE_CHECKING:
 
     from recfw.control import Database
     from recfw.manager import PluginInfo, Plugins
+    from recfw.testing.janus import JanusServer
     from recfw.testing.netns import Network
     from recfw.testing.postgres import PostgresServer
     from recfw.testing.redis import RedisServer
@@ -148,6 +154,23 @@ def redis_server() -> Iterator[RedisServer]:
             raise
         pytest.skip(str(exc))
     with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def janus_server() -> Iterator[JanusServer]:
+    """Janus on 127.0.0.1 (an ephemeral port) for one test module (see :class:`JanusServer`):
+    ``janus_server.url``, ``janus_server.api_secret``, ``janus_server.pid``."""
+    import os
+
+    from recfw.testing.janus import JanusServer, janus_available
+
+    if not janus_available():
+        message = "Janus is not installed: run `make system-deps` (apt-get install janus)"
+        if os.environ.get("CI"):
+            raise RuntimeError(message)
+        pytest.skip(message)
+    with JanusServer() as server:
         yield server
 
 

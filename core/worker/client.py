@@ -9,6 +9,13 @@ which slot (``slot`` messages). The worker decodes what it receives itself
 (aiortc's receivers), and each slot's person is a participant of the
 :class:`~recfw.media.CompositeRecorder` that writes the spool file.
 
+In a room whose media goes through Janus (``welcome.backend == "janus"``) the
+recorder sends no offer: the room server subscribes it to every publisher
+with ONE multistream subscription (the highest simulcast layer) and relays
+Janus's offers (``subscribe_offer {sdp, streams}``, one per change); the
+recorder answers each (``subscribe_answer``) on the same peer connection, and
+each ``streams`` entry says whose media an m-line (``mid``) carries.
+
 State goes back to the room server as lines on stdout (see
 :func:`recfw.worker.job.state_line`): ``joined``, ``recording``, ``stopped``
 (with the recording's figures) or ``failed`` (with why).
@@ -43,8 +50,9 @@ CONNECT_TIMEOUT = 20.0
 class RecorderClient:
     """The recorder's signalling + media connection to one room.
 
-    ``on_person(slot, media | None)`` is called when a slot's person changes
-    (``None``: the slot is empty now); the media are fresh subscriptions to the
+    ``on_person(key, participant | None, media | None)`` is called when a slot's
+    person changes (``key``: the slot; in a Janus room the participant id;
+    ``None``: the slot is empty now); the media are fresh subscriptions to the
     slot's received tracks, so stopping them leaves the slot's tracks running.
     """
 
@@ -64,6 +72,10 @@ class RecorderClient:
         self._tracks: dict[int, dict[str, Any]] = {}
         self._peers: dict[int, dict[str, Any] | None] = {}
         self._shown: dict[int, str | None] = {}
+        #: Janus rooms: the person (by participant id) whose media each mid carries.
+        self._mids: dict[str, dict[str, Any]] = {}
+        self._people: dict[str, Participant] = {}
+        self._shown_janus: set[str] = set()
 
     async def connect(self) -> None:
         if self.url.is_loopback:
@@ -107,7 +119,12 @@ class RecorderClient:
             if message.get("role") != str(Role.RECORDER):
                 raise RecfwError(f"joined as {message.get('role')!r}, not as the recorder")
             self._welcome.set()
-            await self._negotiate(int(message.get("slots", 0)))
+            if message.get("backend") == "janus":
+                self._janus_pc()
+            else:
+                await self._negotiate(int(message.get("slots", 0)))
+        elif kind == "subscribe_offer":
+            await self._subscribe_offer(message)
         elif kind == "answer":
             assert self.pc is not None
             sdp = filter_sdp(message["sdp"], self.url.is_loopback)
@@ -154,6 +171,71 @@ class RecorderClient:
             {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self.url.is_loopback)}
         )
 
+    # --- Janus: one multistream subscription, renegotiated on each change ---------
+
+    def _janus_pc(self) -> None:
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        self.pc = pc
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            log.info("recorder: connection %s", pc.connectionState)
+            if pc.connectionState == "connected":
+                self._connected.set()
+            elif pc.connectionState in ("failed", "closed"):
+                self.errors.append(f"media connection {pc.connectionState}")
+                self.closed.set()
+
+        # Nobody may be publishing yet: the recorder is "connected" when it is in the
+        # room; its media connection comes with the first subscription offer.
+        self._connected.set()
+
+    async def _subscribe_offer(self, message: dict[str, Any]) -> None:
+        assert self.pc is not None and self._ws is not None
+        streams = message.get("streams") or []
+        sdp = filter_sdp(str(message["sdp"]), self.url.is_loopback)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self._ws.send_json(
+            {
+                "type": "subscribe_answer",
+                "sdp": filter_sdp(self.pc.localDescription.sdp, self.url.is_loopback),
+            }
+        )
+        self._mids = {
+            str(s["mid"]): s["peer"]
+            for s in streams
+            if isinstance(s, dict) and isinstance(s.get("peer"), dict)
+        }
+        self._sync_janus()
+
+    def _sync_janus(self) -> None:
+        """Tell ``on_person`` who is in the subscription now (both tracks known)."""
+        assert self.pc is not None
+        tracks: dict[str, dict[str, Any]] = {}
+        for transceiver in self.pc.getTransceivers():
+            peer = self._mids.get(str(transceiver.mid))
+            track = transceiver.receiver.track
+            if peer is None or track is None:
+                continue
+            tracks.setdefault(str(peer["id"]), {})[transceiver.kind] = track
+            if str(peer["id"]) not in self._people:
+                self._people[str(peer["id"])] = _participant(peer)
+        wanted = {pid for pid, t in tracks.items() if "video" in t and "audio" in t}
+        for pid in [p for p in self._shown_janus if p not in wanted]:
+            self._shown_janus.discard(pid)
+            self.on_person(pid, None, None)
+        for pid in wanted - self._shown_janus:
+            self._shown_janus.add(pid)
+            media = ParticipantMedia(
+                self._people[pid],
+                video=self._relay.subscribe(tracks[pid]["video"]),
+                audio=self._relay.subscribe(tracks[pid]["audio"]),
+            )
+            self.on_person(pid, self._people[pid], media)
+
     def _sync(self, slot: int) -> None:
         """Tell ``on_person`` when the person in ``slot`` (with both tracks known) changes."""
         tracks = self._tracks.get(slot, {})
@@ -167,9 +249,7 @@ class RecorderClient:
         if pid is None:
             self.on_person(slot, None, None)
             return
-        role_name = str(peer.get("role"))
-        role = Role(role_name) if role_name in {str(r) for r in Role} else Role.VISITOR
-        participant = Participant(id=pid, display_name=str(peer.get("name") or pid), role=role)
+        participant = _participant(peer)
         media = ParticipantMedia(
             participant,
             video=self._relay.subscribe(tracks["video"]),
@@ -188,6 +268,14 @@ class RecorderClient:
             self._reader.cancel()
         if self._session is not None:
             await self._session.close()
+
+
+def _participant(peer: dict[str, Any]) -> Participant:
+    """The person a ``slot`` / ``subscribe_offer`` entry describes."""
+    pid = str(peer.get("id"))
+    role_name = str(peer.get("role"))
+    role = Role(role_name) if role_name in {str(r) for r in Role} else Role.VISITOR
+    return Participant(id=pid, display_name=str(peer.get("name") or pid), role=role)
 
 
 def report(out: IO[str], state: str, **fields: Any) -> None:
@@ -257,9 +345,9 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
         stop.set()
 
     recorder.on_failure = encoder_failed
-    people: dict[int, str] = {}
+    people: dict[Any, str] = {}
 
-    def on_person(slot: int, participant: Participant | None, media: Any) -> None:
+    def on_person(slot: Any, participant: Participant | None, media: Any) -> None:
         gone = people.pop(slot, None)
         if gone is not None:
             recorder.remove(gone)
