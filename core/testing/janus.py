@@ -21,6 +21,11 @@ and ``janus.plugin.videoroom.jcfg`` into a temporary folder and starts
 * every request needs the random ``api_secret`` (the browser never talks to
   Janus; recfw does).
 
+``JanusServer(host=ADDRESS)`` runs it on a test network's address instead (a
+network namespace of :mod:`recfw.testing.netns`, started from a thread that
+entered it): WebSocket API and ICE on that address only (``ice_enforce_list``
+names it), no shim needed.
+
 ``with JanusServer() as janus: janus.url`` (``ws://127.0.0.1:PORT``),
 ``janus.api_secret``, ``janus.pid``. Janus's log goes to ``janus.log`` in
 the folder (printed in the error when it does not come up).
@@ -61,13 +66,13 @@ def _others(folder: Path, keep: str) -> str:
     return ",".join(names)
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def _free_udp_range(size: int = 200) -> tuple[int, int]:
+def _free_udp_range(size: int = 200, host: str = "127.0.0.1") -> tuple[int, int]:
     """A random UDP port range (Janus's RTP ports) whose first port is free now."""
     import random
 
@@ -75,7 +80,7 @@ def _free_udp_range(size: int = 200) -> tuple[int, int]:
         start = random.randrange(20000, 60000 - size)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
-                s.bind(("127.0.0.1", start))
+                s.bind((host, start))
             except OSError:
                 continue
         return start, start + size
@@ -115,8 +120,11 @@ def build_shim(folder: Path) -> Path:
     return library
 
 
-def janus_config(folder: Path, port: int, api_secret: str, rtp: tuple[int, int]) -> None:
-    """Write the three config files of a loopback-only Janus into ``folder``."""
+def janus_config(
+    folder: Path, port: int, api_secret: str, rtp: tuple[int, int], host: str = "127.0.0.1"
+) -> None:
+    """Write the three config files of a Janus confined to ``host`` (loopback) into ``folder``."""
+    enforce = "lo" if host == "127.0.0.1" else host
     (folder / "janus.jcfg").write_text(
         f"""general: {{
     configs_folder = "{folder}"
@@ -126,7 +134,7 @@ def janus_config(folder: Path, port: int, api_secret: str, rtp: tuple[int, int])
     loggers_folder = "{LIB / "loggers"}"
     debug_level = 4
     debug_timestamps = true
-    interface = "127.0.0.1"
+    interface = "{host}"
     api_secret = "{api_secret}"
     session_timeout = 60
     hide_dependencies = true
@@ -140,7 +148,7 @@ media: {{
 }}
 nat: {{
     nice_debug = false
-    ice_enforce_list = "lo"
+    ice_enforce_list = "{enforce}"
     ignore_mdns = true
     full_trickle = false
 }}
@@ -164,7 +172,7 @@ events: {{
     json = "plain"
     ws = true
     ws_port = {port}
-    ws_ip = "127.0.0.1"
+    ws_ip = "{host}"
     wss = false
     ws_logging = "err,warn"
 }}
@@ -186,7 +194,8 @@ admin: {{
 class JanusServer:
     """Janus on loopback in a temporary folder (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.folder: Path | None = None
         self.port: int | None = None
         self.api_secret = secrets.token_urlsafe(18)
@@ -195,7 +204,7 @@ class JanusServer:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -221,10 +230,12 @@ class JanusServer:
 
     def _start(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="recfw-janus-"))
-        self.port = _free_port()
-        janus_config(self.folder, self.port, self.api_secret, _free_udp_range())
-        shim = build_shim(self.folder)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LD_PRELOAD": str(shim)}
+        self.port = _free_port(self.host)
+        rtp = _free_udp_range(host=self.host)
+        janus_config(self.folder, self.port, self.api_secret, rtp, self.host)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        if self.host == "127.0.0.1":
+            env["LD_PRELOAD"] = str(build_shim(self.folder))
         self._log = open(self.folder / "janus.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [JANUS, "-F", str(self.folder), "-C", str(self.folder / "janus.jcfg"), "-o"],
@@ -242,7 +253,7 @@ class JanusServer:
                 )
             with (
                 contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+                socket.create_connection((self.host, self.port), timeout=0.5),
             ):
                 return
             time.sleep(0.1)

@@ -180,20 +180,24 @@ admissionTimeout = 60
 async def test_worker_machine_killed_mid_recording_records_on_another(
     netns_network: Network, tmp_path: Path
 ):
-    """Issue 11's several machines: ``recfw run`` (control), PostgreSQL, Redis and two
-    ``recfw worker --queue`` machines, each its own namespace; people join from the
-    customer's. The machine of the worker that records is killed (every process on it
-    SIGKILLed) mid-recording: the other worker records on into a new file, the lost part
-    is reported failed, and its spool file is stored once that machine starts a worker
-    again. Every file ends up in the bucket and decodes; every event is delivered."""
+    """Issue 11's several machines: ``recfw run`` (control), PostgreSQL, Redis, Janus
+    (the room's media) and two ``recfw worker --queue`` machines, each its own namespace;
+    people join from the customer's. The machine of the worker that records is killed
+    (every process on it SIGKILLed) mid-recording: the other worker records on into a new
+    file, the lost part is reported failed, and its spool file is stored once that machine
+    starts a worker again. Every file ends up in the bucket and decodes; every event is
+    delivered."""
     pytest.importorskip("redis")
+    from recfw.testing.janus import JanusServer, janus_available
     from recfw.testing.postgres import PostgresServer, PostgresUnavailable, find_bin_dir
     from recfw.testing.redis import RedisServer, RedisUnavailable, find_redis_server
 
     try:
         find_bin_dir()
         find_redis_server()
-    except (PostgresUnavailable, RedisUnavailable) as exc:
+        if not janus_available():
+            raise RuntimeError("Janus is not installed: run `make system-deps`")
+    except (PostgresUnavailable, RedisUnavailable, RuntimeError) as exc:
         if os.environ.get("CI"):
             raise
         pytest.skip(str(exc))
@@ -201,9 +205,11 @@ async def test_worker_machine_killed_mid_recording_records_on_another(
     customer = deployment.customer
     db_host = netns_network.add_host("db")
     redis_host = netns_network.add_host("redis")
+    janus_host = netns_network.add_host("janus")
     machines = {name: netns_network.add_host(name) for name in ("workera", "workerb")}
     postgres: PostgresServer | None = None
     redis: RedisServer | None = None
+    janus: JanusServer | None = None
     workers: dict[str, list] = {name: [] for name in machines}
 
     def start_worker(name: str):
@@ -233,8 +239,14 @@ async def test_worker_machine_killed_mid_recording_records_on_another(
             deployment.shared_env["RECFW_DATABASE_URL"] = postgres.create_database()
             with redis_host.entered():
                 redis = RedisServer(host=redis_host.address).start()
-            deployment.write_config(QUEUE_CONFIG.format(queue=redis.url))
-            base = await deployment.start_control()
+            with janus_host.entered():
+                janus = JanusServer(host=janus_host.address).start()
+            rooms = f'\n[rooms]\nbackend = "janus"\njanusUrl = "{janus.url}"\n'
+            deployment.write_config(QUEUE_CONFIG.format(queue=redis.url) + rooms)
+            # Only the control plane talks to Janus's API: only it gets the secret.
+            base = await deployment.start_control(
+                deployment.env(RECFW_JANUS_API_SECRET=janus.api_secret)
+            )
             for name in machines:
                 await start_worker(name).await_for(r"taking jobs from", 90)
             listed = deployment.control.run(
@@ -250,7 +262,7 @@ async def test_worker_machine_killed_mid_recording_records_on_another(
             room = meeting["roomName"].lstrip("/")
             source = load_plugins().get("sources", "synthetic")
             media = source.create(Participant(id="synthetic-guest", display_name="Syn"), {})
-            async with HeadlessParticipant(f"{base}/{room}", media, name="Syn"):
+            async with HeadlessParticipant(f"{base}/{room}", media, name="Syn") as guest:
 
                 def recording_with_bytes(index: int):
                     rows = recordings(deployment)
@@ -260,6 +272,7 @@ async def test_worker_machine_killed_mid_recording_records_on_another(
                     ok = path.exists() and path.stat().st_size > 50_000
                     return rows[index] if ok else None
 
+                assert guest.backend == "janus"
                 first = await wait_for(lambda: recording_with_bytes(0), 120, "a recording")
                 victim = next(n for n in machines if first.node == f"worker/recfw-{n}")
                 survivor = next(n for n in machines if n != victim)
@@ -326,3 +339,5 @@ async def test_worker_machine_killed_mid_recording_records_on_another(
                     postgres.stop()
             if redis is not None:
                 redis.stop()
+            if janus is not None:
+                janus.stop()
