@@ -23,6 +23,7 @@ demo: setup
 # Debian packages the tests need: headless Chromium (browser tests), the
 # PostgreSQL server (the control plane's tests start one in a temp folder) and
 # redis-server (the recording queue's tests start one on loopback).
+# iproute2's `ip` makes the network namespaces of tests/netns (root only).
 # Installed only when missing; needs root (CI runs as root).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -34,6 +35,9 @@ system-deps:
 	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || { \
 	  echo "installing Debian's redis-server for the recording queue tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || { \
+	  echo "installing Debian's iproute2 for the several-machines tests (network namespaces)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
 
 # What the contrib/ plugins' tests need: their Python dependencies (pinned in
 # constraints.txt) and the Azurite emulator from the npm registry, in a cache dir.
