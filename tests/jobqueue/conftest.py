@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from recfw.control.crypto import new_key
 from recfw.queue.redisq import JobQueue
+from recfw.server.client import HeadlessParticipant
 from recfw.server.ice import unrestrict_host_addresses
 from recfw.testing.processes import drain, start_run
 from recfw.testing.webhooks import WebhookReceiver
@@ -200,9 +201,22 @@ async def deployment(redis_server, tmp_path):
     yield make
     for d in made:
         await d.stop()
+        print(d.logs())  # shown by pytest when the test failed
     await queue.close()
     await receiver.stop()
     unrestrict_host_addresses()
+
+
+@contextlib.asynccontextmanager
+async def joined(url: str, media, name: str):
+    """A headless participant in the room at ``url``, with a join timeout that holds on a
+    loaded machine (the room server may take long to answer its first join)."""
+    participant = HeadlessParticipant(url, media, name=name)
+    try:
+        await participant.connect(timeout=120)
+        yield participant
+    finally:
+        await participant.__aexit__(None, None, None)
 
 
 def stored_path(line: str) -> Path:
@@ -211,4 +225,4 @@ def stored_path(line: str) -> Path:
     return Path(location.removeprefix("file://"))
 
 
-__all__ = ["Deployment", "json", "stored_path", "until"]
+__all__ = ["Deployment", "joined", "json", "stored_path", "until"]

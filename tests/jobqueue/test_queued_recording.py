@@ -13,10 +13,9 @@ import json
 import pytest
 from recfw.manager import load_plugins
 from recfw.queue.cost import cost
-from recfw.server.client import HeadlessParticipant
 from worker.conftest import BLUE, RED, decoded_seconds, is_colour, synthetic, tile_colours
 
-from .conftest import stored_path, until
+from .conftest import joined, stored_path, until
 
 GREEN = (30, 200, 30)
 ONE_PERSON = cost(1)  # [server] video is 1280x720 at 30 fps by default
@@ -28,7 +27,7 @@ async def test_a_job_no_worker_can_take_fails_with_the_reason(deployment):
     await d.worker("small", 0.4)
     plugins = load_plugins()
     url = f"{d.base}/standup"
-    async with HeadlessParticipant(url, synthetic(plugins, "a", RED), name="A"):
+    async with joined(url, synthetic(plugins, "a", RED), "A"):
         failed = await until(lambda: d.lines("recording failed:"), 120, "recording failed")
         assert d.events  # the receiver works
     text = failed[0]
@@ -54,9 +53,7 @@ async def test_three_rooms_recorded_by_two_workers_within_their_capacity(deploym
     async with contextlib.AsyncExitStack() as stack:
         for room, colour in colours.items():
             await stack.enter_async_context(
-                HeadlessParticipant(
-                    f"{d.base}/{room}", synthetic(plugins, room, colour), name=room.title()
-                )
+                joined(f"{d.base}/{room}", synthetic(plugins, room, colour), room.title())
             )
 
         async def three_jobs():
@@ -86,3 +83,55 @@ async def test_three_rooms_recorded_by_two_workers_within_their_capacity(deploym
         (colour,) = tile_colours(path, 1)
         assert is_colour(colour, colours[room]), (room, colour)
     await until(lambda: len(d.events("recording.finished")) == 3, 60, "recording.finished x3")
+
+
+@pytest.mark.slow
+async def test_a_killed_worker_s_room_records_on_and_its_file_is_stored_when_it_returns(
+    deployment,
+):
+    d = await deployment(admission=60)
+    room_for_one = round(ONE_PERSON + 0.05, 2)
+    await d.worker("a", room_for_one)
+    await d.worker("b", room_for_one)
+    plugins = load_plugins()
+
+    async def recording_on(exclude: str | None = None):
+        for w in await d.queue.workers():
+            for job in w["jobs"]:
+                if job["state"] == "recording" and w["name"] != exclude:
+                    return w["name"], job["jobId"]
+        return None
+
+    async with joined(f"{d.base}/standup", synthetic(plugins, "a", RED), "A"):
+        first_worker, first_job = await until(recording_on, 180, "the first recording")
+        await asyncio.sleep(3.0)
+        d.kill_worker(first_worker)  # the worker and its recorder: its machine died
+        other, second_job = await until(
+            lambda: recording_on(exclude=first_worker), 180, "the other worker recording on"
+        )
+        assert second_job != first_job
+        failed = await until(lambda: d.events("recording.failed"), 60, "recording.failed")
+        await asyncio.sleep(2.0)
+    lost = failed[0]["data"]
+    assert lost["recordingId"] == first_job, failed
+    assert "the recorder died" in lost["error"] and first_worker in lost["error"], lost
+    assert lost["keptAt"].endswith(".mkv") and f"spool-{first_worker}" in lost["keptAt"]
+    # The second part is stored as usual, under a new name (a new start time).
+    (line,) = await until(lambda: d.lines("stored "), 180, "the second part stored")
+    second = stored_path(line)
+    assert second.name != lost["filename"] and decoded_seconds(second)[0] > 1.0
+    finished = [e["data"]["recordingId"] for e in d.events("recording.finished")]
+    assert finished == [second_job] or finished == [second_job, first_job]
+    # The dead worker comes back: it stores the file its killed recorder left.
+    await d.worker(first_worker, room_for_one)
+
+    def first_stored():
+        return [e for e in d.events("recording.finished") if e["data"]["recordingId"] == first_job]
+
+    (event,) = await until(first_stored, 120, "the lost part stored by its worker")
+    first = d.folder / "recordings" / event["data"]["filename"]
+    assert first.exists(), event
+    video, audio = decoded_seconds(first)
+    assert video > 1.0 and audio > 1.0, (video, audio)
+    (colour,) = tile_colours(first, 1)
+    assert is_colour(colour, RED), colour
