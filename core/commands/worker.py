@@ -47,6 +47,12 @@ HELP = "Record one room (a JSON job on stdin or in a file), or take jobs from a 
     default=None,
     help="Where this worker's recorders write their files (default: <data dir>/spool).",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(("debug", "info", "warning", "error"), case_sensitive=False),
+    default=None,
+    help="Log messages from this level up, to stderr (default: warning; recfw -v: info).",
+)
 @config_option("the embedded default (the database and secret key in .recfw/).")
 def worker_command(
     job: str,
@@ -54,6 +60,7 @@ def worker_command(
     capacity: float | None,
     name: str | None,
     spool_dir: Path | None,
+    log_level: str | None,
     config_path: Path | None,
 ) -> None:
     """Record one room as its recorder process, or take jobs from a Redis queue.
@@ -76,6 +83,8 @@ def worker_command(
     --config (database, secret key) as `recfw run`. Ctrl-C (SIGTERM) finishes and
     stores the running recordings, then exits.
     """
+    if log_level is not None:
+        logging.getLogger().setLevel(log_level.upper())
     if queue_url is None:
         from ..config import load_config
 
