@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -265,9 +266,12 @@ async def test_worker_machine_killed_mid_recording_records_on_another(
                 assert workers[victim][0].pid in doomed and len(doomed) >= 2  # + its recorder
                 for pid in doomed:
                     os.kill(pid, signal.SIGKILL)
+                killed = time.monotonic()
                 second = await wait_for(
                     lambda: recording_with_bytes(1), 120, "the other worker recording on"
                 )
+                # A figure, not a bound: kill to the new part's row (deadAfter 4 s + a join).
+                print(f"record-on row {time.monotonic() - killed:.1f} s after the kill")
                 assert second.node == f"worker/recfw-{survivor}"
                 assert second.filename != first.filename
                 assert Path(first.spool_path).exists(), "the lost part's file stays on its disk"
