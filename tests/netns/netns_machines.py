@@ -177,7 +177,16 @@ class Deployment:
             assert answer.status == 201, await answer.text()
             return await answer.json()
 
+    def print_outputs(self, lines: int = 80) -> None:
+        """Each process's last lines (pytest shows them when the test failed)."""
+        for host in self.network.hosts.values():
+            for process in host.processes:
+                command = " ".join(Path(a).name for a in process.argv[:3])
+                print(f"--- {host.name} {host.address}: {command} (status {process.returncode})")
+                print("\n".join(process.lines[-lines:]))
+
     async def close(self) -> None:
+        self.print_outputs()
         if self.db is not None:
             self.db.dispose()
         with self.customer.entered():
