@@ -72,14 +72,15 @@ class RecorderClient:
         self._tracks: dict[int, dict[str, Any]] = {}
         self._peers: dict[int, dict[str, Any] | None] = {}
         self._shown: dict[int, str | None] = {}
+        #: Whether the room's media is on loopback only (the welcome's ``loopbackOnly``:
+        #: the server's ``iceAddresses``, not the address the recorder reached it at).
+        self._loopback = self.url.is_loopback
         #: Janus rooms: the person (by participant id) whose media each mid carries.
         self._mids: dict[str, dict[str, Any]] = {}
         self._people: dict[str, Participant] = {}
         self._shown_janus: set[str] = set()
 
     async def connect(self) -> None:
-        if self.url.is_loopback:
-            restrict_host_addresses(["127.0.0.1"])
         self._session = aiohttp.ClientSession()
         try:
             self._ws = await asyncio.wait_for(
@@ -119,6 +120,11 @@ class RecorderClient:
             if message.get("role") != str(Role.RECORDER):
                 raise RecfwError(f"joined as {message.get('role')!r}, not as the recorder")
             self._welcome.set()
+            # A recorder on the server's machine reaches it at 127.0.0.1 while the room's
+            # media may be on other addresses (iceAddresses): those decide, not the URL.
+            self._loopback = bool(message.get("loopbackOnly", self.url.is_loopback))
+            if self._loopback:
+                restrict_host_addresses(["127.0.0.1"])
             if message.get("backend") == "janus":
                 self._janus_pc()
             else:
@@ -127,7 +133,7 @@ class RecorderClient:
             await self._subscribe_offer(message)
         elif kind == "answer":
             assert self.pc is not None
-            sdp = filter_sdp(message["sdp"], self.url.is_loopback)
+            sdp = filter_sdp(message["sdp"], self._loopback)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         elif kind == "slot":
             self._peers[int(message["index"])] = message.get("peer")
@@ -168,7 +174,7 @@ class RecorderClient:
         await pc.setLocalDescription(await pc.createOffer())
         assert self._ws is not None
         await self._ws.send_json(
-            {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self.url.is_loopback)}
+            {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
         )
 
     # --- Janus: one multistream subscription, renegotiated on each change ---------
@@ -195,13 +201,13 @@ class RecorderClient:
     async def _subscribe_offer(self, message: dict[str, Any]) -> None:
         assert self.pc is not None and self._ws is not None
         streams = message.get("streams") or []
-        sdp = filter_sdp(str(message["sdp"]), self.url.is_loopback)
+        sdp = filter_sdp(str(message["sdp"]), self._loopback)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await self._ws.send_json(
             {
                 "type": "subscribe_answer",
-                "sdp": filter_sdp(self.pc.localDescription.sdp, self.url.is_loopback),
+                "sdp": filter_sdp(self.pc.localDescription.sdp, self._loopback),
             }
         )
         self._mids = {

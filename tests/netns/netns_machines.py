@@ -48,7 +48,7 @@ region = "{region}"
 fileFormat = "mkv"
 
 [server]
-host = "{host}"
+host = "{listen}"
 port = 0
 dataDir = "{data_dir}"
 iceAddresses = ["{host}"]
@@ -124,8 +124,10 @@ class Deployment:
         path: Path | None = None,
         data_dir: Path | None = None,
         host: Host | None = None,
+        listen: str | None = None,
     ) -> Path:
-        """A machine's config file (the control plane's by default)."""
+        """A machine's config file (the control plane's by default); the server listens
+        on ``listen`` (default: the host's address) and offers the host's address to ICE."""
         assert self.s3 is not None and self.receiver is not None
         path = path or self.config_path
         host = host or self.control
@@ -138,6 +140,7 @@ class Deployment:
                 endpoint=self.s3.endpoint_url,
                 region=self.s3.region,
                 host=host.address,
+                listen=listen or host.address,
                 data_dir=data_dir or self.data_dir,
                 subnet=self.network.subnet,
                 webhook_url=self.receiver.url,
@@ -155,7 +158,8 @@ class Deployment:
             cwd=self.config_path.parent,
         )
         match = await self.run.await_for(r"recfw room server on (\S+)", 90)
-        self.base = match.group(1)
+        # Listening on every address, it prints 0.0.0.0: others reach it at its address.
+        self.base = match.group(1).replace("://0.0.0.0:", f"://{self.control.address}:")
         return self.base
 
     def database(self) -> Database:

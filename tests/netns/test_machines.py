@@ -75,23 +75,25 @@ def fetch_and_decode(deployment: Deployment, key: str, folder: Path):
 
 
 async def test_built_in_room_recorded_across_machines(netns_network: Network, tmp_path: Path):
-    """The embedded default with the room server on its own machine: the participant
-    joins from the customer's machine (WebRTC between the two private addresses; the
-    server offers only its ``iceAddresses``), the recorder process runs on the control
-    machine, and the file lands in the customer's bucket; every event is delivered."""
+    """The embedded default with the room server on its own machine, listening on every
+    address as docs/rooms.md advises: the participant joins from the customer's machine
+    (WebRTC between the two private addresses; the server offers only its
+    ``iceAddresses``), the recorder process on the control machine reaches the server at
+    127.0.0.1 yet connects its media to the ``iceAddresses``, and the file lands in the
+    customer's bucket; every event is delivered."""
     deployment = Deployment(netns_network, tmp_path)
     customer = deployment.customer
     with customer.entered():
         restrict_host_addresses([customer.address])  # this process's WebRTC: the customer's
         try:
             await deployment.start_customer()
-            deployment.write_config()
+            deployment.write_config(listen="0.0.0.0")
             base = await deployment.start_control()
             control = deployment.control
             assert base.startswith(f"http://{control.address}:")
             run = deployment.run
             assert run is not None
-            assert run.find(rf"ICE addresses offered: {re.escape(control.address)}$")
+            await run.await_for(rf"ICE addresses offered: {re.escape(control.address)}$", 30)
             meeting = await deployment.create_meeting()
             room = meeting["roomName"].lstrip("/")
             source = load_plugins().get("sources", "synthetic")
