@@ -167,8 +167,6 @@ class HeadlessParticipant:
             raise
 
     async def _connect(self, timeout: float) -> None:
-        if self._loopback:
-            restrict_host_addresses(["127.0.0.1"])
         self._session = aiohttp.ClientSession()
         try:
             self._ws = await asyncio.wait_for(self._session.ws_connect(self.url.ws_url), timeout)
@@ -306,6 +304,11 @@ class HeadlessParticipant:
                 self.result.role = message["role"]
                 self._welcome.set()
                 self.backend = str(message.get("backend") or "builtin")
+                # The room's media addresses decide, not the URL (127.0.0.1 on the
+                # server's own machine may front non-loopback iceAddresses).
+                self._loopback = bool(message.get("loopbackOnly", self.url.is_loopback))
+                if self._loopback:
+                    restrict_host_addresses(["127.0.0.1"])
                 await self._negotiate(int(message.get("slots", 0)))
             elif kind == "subscribe_offer":
                 await self._subscribe_offer(message)
