@@ -399,12 +399,26 @@ class QueueWorker:
     # --- heartbeats, reclaiming, recovering ------------------------------------------
 
     async def _heartbeats(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        last_ok = loop.time()
         while not stop.is_set():
             try:
                 await self.queue.heartbeat(self.name, self.info(), self.settings.dead_after)
                 await self.queue.touch(self.name, [r.entry_id for r in self.running.values()])
-            except Exception as exc:  # noqa: BLE001 - Redis down: keep recording
+                last_ok = loop.time()
+            except Exception as exc:  # noqa: BLE001 - Redis down: keep recording a while
                 log.warning("worker %s: heartbeat failed: %s", self.name, self.queue.error(exc))
+                if self.running and loop.time() - last_ok > self.settings.dead_after:
+                    # Others take this worker for dead now and record on: finish and store
+                    # these files rather than record the same rooms twice.
+                    log.error(
+                        "worker %s: no heartbeat for %g s: stopping its %d recording(s)",
+                        self.name,
+                        self.settings.dead_after,
+                        len(self.running),
+                    )
+                    for running in list(self.running.values()):
+                        self._tell_stop(running)
             await self._sleep(stop, self.settings.heartbeat)
 
     async def _reclaims(self, stop: asyncio.Event) -> None:

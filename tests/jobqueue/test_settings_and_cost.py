@@ -27,11 +27,12 @@ def test_queue_url_from_the_file_and_from_the_environment():
     assert config.workers.capacity == 1.5
     assert PASSWORD not in repr(config.workers) and PASSWORD not in str(config)
     assert shown_queue_url(config.workers.queue) == "redis://:********@127.0.0.1:6379/0"
-    env = parse_config(
-        {"workers": {"queue": "redis://127.0.0.1:1/0"}},
-        environ={"RECFW_QUEUE_URL": "redis://127.0.0.1:2/3"},
-    )
+    environ = {"RECFW_QUEUE_URL": "redis://127.0.0.1:2/3"}
+    env = parse_config({}, environ=environ)
     assert env.workers.queue.reveal() == "redis://127.0.0.1:2/3"
+    # As everywhere, a value in the file wins over the environment.
+    both = parse_config({"workers": {"queue": "redis://127.0.0.1:1/0"}}, environ=environ)
+    assert both.workers.queue.reveal() == "redis://127.0.0.1:1/0"
 
 
 @pytest.mark.parametrize(
