@@ -355,15 +355,23 @@ class QueueWorker:
                 with contextlib.suppress(OSError):
                     running.spool_path.unlink()
             if running.final.get("state") != "failed":
-                await self.queue.report(job_id, "failed", reason=reason)
+                await self._say(job_id, "failed", reason=reason)
             return
-        await self.queue.report(job_id, **{**running.final, "size": size})
+        await self._say(job_id, **{**running.final, "size": size})
         # Stored while this worker still holds the spool file's lock: no uploader
         # (this worker's background one included) touches the file meanwhile.
         outcome = await asyncio.to_thread(
             self._store, job_id, running.spool_path, Path(running.entry.job.spool_path).name
         )
-        await self.queue.report(job_id, **outcome)
+        await self._say(job_id, **outcome)
+
+    async def _say(self, job_id: str, state: str, **fields: Any) -> None:
+        """Report a state; Redis being down never stops the file from being stored
+        (the row is then finished by this worker's background uploader)."""
+        try:
+            await self.queue.report(job_id, state, **fields)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("worker %s: could not report %s: %s", self.name, state, exc)
 
     def _store(self, recording_id: str, path: Path, key: str) -> dict[str, Any]:
         """Store ``path`` as ``key`` to the recording's own destination (from the database)."""
