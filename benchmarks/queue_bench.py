@@ -23,7 +23,13 @@ Everything runs on 127.0.0.1; Redis is Debian's ``redis-server`` in a temp folde
 Run::
 
     .venv/bin/python benchmarks/queue_bench.py [--jobs 2000] [--repeats 3]
-        [--runs 5] [--cost-people 1,3] [--seconds 10]
+        [--runs 5] [--cost-people 1,3] [--seconds 10] [--decode-only]
+
+The per-person decode cost is measured flat out (``--decode-only``: only that);
+the composite and encode cost per room size flat out by ``media_bench.py live``
+("cores needed"). Live CPU figures (``--cost-people``) on a machine shared with
+other work are the recorder's *share*, not its need: read them with the load
+average printed.
 """
 
 from __future__ import annotations
@@ -329,6 +335,23 @@ async def latency_and_cost(
         await embedded.stop()
 
 
+def decode_cost(seconds: float) -> float:
+    """Cores one person's 1280x720@30 VP8 costs a recorder to decode (flat out, one
+    thread: CPU seconds per second of video), the part of a person's cost that the
+    flat-out composite of ``media_bench.py live`` (raw pictures) does not include."""
+    import av
+    from recfw.server.encoded_source import encode_vp8
+
+    payloads = encode_vp8(1280, 720, 30, 30)  # one second, a keyframe first
+    codec = av.CodecContext.create("libvpx", "r")
+    c0 = time.process_time()
+    for _ in range(int(seconds)):
+        for data in payloads:
+            for frame in codec.decode(av.Packet(data)):
+                frame.to_ndarray(format="yuv420p")
+    return (time.process_time() - c0) / seconds
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2000)
@@ -337,7 +360,17 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cost-people", default="", help="e.g. 1,3 (empty: skip)")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--decode-only", action="store_true", help="only the VP8 720p30 decode cost"
+    )
     args = parser.parse_args()
+    decode = [decode_cost(max(args.seconds, 1)) for _ in range(3)]
+    print(
+        f"VP8 1280x720@30 decode, one person: {statistics.median(decode):.3f} cores "
+        f"(median of 3 x {args.seconds:g} s of video, flat out)"
+    )
+    if args.decode_only:
+        return
     from recfw.testing.redis import RedisServer
 
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")

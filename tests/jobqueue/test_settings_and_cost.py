@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from recfw.config import parse_config
 from recfw.errors import SettingsError
-from recfw.queue.cost import BASE_CORES, admits, cost, default_capacity
+from recfw.queue.cost import BASE_CORES, PER_PERSON_CORES, admits, cost, default_capacity
 from recfw.queue.settings import shown_queue_url
 
 PASSWORD = "s3cr3t-hunter2"
@@ -80,7 +80,7 @@ def test_cost_grows_with_people_and_pixels(people, width, height, fps):
 
 
 def test_cost_of_a_720p_meeting_and_the_default_capacity():
-    assert cost(2) == pytest.approx(BASE_CORES + 2 * 0.12)
+    assert cost(2) == pytest.approx(BASE_CORES + 2 * PER_PERSON_CORES)
     assert cost(0) == cost(1)  # the recorder records at least one tile
     assert default_capacity(2) == pytest.approx(1.6)
     assert default_capacity(16) == pytest.approx(12.8)
