@@ -88,7 +88,7 @@ def worker_command(
     if queue_url is None:
         from ..config import load_config
 
-        queued = load_config(config_path).workers.queue  # RECFW_QUEUE_URL wins
+        queued = load_config(config_path).workers.queue  # or RECFW_QUEUE_URL
         if queued is not None:
             queue_url = queued.reveal()
     if queue_url is not None:

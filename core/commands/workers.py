@@ -38,7 +38,7 @@ def workers_command(queue_url: str | None, as_json: bool, config_path: Path | No
 
     \b
     Admission: a worker takes a job when cost <= capacity - load, where
-    cost = 0.35 + 0.12 x people x (width x height x fps) / (1280 x 720 x 30)
+    cost = 0.38 + 0.16 x people x (width x height x fps) / (1280 x 720 x 30)
     cores (see docs/architecture.md); a job nobody takes within
     [workers] admissionTimeout seconds fails (recording.failed says why).
     """

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import os
 
-#: Cores of a recorder with nobody in the room: canvas, x264 720p30, Opus, WebRTC.
-#: Measured on the project's 2-core box (docs/architecture.md): 0.30-0.35 cores.
-BASE_CORES = 0.35
-#: Cores per person sending 1280x720 at 30 fps (VP8 decode + scaling into a tile).
-#: Measured on the same box: about 0.12 cores per 720p30 person.
-PER_PERSON_CORES = 0.12
+#: Cores of a recorder's fixed part: the 1280x720@30 canvas, x264 veryfast, Opus.
+#: Measured flat out on the project's 2-core box (``media_bench.py live``, one
+#: person: 0.38 cores; docs/architecture.md).
+BASE_CORES = 0.38
+#: Cores per person sending 1280x720 at 30 fps: VP8 decode (0.148 cores measured flat
+#: out, ``queue_bench.py --decode-only``) + scaling into a tile (0.01: ``media_bench.py
+#: live``, 3 people against 1), rounded up to 0.16.
+PER_PERSON_CORES = 0.16
 #: What hosts offer recorders by default: this share of their cores (as LiveKit Egress).
 DEFAULT_SHARE = 0.8
 _REFERENCE_PIXEL_RATE = 1280 * 720 * 30

@@ -290,6 +290,9 @@ class QueuedSession(SupervisedSession):
         if self.status != SessionStatus.RECORDING or self._stopping:
             return  # start/stop/store see the "exited" state and fail with the cause
         log.error("room %r: %s while recording", self.room_name, cause)
+        # If the worker is alive after all (cut off from Redis, not dead), its recorder
+        # stops and the worker stores its file: one recorder per room, nothing lost.
+        asyncio.get_running_loop().create_task(self._fence())
         self.stopped_at = datetime.now(UTC)
         self._fail(f"the recorder died: {cause}", kept_at=str(self.spool_path))
         if self.on_died is not None:
@@ -297,6 +300,10 @@ class QueuedSession(SupervisedSession):
                 self.on_died(self)
             except Exception:
                 log.exception("room %r: on_died failed", self.room_name)
+
+    async def _fence(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.queue.command(self.job_id, {"type": "stop"})
 
     async def _until(self, wanted: str) -> dict[str, Any]:
         while True:
@@ -307,12 +314,12 @@ class QueuedSession(SupervisedSession):
                 return state
 
     async def _kill(self) -> None:
-        """Give up on the job: nobody starts it any more; a worker running it stops."""
+        """Give up on the job: nobody starts it any more; a worker running it stops (also
+        one that took it just now: it reads the job's commands from the first)."""
         with contextlib.suppress(Exception):
             await self.queue.cancel(self.job_id, self.entry_id if self.worker is None else None)
-        if self.worker is not None:
-            with contextlib.suppress(Exception):
-                await self.queue.command(self.job_id, {"type": "stop"})
+        with contextlib.suppress(Exception):
+            await self.queue.command(self.job_id, {"type": "stop"})
         if self._watch is not None and not self._watch.done():
             self._watch.cancel()
 

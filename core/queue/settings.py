@@ -3,7 +3,7 @@
 ::
 
     [workers]
-    queue = "redis://:password@redis.internal:6379/0"   # or RECFW_QUEUE_URL
+    queue = "redis://:password@redis.internal:6379/0"   # or RECFW_QUEUE_URL (better)
     capacity = 1.6            # cores this host offers recorders (default: 80% of its cores)
     admissionTimeout = 10     # seconds a job may wait for a worker, then recording.failed
     heartbeat = 1             # seconds between a worker's heartbeats
@@ -84,7 +84,7 @@ def queue_url_error(url: str) -> str | None:
 def parse_workers(
     data: Any, environ: Mapping[str, str], errors: list[FieldError]
 ) -> WorkerSettings:
-    """``[workers]`` (and ``RECFW_QUEUE_URL``, which wins over the file's ``queue``)."""
+    """``[workers]`` (and ``RECFW_QUEUE_URL`` when the file sets no ``queue``)."""
     values: dict[str, Any] = {}
     if data is not None and not isinstance(data, Mapping):
         errors.append(FieldError("workers", "must be a table"))
@@ -113,7 +113,7 @@ def parse_workers(
             )
     env = environ.get(QUEUE_URL_ENV)
     field = "workers.queue"
-    if env:
+    if env and "queue" not in values:  # as everywhere: the file wins over the environment
         values["queue"], field = env, QUEUE_URL_ENV
     if "queue" in values:
         problem = queue_url_error(values["queue"])

@@ -355,15 +355,23 @@ class QueueWorker:
                 with contextlib.suppress(OSError):
                     running.spool_path.unlink()
             if running.final.get("state") != "failed":
-                await self.queue.report(job_id, "failed", reason=reason)
+                await self._say(job_id, "failed", reason=reason)
             return
-        await self.queue.report(job_id, **{**running.final, "size": size})
+        await self._say(job_id, **{**running.final, "size": size})
         # Stored while this worker still holds the spool file's lock: no uploader
         # (this worker's background one included) touches the file meanwhile.
         outcome = await asyncio.to_thread(
             self._store, job_id, running.spool_path, Path(running.entry.job.spool_path).name
         )
-        await self.queue.report(job_id, **outcome)
+        await self._say(job_id, **outcome)
+
+    async def _say(self, job_id: str, state: str, **fields: Any) -> None:
+        """Report a state; Redis being down never stops the file from being stored
+        (the row is then finished by this worker's background uploader)."""
+        try:
+            await self.queue.report(job_id, state, **fields)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("worker %s: could not report %s: %s", self.name, state, exc)
 
     def _store(self, recording_id: str, path: Path, key: str) -> dict[str, Any]:
         """Store ``path`` as ``key`` to the recording's own destination (from the database)."""
@@ -399,12 +407,26 @@ class QueueWorker:
     # --- heartbeats, reclaiming, recovering ------------------------------------------
 
     async def _heartbeats(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        last_ok = loop.time()
         while not stop.is_set():
             try:
                 await self.queue.heartbeat(self.name, self.info(), self.settings.dead_after)
                 await self.queue.touch(self.name, [r.entry_id for r in self.running.values()])
-            except Exception as exc:  # noqa: BLE001 - Redis down: keep recording
+                last_ok = loop.time()
+            except Exception as exc:  # noqa: BLE001 - Redis down: keep recording a while
                 log.warning("worker %s: heartbeat failed: %s", self.name, self.queue.error(exc))
+                if self.running and loop.time() - last_ok > self.settings.dead_after:
+                    # Others take this worker for dead now and record on: finish and store
+                    # these files rather than record the same rooms twice.
+                    log.error(
+                        "worker %s: no heartbeat for %g s: stopping its %d recording(s)",
+                        self.name,
+                        self.settings.dead_after,
+                        len(self.running),
+                    )
+                    for running in list(self.running.values()):
+                        self._tell_stop(running)
             await self._sleep(stop, self.settings.heartbeat)
 
     async def _reclaims(self, stop: asyncio.Event) -> None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from recfw.config import parse_config
 from recfw.errors import SettingsError
-from recfw.queue.cost import BASE_CORES, admits, cost, default_capacity
+from recfw.queue.cost import BASE_CORES, PER_PERSON_CORES, admits, cost, default_capacity
 from recfw.queue.settings import shown_queue_url
 
 PASSWORD = "s3cr3t-hunter2"
@@ -27,11 +27,12 @@ def test_queue_url_from_the_file_and_from_the_environment():
     assert config.workers.capacity == 1.5
     assert PASSWORD not in repr(config.workers) and PASSWORD not in str(config)
     assert shown_queue_url(config.workers.queue) == "redis://:********@127.0.0.1:6379/0"
-    env = parse_config(
-        {"workers": {"queue": "redis://127.0.0.1:1/0"}},
-        environ={"RECFW_QUEUE_URL": "redis://127.0.0.1:2/3"},
-    )
+    environ = {"RECFW_QUEUE_URL": "redis://127.0.0.1:2/3"}
+    env = parse_config({}, environ=environ)
     assert env.workers.queue.reveal() == "redis://127.0.0.1:2/3"
+    # As everywhere, a value in the file wins over the environment.
+    both = parse_config({"workers": {"queue": "redis://127.0.0.1:1/0"}}, environ=environ)
+    assert both.workers.queue.reveal() == "redis://127.0.0.1:1/0"
 
 
 @pytest.mark.parametrize(
@@ -79,7 +80,7 @@ def test_cost_grows_with_people_and_pixels(people, width, height, fps):
 
 
 def test_cost_of_a_720p_meeting_and_the_default_capacity():
-    assert cost(2) == pytest.approx(BASE_CORES + 2 * 0.12)
+    assert cost(2) == pytest.approx(BASE_CORES + 2 * PER_PERSON_CORES)
     assert cost(0) == cost(1)  # the recorder records at least one tile
     assert default_capacity(2) == pytest.approx(1.6)
     assert default_capacity(16) == pytest.approx(12.8)
