@@ -40,6 +40,7 @@ from ..server.client import parse_room_url
 from ..server.ice import filter_sdp, restrict_host_addresses
 from ..sources import ParticipantMedia
 from .job import RecordingJob, state_line
+from .keyframes import KeyframeWatch
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class RecorderClient:
         self._mids: dict[str, dict[str, Any]] = {}
         self._people: dict[str, Participant] = {}
         self._shown_janus: set[str] = set()
+        self._keyframes = KeyframeWatch()
 
     async def connect(self) -> None:
         if self.url.is_loopback:
@@ -215,12 +217,15 @@ class RecorderClient:
         """Tell ``on_person`` who is in the subscription now (both tracks known)."""
         assert self.pc is not None
         tracks: dict[str, dict[str, Any]] = {}
+        receivers: dict[str, Any] = {}
         for transceiver in self.pc.getTransceivers():
             peer = self._mids.get(str(transceiver.mid))
             track = transceiver.receiver.track
             if peer is None or track is None:
                 continue
             tracks.setdefault(str(peer["id"]), {})[transceiver.kind] = track
+            if transceiver.kind == "video":
+                receivers[str(peer["id"])] = transceiver.receiver
             if str(peer["id"]) not in self._people:
                 self._people[str(peer["id"])] = _participant(peer)
         wanted = {pid for pid, t in tracks.items() if "video" in t and "audio" in t}
@@ -229,9 +234,11 @@ class RecorderClient:
             self.on_person(pid, None, None)
         for pid in wanted - self._shown_janus:
             self._shown_janus.add(pid)
+            # No picture for a second (a lost keyframe, an undecodable frame): ask again.
+            video = self._keyframes.watch(tracks[pid]["video"], receivers[pid], pid)
             media = ParticipantMedia(
                 self._people[pid],
-                video=self._relay.subscribe(tracks[pid]["video"]),
+                video=self._relay.subscribe(video),
                 audio=self._relay.subscribe(tracks[pid]["audio"]),
             )
             self.on_person(pid, self._people[pid], media)
@@ -258,6 +265,7 @@ class RecorderClient:
         self.on_person(slot, participant, media)
 
     async def close(self) -> None:
+        await self._keyframes.close()
         if self.pc is not None:
             with contextlib.suppress(Exception):
                 await self.pc.close()

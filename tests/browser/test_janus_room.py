@@ -6,7 +6,8 @@ process subscribed to every publisher with one multistream subscription.
 
 * One Chromium in a Janus room: it publishes 3 simulcast layers; the recorder
   takes the highest; the stored file decodes, 720p, its tile live.
-* A 25-person group room: 23 synthetic publishers (aiortc sending pre-encoded
+* A 25-person group room (only with ``RECFW_JANUS_GROUP_TEST=1``: see
+  docs/rooms.md for what it needs): 23 synthetic publishers (aiortc sending pre-encoded
   VP8 + Opus, receiving nothing) and 2 Chromiums whose fake cameras play a red
   and a blue 1280x720 file; the composite is 1280x720 with 25 tiles, and the
   two Chromium tiles are found by colour and change from frame to frame.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,7 +43,7 @@ API_KEY = "janus-test-api-key-5d1c"
 W, H = 1280, 720
 #: The Chromium cameras' frame rate (720p is what is tested; a low rate keeps two
 #: Chromiums' three-layer encoders and the recorder within a busy 2-core box).
-FPS = 10
+FPS = 5
 RED, BLUE = (220, 30, 30), (30, 40, 220)
 GREY = (110, 110, 110)
 
@@ -217,6 +219,10 @@ def _is(colour, target) -> bool:
     return all(abs(float(c) - t) < 60 for c, t in zip(colour, target, strict=True))
 
 
+@pytest.mark.skipif(
+    os.environ.get("RECFW_JANUS_GROUP_TEST") != "1",
+    reason="heavy (25 people, 2 Chromiums, a 25-tile recorder): set RECFW_JANUS_GROUP_TEST=1",
+)
 async def test_a_25_person_janus_room_records_the_chromium_tiles_live(
     janus_server_for, tmp_path, shots
 ):
