@@ -133,6 +133,7 @@ class ServerSettings:
 
 
 ROOM_BACKENDS = ("builtin", "janus")
+_ROOMS_FIELDS = ("backend", "janusUrl", "janusApiSecret")
 JANUS_SECRET_ENV = "RECFW_JANUS_API_SECRET"
 
 
@@ -305,11 +306,9 @@ def _rooms(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> R
         return RoomsSettings()
     values: dict[str, Any] = {"janus_api_secret": secret}
     for key, value in data.items():
-        if key not in ("backend", "janusUrl", "janusApiSecret"):
+        if key not in _ROOMS_FIELDS:
             errors.append(
-                FieldError(
-                    f"rooms.{key}", "unknown field (known: backend, janusUrl, janusApiSecret)"
-                )
+                FieldError(f"rooms.{key}", f"unknown field (known: {', '.join(_ROOMS_FIELDS)})")
             )
         elif not isinstance(value, str):
             errors.append(
