@@ -20,8 +20,10 @@ setup: $(BIN)/recfw
 demo: setup
 	$(BIN)/recfw demo
 
-# Debian packages the tests need: headless Chromium (browser tests) and the
-# PostgreSQL server (the control plane's tests start one in a temp folder).
+# Debian packages the tests need: headless Chromium (browser tests), the
+# PostgreSQL server (the control plane's tests start one in a temp folder), and
+# Janus (the Janus room tests start one on loopback, with a getifaddrs shim built
+# by cc: see recfw.testing.janus).
 # Installed only when missing; needs root (CI runs as root).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -30,6 +32,12 @@ system-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
 	  echo "installing Debian's postgresql for the database tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@command -v janus >/dev/null 2>&1 || { \
+	  echo "installing Debian's janus for the Janus room tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus >/dev/null; }
+	@command -v cc >/dev/null 2>&1 && test -f /usr/include/ifaddrs.h || { \
+	  echo "installing a C compiler: the test Janus is confined to loopback by a small shim"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null; }
 
 # What the contrib/ plugins' tests need: their Python dependencies (pinned in
 # constraints.txt) and the Azurite emulator from the npm registry, in a cache dir.
