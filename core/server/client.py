@@ -178,7 +178,7 @@ class HeadlessParticipant:
             raise RecfwError(
                 f"no answer from the room server at {self.url.ws_url} within {timeout:g} s"
             ) from None
-        join = {"type": "join", "name": self.name, "roomKey": self.url.room_key}
+        join: dict[str, Any] = {"type": "join", "name": self.name, "roomKey": self.url.room_key}
         if not self.receive:
             join["receive"] = False  # a Janus room then offers no subscription
         await self._ws.send_json(join)

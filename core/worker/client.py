@@ -57,7 +57,7 @@ class RecorderClient:
     slot's received tracks, so stopping them leaves the slot's tracks running.
     """
 
-    def __init__(self, job: RecordingJob, on_person: Callable[[int, Any, Any], None]):
+    def __init__(self, job: RecordingJob, on_person: Callable[[Any, Any, Any], None]):
         self.job = job
         self.url = parse_room_url(f"{job.base_url.rstrip('/')}/{job.room}")
         self.on_person = on_person
