@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +67,19 @@ class GridPolicy:
             raise ValueError(
                 f"speaking level must be from -120 to 0 dBFS, got {self.speaking_dbfs!r}"
             )
+
+    @classmethod
+    def from_layout(cls, layout: Mapping[str, Any] | None) -> GridPolicy:
+        """From ``{"maxTiles": .., "minTileSeconds": ..}`` (``[server]`` settings, a job's
+        ``layout``); missing keys take the defaults, unknown keys are an error."""
+        layout = dict(layout or {})
+        unknown = sorted(set(layout) - {"maxTiles", "minTileSeconds"})
+        if unknown:
+            raise ValueError(f"layout: unknown field(s) {', '.join(unknown)}")
+        return cls(
+            max_tiles=layout.get("maxTiles", MAX_TILES),
+            min_seconds=layout.get("minTileSeconds", MIN_TILE_SECONDS),
+        )
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,13 @@ with two differences: it joins with the one-time recorder token of its job
 (role ``recorder``: never a tile, never counted as a person), and it publishes
 nothing. Its offer has ``slots`` pairs of ``recvonly`` video + audio m-lines;
 the server forwards each person's encoded media into a slot and says who is in
-which slot (``slot`` messages). The worker decodes what it receives itself
-(aiortc's receivers), and each slot's person is a participant of the
-:class:`~recfw.media.CompositeRecorder` that writes the spool file.
+which slot (``slot`` messages). The worker's receivers are tapped (aiortc's
+decoders never run): each slot's person gets fresh
+:class:`~recfw.server.forward.DecodedTrack` copies that decode only while the
+recorder reads them, and the recorder pauses the video of people without a tile
+(the active grid), so their video is not decoded at all. Each slot's person is
+a participant of the :class:`~recfw.media.CompositeRecorder` that writes the
+spool file.
 
 State goes back to the room server as lines on stdout (see
 :func:`recfw.worker.job.state_line`): ``joined``, ``recording``, ``stopped``
@@ -25,11 +29,12 @@ from typing import IO, Any
 
 import aiohttp
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaRelay
 
 from ..errors import RecfwError
 from ..rooms import Participant, Role
+from ..server.aiortc_tap import ReceiverTap, tap_receiver
 from ..server.client import parse_room_url
+from ..server.forward import DecodedTrack
 from ..server.ice import filter_sdp, restrict_host_addresses
 from ..sources import ParticipantMedia
 from .job import RecordingJob, state_line
@@ -44,8 +49,8 @@ class RecorderClient:
     """The recorder's signalling + media connection to one room.
 
     ``on_person(slot, media | None)`` is called when a slot's person changes
-    (``None``: the slot is empty now); the media are fresh subscriptions to the
-    slot's received tracks, so stopping them leaves the slot's tracks running.
+    (``None``: the slot is empty now); the media are fresh decoded copies of the
+    slot's received (tapped) tracks, stopped when the slot's person changes.
     """
 
     def __init__(self, job: RecordingJob, on_person: Callable[[int, Any, Any], None]):
@@ -55,13 +60,13 @@ class RecorderClient:
         self.pc: RTCPeerConnection | None = None
         self.closed = asyncio.Event()
         self.errors: list[str] = []
-        self._relay = MediaRelay()
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._welcome = asyncio.Event()
         self._connected = asyncio.Event()
-        self._tracks: dict[int, dict[str, Any]] = {}
+        self._taps: dict[int, tuple[ReceiverTap, ReceiverTap]] = {}
+        self._media: dict[int, ParticipantMedia] = {}
         self._peers: dict[int, dict[str, Any] | None] = {}
         self._shown: dict[int, str | None] = {}
 
@@ -135,49 +140,55 @@ class RecorderClient:
                 self.errors.append(f"media connection {pc.connectionState}")
                 self.closed.set()
 
-        @pc.on("track")
-        def _track(track) -> None:
-            for index, transceiver in enumerate(pc.getTransceivers()):
-                if transceiver.receiver.track is track and index >= 2:
-                    slot = (index - 2) // 2
-                    self._tracks.setdefault(slot, {})[track.kind] = track
-                    self._sync(slot)
-
         pc.addTransceiver("audio", direction="inactive")
         pc.addTransceiver("video", direction="inactive")
-        for _ in range(slots):
-            pc.addTransceiver("video", direction="recvonly")
-            pc.addTransceiver("audio", direction="recvonly")
+        for slot in range(slots):
+            video = pc.addTransceiver("video", direction="recvonly")
+            audio = pc.addTransceiver("audio", direction="recvonly")
+            # Tapped before the connection starts: aiortc decodes nothing here.
+            self._taps[slot] = (
+                tap_receiver(video.receiver, "video"),
+                tap_receiver(audio.receiver, "audio"),
+            )
         await pc.setLocalDescription(await pc.createOffer())
         assert self._ws is not None
         await self._ws.send_json(
             {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self.url.is_loopback)}
         )
+        for slot in list(self._peers):
+            self._sync(slot)
 
     def _sync(self, slot: int) -> None:
-        """Tell ``on_person`` when the person in ``slot`` (with both tracks known) changes."""
-        tracks = self._tracks.get(slot, {})
-        if "video" not in tracks or "audio" not in tracks:
+        """Tell ``on_person`` when the person in ``slot`` changes."""
+        taps = self._taps.get(slot)
+        if taps is None:
             return
         peer = self._peers.get(slot) or {}
         pid = peer.get("id") if isinstance(peer, dict) else None
         if self._shown.get(slot) == pid:
             return
         self._shown[slot] = pid
+        before = self._media.pop(slot, None)
         if pid is None:
             self.on_person(slot, None, None)
+            if before is not None:
+                before.stop()
             return
         role_name = str(peer.get("role"))
         role = Role(role_name) if role_name in {str(r) for r in Role} else Role.VISITOR
         participant = Participant(id=pid, display_name=str(peer.get("name") or pid), role=role)
         media = ParticipantMedia(
-            participant,
-            video=self._relay.subscribe(tracks["video"]),
-            audio=self._relay.subscribe(tracks["audio"]),
+            participant, video=DecodedTrack(taps[0]), audio=DecodedTrack(taps[1])
         )
+        self._media[slot] = media
         self.on_person(slot, participant, media)
+        if before is not None:
+            before.stop()
 
     async def close(self) -> None:
+        for media in self._media.values():
+            media.stop()
+        self._media.clear()
         if self.pc is not None:
             with contextlib.suppress(Exception):
                 await self.pc.close()
@@ -239,15 +250,21 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
     from ..encoding import OutputFormat
     from ..manager import load_plugins
     from ..media import CompositeRecorder
+    from ..media.activegrid import GridPolicy
 
     plugins = load_plugins()
     encoder = plugins.encoder(job.file_format)
+    try:
+        grid = GridPolicy.from_layout(job.layout)
+    except ValueError as exc:
+        report(out, "failed", reason=f"recording job: {exc}")
+        return 1
     # Unbuffered: what the muxer wrote is in the file (the page cache) at once, so a
     # SIGKILL loses only what the encoder had not written yet (the muxer flushes
     # about every second, see recfw.plugins.encoders).
     output = open(job.spool_path, "r+b", buffering=0)  # noqa: SIM115 - closed below
     recorder = CompositeRecorder(
-        encoder, output, OutputFormat(), dict(job.encoder), realtime=job.realtime
+        encoder, output, OutputFormat(), dict(job.encoder), realtime=job.realtime, grid=grid
     )
     failed: list[str] = []
     stop = asyncio.Event()
