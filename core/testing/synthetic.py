@@ -209,6 +209,11 @@ def synthetic_media(
 class SyntheticParticipant(HeadlessParticipant):
     """A synthetic participant in a room: joins over the room's WebSocket + WebRTC.
 
+    Its media are encoded when it is made (cached per number and settings; a
+    fraction of a second per participant at 320x240, more at 720p): make
+    participants before others join on the same event loop, whose connections
+    would otherwise wait.
+
     ``receive=False`` (the default) offers no slots, so the server forwards
     nothing to it; ``receive=True`` offers them and keeps what arrives encoded
     (in :attr:`received`), never decoding it.
