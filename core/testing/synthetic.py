@@ -28,7 +28,11 @@ matches; :func:`participant_colour` gives the colour. ::
         ...
 
 Other clients (a Janus publisher, say) can send the same media:
-:func:`synthetic_media` returns the tracks without joining anything.
+:func:`synthetic_media` returns the tracks without joining anything. They yield
+encoded frames, so an aiortc sender must be set up to send them as they are:
+``install_forwarder(transceiver.sender, track.keyframe_requested)`` from
+:mod:`recfw.server.aiortc_tap`, before the offer (as
+:class:`~recfw.server.client.HeadlessParticipant` does).
 """
 
 from __future__ import annotations
