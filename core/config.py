@@ -39,6 +39,8 @@ A TOML file (``recfw.toml``)::
     videoHeight = 720
     videoFps = 30
     videoCodec = "VP8"          # or "H264": every participant of a room uses it
+    maxTiles = 16               # tiles of the composite; more people: the active grid
+    minTileSeconds = 3          # a tile of the active grid stays at least this long
 
     [rooms]                     # where rooms' media goes (docs/rooms.md)
     backend = "builtin"         # or "janus": media through a Janus VideoRoom
@@ -88,6 +90,8 @@ _SERVER_FIELDS = {
     "videoHeight": int,
     "videoFps": int,
     "videoCodec": str,
+    "maxTiles": int,
+    "minTileSeconds": int,
 }
 #: ``[server]`` integer fields: (attribute, lowest, highest).
 _SERVER_RANGES = {
@@ -95,6 +99,8 @@ _SERVER_RANGES = {
     "videoWidth": ("video_width", 160, 3840),
     "videoHeight": ("video_height", 120, 2160),
     "videoFps": ("video_fps", 1, 60),
+    "maxTiles": ("max_tiles", 2, 49),
+    "minTileSeconds": ("min_tile_seconds", 0, 60),
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -130,6 +136,14 @@ class ServerSettings:
     video_fps: int = 30
     #: The one video codec of every room (all participants send and receive it): VP8 or H264.
     video_codec: str = "VP8"
+    #: Tiles of the recording's composite; with more people, the active grid (docs/rooms.md).
+    max_tiles: int = 16
+    #: Seconds a tile of the active grid stays at least once shown.
+    min_tile_seconds: int = 3
+
+    def grid_layout(self) -> dict[str, int]:
+        """The composite's layout settings as a recorder gets them (``maxTiles``, ...)."""
+        return {"maxTiles": self.max_tiles, "minTileSeconds": self.min_tile_seconds}
 
 
 ROOM_BACKENDS = ("builtin", "janus")
