@@ -33,9 +33,10 @@ from recfw.media.layout import fit, grid
 from recfw.rooms import Participant
 from recfw.server import RoomServer
 from recfw.server.client import HeadlessParticipant
-from recfw.server.encoded_source import PreEncodedAudio, PreEncodedVideo
+from recfw.server.encoded_source import PreEncodedVideo
 from recfw.server.ice import unrestrict_host_addresses
 from recfw.sources import ParticipantMedia
+from recfw.testing.synthetic import SyntheticAudio
 
 pytestmark = pytest.mark.browser
 
@@ -46,6 +47,8 @@ W, H = 1280, 720
 FPS = 5
 RED, BLUE = (220, 30, 30), (30, 40, 220)
 GREY = (110, 110, 110)
+#: Cells of the recording's grid ([server] maxTiles, default 16: 15 people and "+K more").
+TILES = 16
 
 SIMULCAST_JS = """
 async () => {
@@ -238,24 +241,26 @@ async def test_a_25_person_janus_room_records_the_chromium_tiles_live(
     synthetic: list[HeadlessParticipant] = []
     browsers = []
     try:
-        for i in range(people - chromiums):
-            media = ParticipantMedia(
-                Participant(id=f"s{i}"),
-                video=PreEncodedVideo(320, 180, FPS, payloads=payloads),
-                audio=PreEncodedAudio(),
-            )
-            p = HeadlessParticipant(meeting["roomUrl"], media, name=f"S{i}")
-            await p.connect(timeout=60)
-            synthetic.append(p)
-        room = server.rooms[room_name]
-        assert room.capacity == people and room.janus is not None
         async with async_playwright() as pw:
             pages = []
+            # The Chromiums come first: the active grid shows the first 15 by join order
+            # (and speakers: their fake microphones beep, the synthetic ones are silent).
             for i, link in enumerate((meeting["hostRoomUrl"], meeting["roomUrl"])):
                 args = CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={cameras[i]}"]
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
                 browsers.append(browser)
                 pages.append(await open_room(browser, link, ("Red", "Blue")[i]))
+            for i in range(people - chromiums):
+                media = ParticipantMedia(
+                    Participant(id=f"s{i}"),
+                    video=PreEncodedVideo(320, 180, FPS, payloads=payloads),
+                    audio=SyntheticAudio(i, speaking=False),
+                )
+                p = HeadlessParticipant(meeting["roomUrl"], media, name=f"S{i}")
+                await p.connect(timeout=60)
+                synthetic.append(p)
+            room = server.rooms[room_name]
+            assert room.capacity == people and room.janus is not None
             assert len(list(room._people())) == people
             ids = [await participant_id(p) for p in pages]
             # Each Chromium sees the other (through Janus, at the layer that fits 24 tiles).
@@ -281,14 +286,16 @@ async def test_a_25_person_janus_room_records_the_chromium_tiles_live(
     with av.open(str(path)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert frames and frames[0].shape == (720, 1280, 3)
-    rects = [fit(W, H, cell) for cell in grid(people, 1280, 720)]
+    # The active grid: [server] maxTiles (16) cells, 15 people and "+10 more".
+    cells = grid(TILES, 1280, 720)
+    rects = [fit(W, H, cell) for cell in cells[:-1]]
     last = frames[-len(frames) // 3 :]  # everyone is in by then
     colours = [_tile_colour(last[-1], r) for r in rects]
     red = [i for i, c in enumerate(colours) if _is(c, RED)]
     blue = [i for i, c in enumerate(colours) if _is(c, BLUE)]
     grey = [i for i, c in enumerate(colours) if _is(c, GREY)]
     assert len(red) == 1 and len(blue) == 1, colours
-    assert len(grey) == people - chromiums, colours
+    assert len(grey) == TILES - 1 - chromiums, colours
     # The Chromium tiles are live: their moving square changes the picture between frames.
     for index in red + blue:
         r = rects[index]
