@@ -39,6 +39,8 @@ A TOML file (``recfw.toml``)::
     videoHeight = 720
     videoFps = 30
     videoCodec = "VP8"          # or "H264": every participant of a room uses it
+    maxTiles = 16               # tiles of the composite; more people: the active grid
+    minTileSeconds = 3          # a tile of the active grid stays at least this long
 
     [workers]                   # recording jobs on Redis (docs/architecture.md)
     queue = "redis://redis.internal:6379/0"   # or RECFW_QUEUE_URL; default: local
@@ -93,6 +95,8 @@ _SERVER_FIELDS = {
     "videoHeight": int,
     "videoFps": int,
     "videoCodec": str,
+    "maxTiles": int,
+    "minTileSeconds": int,
 }
 #: ``[server]`` integer fields: (attribute, lowest, highest).
 _SERVER_RANGES = {
@@ -100,6 +104,8 @@ _SERVER_RANGES = {
     "videoWidth": ("video_width", 160, 3840),
     "videoHeight": ("video_height", 120, 2160),
     "videoFps": ("video_fps", 1, 60),
+    "maxTiles": ("max_tiles", 2, 49),
+    "minTileSeconds": ("min_tile_seconds", 0, 60),
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -135,9 +141,18 @@ class ServerSettings:
     video_fps: int = 30
     #: The one video codec of every room (all participants send and receive it): VP8 or H264.
     video_codec: str = "VP8"
+    #: Tiles of the recording's composite; with more people, the active grid (docs/rooms.md).
+    max_tiles: int = 16
+    #: Seconds a tile of the active grid stays at least once shown.
+    min_tile_seconds: int = 3
+
+    def grid_layout(self) -> dict[str, int]:
+        """The composite's layout settings as a recorder gets them (``maxTiles``, ...)."""
+        return {"maxTiles": self.max_tiles, "minTileSeconds": self.min_tile_seconds}
 
 
 ROOM_BACKENDS = ("builtin", "janus")
+_ROOMS_FIELDS = ("backend", "janusUrl", "janusApiSecret")
 JANUS_SECRET_ENV = "RECFW_JANUS_API_SECRET"
 
 
@@ -313,11 +328,9 @@ def _rooms(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> R
         return RoomsSettings()
     values: dict[str, Any] = {"janus_api_secret": secret}
     for key, value in data.items():
-        if key not in ("backend", "janusUrl", "janusApiSecret"):
+        if key not in _ROOMS_FIELDS:
             errors.append(
-                FieldError(
-                    f"rooms.{key}", "unknown field (known: backend, janusUrl, janusApiSecret)"
-                )
+                FieldError(f"rooms.{key}", f"unknown field (known: {', '.join(_ROOMS_FIELDS)})")
             )
         elif not isinstance(value, str):
             errors.append(

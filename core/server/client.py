@@ -176,7 +176,10 @@ class HeadlessParticipant:
             raise RecfwError(
                 f"no answer from the room server at {self.url.ws_url} within {timeout:g} s"
             ) from None
-        await self._ws.send_json({"type": "join", "name": self.name, "roomKey": self.url.room_key})
+        join: dict[str, Any] = {"type": "join", "name": self.name, "roomKey": self.url.room_key}
+        if not self.receive:
+            join["receive"] = False  # a Janus room then offers no subscription
+        await self._ws.send_json(join)
         self._reader = asyncio.ensure_future(self._read())
         try:
             await asyncio.wait_for(self._welcome.wait(), timeout)

@@ -186,7 +186,8 @@ class Room:
 
     # --- membership ---------------------------------------------------------
 
-    async def add(self, name: str, role: Role) -> Client:
+    async def add(self, name: str, role: Role, *, receive: bool = True) -> Client:
+        """A client joins (``receive=False``: it takes nobody's media; Janus rooms only)."""
         participant = Participant(
             id=f"{role}-{uuid.uuid4().hex[:8]}", display_name=name[:64], role=role
         )
@@ -229,7 +230,7 @@ class Room:
             }
         )
         log.info("room %r: %s joined as %s (%s)", self.name, client.id, role, name)
-        if self.janus is not None:
+        if self.janus is not None and (receive or recorder):
             try:
                 await self.janus.join_viewer(client.id, recorder=recorder)
             except BaseException:

@@ -42,6 +42,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 JANUS = "/usr/bin/janus"
 LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
@@ -200,7 +201,7 @@ class JanusServer:
         self.port: int | None = None
         self.api_secret = secrets.token_urlsafe(18)
         self.proc: subprocess.Popen | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:

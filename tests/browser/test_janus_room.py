@@ -6,7 +6,8 @@ process subscribed to every publisher with one multistream subscription.
 
 * One Chromium in a Janus room: it publishes 3 simulcast layers; the recorder
   takes the highest; the stored file decodes, 720p, its tile live.
-* A 25-person group room: 23 synthetic publishers (aiortc sending pre-encoded
+* A 25-person group room (only with ``RECFW_JANUS_GROUP_TEST=1``: see
+  docs/rooms.md for what it needs): 23 synthetic publishers (aiortc sending pre-encoded
   VP8 + Opus, receiving nothing) and 2 Chromiums whose fake cameras play a red
   and a blue 1280x720 file; the composite is 1280x720 with 25 tiles, and the
   two Chromium tiles are found by colour and change from frame to frame.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,9 +33,10 @@ from recfw.media.layout import fit, grid
 from recfw.rooms import Participant
 from recfw.server import RoomServer
 from recfw.server.client import HeadlessParticipant
-from recfw.server.encoded_source import PreEncodedAudio, PreEncodedVideo
+from recfw.server.encoded_source import PreEncodedVideo
 from recfw.server.ice import unrestrict_host_addresses
 from recfw.sources import ParticipantMedia
+from recfw.testing.synthetic import SyntheticAudio
 
 pytestmark = pytest.mark.browser
 
@@ -41,9 +44,11 @@ API_KEY = "janus-test-api-key-5d1c"
 W, H = 1280, 720
 #: The Chromium cameras' frame rate (720p is what is tested; a low rate keeps two
 #: Chromiums' three-layer encoders and the recorder within a busy 2-core box).
-FPS = 10
+FPS = 5
 RED, BLUE = (220, 30, 30), (30, 40, 220)
 GREY = (110, 110, 110)
+#: Cells of the recording's grid ([server] maxTiles, default 16: 15 people and "+K more").
+TILES = 16
 
 SIMULCAST_JS = """
 async () => {
@@ -217,6 +222,10 @@ def _is(colour, target) -> bool:
     return all(abs(float(c) - t) < 60 for c, t in zip(colour, target, strict=True))
 
 
+@pytest.mark.skipif(
+    os.environ.get("RECFW_JANUS_GROUP_TEST") != "1",
+    reason="heavy (25 people, 2 Chromiums, a 25-tile recorder): set RECFW_JANUS_GROUP_TEST=1",
+)
 async def test_a_25_person_janus_room_records_the_chromium_tiles_live(
     janus_server_for, tmp_path, shots
 ):
@@ -232,24 +241,26 @@ async def test_a_25_person_janus_room_records_the_chromium_tiles_live(
     synthetic: list[HeadlessParticipant] = []
     browsers = []
     try:
-        for i in range(people - chromiums):
-            media = ParticipantMedia(
-                Participant(id=f"s{i}"),
-                video=PreEncodedVideo(320, 180, FPS, payloads=payloads),
-                audio=PreEncodedAudio(),
-            )
-            p = HeadlessParticipant(meeting["roomUrl"], media, name=f"S{i}")
-            await p.connect(timeout=60)
-            synthetic.append(p)
-        room = server.rooms[room_name]
-        assert room.capacity == people and room.janus is not None
         async with async_playwright() as pw:
             pages = []
+            # The Chromiums come first: the active grid shows the first 15 by join order
+            # (and speakers: their fake microphones beep, the synthetic ones are silent).
             for i, link in enumerate((meeting["hostRoomUrl"], meeting["roomUrl"])):
                 args = CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={cameras[i]}"]
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
                 browsers.append(browser)
                 pages.append(await open_room(browser, link, ("Red", "Blue")[i]))
+            for i in range(people - chromiums):
+                media = ParticipantMedia(
+                    Participant(id=f"s{i}"),
+                    video=PreEncodedVideo(320, 180, FPS, payloads=payloads),
+                    audio=SyntheticAudio(i, speaking=False),
+                )
+                p = HeadlessParticipant(meeting["roomUrl"], media, name=f"S{i}")
+                await p.connect(timeout=60)
+                synthetic.append(p)
+            room = server.rooms[room_name]
+            assert room.capacity == people and room.janus is not None
             assert len(list(room._people())) == people
             ids = [await participant_id(p) for p in pages]
             # Each Chromium sees the other (through Janus, at the layer that fits 24 tiles).
@@ -275,14 +286,16 @@ async def test_a_25_person_janus_room_records_the_chromium_tiles_live(
     with av.open(str(path)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert frames and frames[0].shape == (720, 1280, 3)
-    rects = [fit(W, H, cell) for cell in grid(people, 1280, 720)]
+    # The active grid: [server] maxTiles (16) cells, 15 people and "+10 more".
+    cells = grid(TILES, 1280, 720)
+    rects = [fit(W, H, cell) for cell in cells[:-1]]
     last = frames[-len(frames) // 3 :]  # everyone is in by then
     colours = [_tile_colour(last[-1], r) for r in rects]
     red = [i for i, c in enumerate(colours) if _is(c, RED)]
     blue = [i for i, c in enumerate(colours) if _is(c, BLUE)]
     grey = [i for i, c in enumerate(colours) if _is(c, GREY)]
     assert len(red) == 1 and len(blue) == 1, colours
-    assert len(grey) == people - chromiums, colours
+    assert len(grey) == TILES - 1 - chromiums, colours
     # The Chromium tiles are live: their moving square changes the picture between frames.
     for index in red + blue:
         r = rects[index]
