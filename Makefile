@@ -20,8 +20,12 @@ setup: $(BIN)/recfw
 demo: setup
 	$(BIN)/recfw demo
 
-# Debian packages the tests need: headless Chromium (browser tests) and the
-# PostgreSQL server (the control plane's tests start one in a temp folder).
+# Debian packages the tests need: headless Chromium (browser tests), the
+# PostgreSQL server (the control plane's tests start one in a temp folder),
+# redis-server (the recording queue's tests start one on loopback), Janus (the
+# Janus room tests start one on loopback, with a getifaddrs shim built by cc:
+# see recfw.testing.janus) and iproute2 (`ip`: the network namespaces of
+# tests/netns, root only).
 # Installed only when missing; needs root (CI runs as root).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -30,6 +34,18 @@ system-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
 	  echo "installing Debian's postgresql for the database tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || { \
+	  echo "installing Debian's redis-server for the recording queue tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || { \
+	  echo "installing Debian's iproute2 for the several-machines tests (network namespaces)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
+	@command -v janus >/dev/null 2>&1 || { \
+	  echo "installing Debian's janus for the Janus room tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus >/dev/null; }
+	@command -v cc >/dev/null 2>&1 && test -f /usr/include/ifaddrs.h || { \
+	  echo "installing a C compiler: the test Janus is confined to loopback by a small shim"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null; }
 
 # What the contrib/ plugins' tests need: their Python dependencies (pinned in
 # constraints.txt) and the Azurite emulator from the npm registry, in a cache dir.

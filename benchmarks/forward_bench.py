@@ -1,11 +1,13 @@
 """Room server CPU: forwarding (this tree) vs transcoding (main's relay), side by side.
 
 For each server and each video size, a room server runs in a child process and
-PEOPLE headless participants join it from this process. They send pre-encoded
-VP8 (``PreEncodedVideo``: encoded once, no encoder while measuring) and Opus,
-and tap what they receive (no decoder): the participants cost next to nothing,
-so what is measured is the server. After a warm-up, the server process's CPU
-time (user + system, all threads, /proc/<pid>/stat) over SECONDS is sampled.
+PEOPLE synthetic participants (:mod:`recfw.testing.synthetic`) join it from
+this process over the room's real signalling. They send pre-encoded VP8
+(textured pictures at about a camera's bitrate, encoded once: no encoder while
+measuring) and Opus, and keep what they receive encoded (no decoder): the
+participants cost next to nothing, so what is measured is the server. After a
+warm-up, the server process's CPU time (user + system, all threads,
+/proc/<pid>/stat) over SECONDS is sampled.
 
 * **forward**: this tree's server (``recfw.server`` forwards encoded frames).
 * **transcode**: the server of another tree (``--before``, default: the commit
@@ -81,15 +83,11 @@ def _export(ref: str, into: Path) -> Path:
 
 
 async def _run(label: str, pythonpath: str | None, people: int, size: str, seconds: float):
-    from recfw.rooms import Participant
-    from recfw.server.client import HeadlessParticipant
-    from recfw.server.encoded_source import PreEncodedAudio, PreEncodedVideo, encode_vp8
-    from recfw.sources import ParticipantMedia
+    from recfw.testing.synthetic import SyntheticParticipant
 
     dims, fps = size.split("@")
     width, height = (int(x) for x in dims.split("x"))
     fps = int(fps)
-    payloads = encode_vp8(width, height, 2 * fps, fps, bitrate=int(width * height * fps * 0.1))
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
@@ -102,26 +100,30 @@ async def _run(label: str, pythonpath: str | None, people: int, size: str, secon
         if not base:
             raise RuntimeError(f"{label}: the server did not start")
         for i in range(people):
-            media = ParticipantMedia(
-                Participant(id=f"p{i}"),
-                video=PreEncodedVideo(width, height, fps, payloads=payloads),
-                audio=PreEncodedAudio(),
+            p = SyntheticParticipant(
+                f"{base}/bench",
+                i,
+                receive=True,
+                width=width,
+                height=height,
+                fps=fps,
+                frames=2 * fps,
+                texture=True,
+                speaking=True,
             )
-            p = HeadlessParticipant(f"{base}/bench", media, name=f"P{i}", tap_received=True)
             await p.connect(timeout=30)
             participants.append(p)
         await asyncio.sleep(5)  # warm-up: every slot connected and flowing
-        counts = [tap.frames for p in participants for tap, _ in p.received]
+        # the viewer slots that carry someone (a room has more slots than people - 1)
+        taps = [
+            tap for p in participants for i, (tap, _) in enumerate(p.received) if p.slots.get(i)
+        ]
+        counts = [tap.frames for tap in taps]
         sent = [p.media.video.count for p in participants]
         cpu0, t0 = _cpu_seconds(server.pid), time.monotonic()
         await asyncio.sleep(seconds)
         cpu1, t1 = _cpu_seconds(server.pid), time.monotonic()
-        rates = [
-            (tap.frames - c) / (t1 - t0)
-            for c, tap in zip(
-                counts, [tap for p in participants for tap, _ in p.received], strict=True
-            )
-        ]
+        rates = [(tap.frames - c) / (t1 - t0) for c, tap in zip(counts, taps, strict=True)]
         sent_rates = [
             (p.media.video.count - c) / (t1 - t0) for c, p in zip(sent, participants, strict=True)
         ]

@@ -39,6 +39,17 @@ A TOML file (``recfw.toml``)::
     videoHeight = 720
     videoFps = 30
     videoCodec = "VP8"          # or "H264": every participant of a room uses it
+    maxTiles = 16               # tiles of the composite; more people: the active grid
+    minTileSeconds = 3          # a tile of the active grid stays at least this long
+
+    [workers]                   # recording jobs on Redis (docs/architecture.md)
+    queue = "redis://redis.internal:6379/0"   # or RECFW_QUEUE_URL; default: local
+    # capacity = 1.6            # cores a worker on this host offers (default 80%)
+
+    [rooms]                     # where rooms' media goes (docs/rooms.md)
+    backend = "builtin"         # or "janus": media through a Janus VideoRoom
+    janusUrl = "ws://127.0.0.1:8188"
+    # janusApiSecret: Janus's api_secret; better from RECFW_JANUS_API_SECRET
 
     [[webhooks]]
     url = "https://example.com/hooks/recfw"
@@ -61,13 +72,14 @@ from typing import Any
 
 from .errors import FieldError, SettingsError
 from .events import EVENT_TYPES
+from .queue.settings import WorkerSettings, parse_workers
 from .recording import EMBEDDED_DEFAULT, RecordingOverride
 from .secrets import Secret
 from .settings.merging import merge, with_env_credentials
 from .settings.parsing import parse_recording
 from .storage import TransferOptions, parse_transfer_options
 
-_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage")
+_TOP_LEVEL = ("recording", "encoder", "server", "webhooks", "storage", "workers", "rooms")
 _SERVER_FIELDS = {
     "host": str,
     "port": int,
@@ -83,6 +95,8 @@ _SERVER_FIELDS = {
     "videoHeight": int,
     "videoFps": int,
     "videoCodec": str,
+    "maxTiles": int,
+    "minTileSeconds": int,
 }
 #: ``[server]`` integer fields: (attribute, lowest, highest).
 _SERVER_RANGES = {
@@ -90,6 +104,8 @@ _SERVER_RANGES = {
     "videoWidth": ("video_width", 160, 3840),
     "videoHeight": ("video_height", 120, 2160),
     "videoFps": ("video_fps", 1, 60),
+    "maxTiles": ("max_tiles", 2, 49),
+    "minTileSeconds": ("min_tile_seconds", 0, 60),
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
@@ -125,6 +141,33 @@ class ServerSettings:
     video_fps: int = 30
     #: The one video codec of every room (all participants send and receive it): VP8 or H264.
     video_codec: str = "VP8"
+    #: Tiles of the recording's composite; with more people, the active grid (docs/rooms.md).
+    max_tiles: int = 16
+    #: Seconds a tile of the active grid stays at least once shown.
+    min_tile_seconds: int = 3
+
+    def grid_layout(self) -> dict[str, int]:
+        """The composite's layout settings as a recorder gets them (``maxTiles``, ...)."""
+        return {"maxTiles": self.max_tiles, "minTileSeconds": self.min_tile_seconds}
+
+
+ROOM_BACKENDS = ("builtin", "janus")
+_ROOMS_FIELDS = ("backend", "janusUrl", "janusApiSecret")
+JANUS_SECRET_ENV = "RECFW_JANUS_API_SECRET"
+
+
+@dataclass(frozen=True)
+class RoomsSettings:
+    """``[rooms]``: where rooms' media goes.
+
+    ``backend = "builtin"`` (default): recfw's own forwarding server (aiortc).
+    ``"janus"``: a Janus VideoRoom at ``janus_url`` (its WebSocket API), with
+    ``janus_api_secret`` (``[rooms] janusApiSecret`` or ``RECFW_JANUS_API_SECRET``).
+    """
+
+    backend: str = "builtin"
+    janus_url: str = "ws://127.0.0.1:8188"
+    janus_api_secret: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +197,10 @@ class Config:
     webhooks: tuple[WebhookEndpoint, ...] = ()
     path: Path | None = None
     storage: TransferOptions = TransferOptions()
+    #: ``[workers]``: the Redis job queue and admission (:mod:`recfw.queue.settings`).
+    workers: WorkerSettings = WorkerSettings()
+
+    rooms: RoomsSettings = RoomsSettings()
 
 
 def _is_ip(address: str) -> bool:
@@ -271,6 +318,67 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
     return ServerSettings(**values)
 
 
+def _rooms(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> RoomsSettings:
+    env_secret = environ.get(JANUS_SECRET_ENV) or None
+    secret = Secret(env_secret) if env_secret else None
+    if data is None:
+        return RoomsSettings(janus_api_secret=secret)
+    if not isinstance(data, Mapping):
+        errors.append(FieldError("rooms", "must be a table"))
+        return RoomsSettings()
+    values: dict[str, Any] = {"janus_api_secret": secret}
+    for key, value in data.items():
+        if key not in _ROOMS_FIELDS:
+            errors.append(
+                FieldError(f"rooms.{key}", f"unknown field (known: {', '.join(_ROOMS_FIELDS)})")
+            )
+        elif not isinstance(value, str):
+            errors.append(
+                FieldError(f"rooms.{key}", f"must be a string, not {type(value).__name__}")
+            )
+        elif key == "backend":
+            if value not in ROOM_BACKENDS:
+                errors.append(
+                    FieldError(
+                        "rooms.backend",
+                        f"must be one of {', '.join(ROOM_BACKENDS)}, not {value!r}",
+                    )
+                )
+            else:
+                values["backend"] = value
+        elif key == "janusUrl":
+            problem = _ws_url_problem(value)
+            if problem:
+                errors.append(FieldError("rooms.janusUrl", problem))
+            else:
+                values["janus_url"] = value
+        elif not value.strip():
+            errors.append(
+                FieldError(
+                    "rooms.janusApiSecret", "must not be empty (leave it out if Janus has none)"
+                )
+            )
+        else:
+            values["janus_api_secret"] = Secret(value)
+    return RoomsSettings(**values)
+
+
+def _ws_url_problem(url: str) -> str | None:
+    """What is wrong with a Janus WebSocket URL (``None``: nothing)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        return f"must be a ws:// or wss:// URL (Janus's WebSocket API), not {url!r}"
+    if port is None:
+        return "must name the port (Janus's WebSocket API listens on 8188 by default)"
+    return None
+
+
 def _webhooks(
     data: Any, environ: Mapping[str, str], errors: list[FieldError]
 ) -> tuple[WebhookEndpoint, ...]:
@@ -345,6 +453,8 @@ def parse_config(
     server = _server(data.get("server"), environ, errors)
     webhooks = _webhooks(data.get("webhooks"), environ, errors)
     storage = parse_transfer_options(data.get("storage"), errors)
+    workers = parse_workers(data.get("workers"), environ, errors)
+    rooms = _rooms(data.get("rooms"), environ, errors)
     if errors:
         raise SettingsError(errors)
     return Config(
@@ -354,6 +464,8 @@ def parse_config(
         webhooks=webhooks,
         path=path,
         storage=storage,
+        workers=workers,
+        rooms=rooms,
     )
 
 

@@ -119,6 +119,7 @@ class RecordingSession:
         and the exception propagates; an empty spool file is not left behind.
         """
         from .media import CompositeRecorder  # the media stack is only imported when recording
+        from .media.activegrid import GridPolicy
 
         self.status = SessionStatus.STARTING
         self.started_at = datetime.now(UTC)
@@ -138,6 +139,7 @@ class RecordingSession:
                 self.fmt,
                 dict(self.config.encoder),
                 realtime=self.realtime,
+                grid=GridPolicy.from_layout(self.config.server.grid_layout()),
             )
             if self._on_media_failure is not None:
                 self._recorder.on_failure = lambda exc: self._on_media_failure(self)

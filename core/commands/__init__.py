@@ -50,7 +50,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "worker": (
         "recfw.commands.worker",
         "worker_command",
-        "Record one room as its recorder process (a JSON job on stdin or in a file).",
+        "Record one room (a JSON job on stdin or in a file), or take jobs from a queue (--queue).",
+    ),
+    "workers": (
+        "recfw.commands.workers",
+        "workers_command",
+        "List the queue's recorder workers: load, capacity, jobs, and the admission rule.",
     ),
     "webhooks": (
         "recfw.commands.webhooks",

@@ -61,6 +61,8 @@ async def serve(
     click.echo(f"recording: trigger {settings.start_trigger}, {describe_destination(settings)}")
     click.echo(f"ICE addresses offered: {', '.join(server.ice_addresses)}")
     click.echo(f"database: {db.shown_url()} ({db.kind})")
+    if server.job_queue is not None:
+        await _show_queue(server.job_queue)
     click.echo(
         f"meetings API: POST {base}/v1/meetings (Authorization: Bearer <key>; "
         "make keys with `recfw keys create`)"
@@ -88,6 +90,20 @@ async def serve(
                 done(room, session)
             failed += session.stored is None
     return 1 if failed else 0
+
+
+async def _show_queue(queue) -> None:
+    """Where recording jobs go, and whether any worker is there to take them."""
+    from ..errors import RecfwError
+
+    try:
+        await queue.ping()
+        workers = await queue.workers()
+    except RecfwError as exc:
+        click.echo(f"recording jobs: {queue.shown_url} (UNREACHABLE: {exc})", err=True)
+        return
+    shown = ", ".join(w["name"] for w in workers) or "none yet: start `recfw worker --queue`"
+    click.echo(f"recording jobs: Redis queue {queue.shown_url} (workers: {shown})")
 
 
 @click.command("run")
@@ -139,6 +155,10 @@ def run_command(
     Each recording is made by its own `recfw worker` process, which joins the
     room as the recorder; if one dies, its file is kept and stored, the
     recording is reported failed, and a new recorder records on into a new file.
+
+    With [workers] queue (or RECFW_QUEUE_URL) in the config, recordings are
+    jobs on that Redis instead, made by `recfw worker --queue` processes on any
+    machine (see `recfw workers` and docs/architecture.md).
     """
     if log_level is not None:
         logging.getLogger().setLevel(log_level.upper())

@@ -205,7 +205,8 @@ class ControlEvents:
             room_session_id=session.base_data.get("roomSessionId"),
             file_format=session.destination.file_format,
             spool_path=str(session.spool_path) if session.spool_path else None,
-            node=self.node,
+            # A queued recording's spool is on the worker that took it (its node).
+            node=getattr(session, "node", None) or self.node,
             start_date=session.started_at,
         )
 

@@ -19,11 +19,14 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
+from .glyphs import fit_scale, render
 from .layout import Rect, fit, grid
 
 #: Background (black) and the placeholder of a participant without video.
 BACKGROUND = (16, 128, 128)
 NO_VIDEO = (40, 128, 128)
+#: Brightness (Y) of a label's text (the "+K more" cell).
+LABEL_Y = 235
 #: How tiles are scaled (FFmpeg's ``-vf scale=...:flags=bilinear``).
 INTERPOLATION = Interpolation.BILINEAR
 #: Output frames in the ring: one being drawn while the encoder may still hold the last.
@@ -32,10 +35,14 @@ CANVASES = 2
 
 @dataclass
 class Tile:
-    """What one grid cell shows: a participant's current picture (``None``: no video)."""
+    """What one grid cell shows: a participant's current picture (``None``: no video).
+
+    ``label``: a cell with text instead of a picture (the active grid's "+K more").
+    """
 
     participant_id: str
     frame: av.VideoFrame | None
+    label: str | None = None
 
 
 def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
@@ -128,6 +135,16 @@ class Compositor:
         u[cy : cy + ch, cx : cx + cw] = yuv[1]
         v[cy : cy + ch, cx : cx + cw] = yuv[2]
 
+    @staticmethod
+    def _label(y: np.ndarray, cell: Rect, text: str) -> None:
+        """``text`` in the middle of ``cell`` (luma only: white on the cell's grey)."""
+        scale = fit_scale(text, cell.w * 2 // 3, cell.h // 3)
+        mask = render(text, scale)
+        h, w = mask.shape
+        y0 = cell.y + (cell.h - h) // 2
+        x0 = cell.x + (cell.w - w) // 2
+        y[y0 : y0 + h, x0 : x0 + w][mask] = LABEL_Y
+
     def render(self, tiles: list[Tile]) -> av.VideoFrame:
         """One output frame (``yuv420p``) showing ``tiles`` in grid order."""
         canvas = self._canvas()
@@ -146,6 +163,8 @@ class Compositor:
             if frame is None or frame.width <= 0 or frame.height <= 0:
                 if before is None or before[1] is not None or before[0] != pid:
                     self._fill(planes, cell, NO_VIDEO)
+                    if tile.label:
+                        self._label(planes[0], cell, tile.label)
                     canvas.drawn[i] = (pid, None, cell)
                 continue
             rect = fit(frame.width, frame.height, cell)

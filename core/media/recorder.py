@@ -19,6 +19,13 @@ recording asks the stream for low latency (``prefer_low_latency()``, optional:
 the built-in encoders switch x264 to slice threads, which keep up better when
 other work competes for the processors).
 
+More people than :attr:`GridPolicy.max_tiles` are shown as the active grid
+(:mod:`.activegrid`: whoever spoke most recently, then join order; tiles stay a
+minimum time; the last cell says "+K more"). The video of someone without a
+tile is not scaled, and a track that can pause (``pause()``/``resume()``, as the
+recorder's decoded tracks do) is paused: it decodes nothing until the person
+gets a tile again (it resumes at a keyframe). Everyone's audio is mixed.
+
 A live recording that falls more than :data:`BEHIND_WARNING` seconds behind
 the wall clock is reported once (with how far behind and how fast it runs),
 before any media has to be dropped; :class:`RecordingStats` tells afterwards
@@ -39,6 +46,7 @@ import av
 import numpy as np
 
 from ..encoding import EncodedStream, Encoder, OutputFormat
+from .activegrid import Candidate, GridChoice, GridPolicy, choose, level_dbfs, overflow_label
 from .compositor import Compositor, Tile
 from .mixer import Mixer
 from .timeline import AudioTrackBuffer, TimingPolicy, VideoTrackBuffer
@@ -122,6 +130,12 @@ class _Participant:
     #: Live mode: when they left on the recording's clock. The tile stays for the
     #: frames before that instant that are still to be made (the latency window).
     left_at: float | None = None
+    #: Join order (the active grid ranks people who have not spoken by it).
+    order: int = 0
+    #: When their audio was last at speaking level, on the recording's clock.
+    last_spoke: float | None = None
+    #: Whether they have a tile (their video is read and scaled only then).
+    shown: bool = True
 
 
 class CompositeRecorder:
@@ -148,6 +162,7 @@ class CompositeRecorder:
         *,
         realtime: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        grid: GridPolicy | None = None,
     ):
         self.encoder = encoder
         self.output = output
@@ -160,6 +175,11 @@ class CompositeRecorder:
         #: The wall clock of live recordings (tests may pass one they control).
         self.clock = clock
         self.policy = TimingPolicy(realtime=realtime)
+        #: Who gets a tile when not everyone fits (:mod:`recfw.media.activegrid`).
+        self.grid = grid or GridPolicy()
+        #: The current active-grid choice (cells, since when, how many more).
+        self.choice = GridChoice()
+        self._joined = 0
         self._people: dict[str, _Participant] = {}
         self._frames = 0  # next output frame index
         self._samples = 0  # audio samples written
@@ -204,8 +224,13 @@ class CompositeRecorder:
 
     @property
     def tiles(self) -> list[str]:
-        """Participant ids in the composite (not leaving), in grid order."""
+        """Participant ids in the composite (not leaving), in join order."""
         return [pid for pid, e in self._people.items() if e.left_at is None]
+
+    @property
+    def shown(self) -> list[str]:
+        """Participant ids with a tile in the last frame made, in cell order."""
+        return list(self.choice.cells)
 
     def now(self) -> float:
         """The recording's clock: wall seconds since start, or the virtual position."""
@@ -252,13 +277,16 @@ class CompositeRecorder:
             if media.audio
             else None
         )
-        entry = _Participant(media, now, video, audio)
+        entry = _Participant(media, now, video, audio, order=self._joined)
+        self._joined += 1
         loop = asyncio.get_running_loop()
         for track, buf in ((media.video, video), (media.audio, audio)):
             if track is not None and buf is not None:
                 entry.tasks.append(loop.create_task(self._pull(entry, track, buf)))
         self._people[p.id] = entry
         log.info("participant %r joins the composite at %.3f s", p.id, now)
+        # Who has a tile now: someone added without one is paused before reading anything.
+        self._choose(self.position)
 
     def remove(self, participant_id: str) -> None:
         """Take the participant's tile away and stop reading their tracks.
@@ -460,7 +488,7 @@ class CompositeRecorder:
         t = self.position
         s1 = self._sample_index(self._frames + 1)
         for entry in self._people.values():
-            if entry.video is not None and not entry.video.ready(t + self._nearest):
+            if entry.video is not None and entry.shown and not entry.video.ready(t + self._nearest):
                 return False
             if entry.audio is not None and not entry.audio.ready(s1):
                 return False
@@ -480,9 +508,10 @@ class CompositeRecorder:
 
     def _ready_one(self, entry: _Participant) -> bool:
         s1 = self._sample_index(self._frames + 1)
-        return (entry.video is None or entry.video.ready(self.position + self._nearest)) and (
-            entry.audio is None or entry.audio.ready(s1)
-        )
+        video = entry.video
+        return (
+            not entry.shown or video is None or video.ready(self.position + self._nearest)
+        ) and (entry.audio is None or entry.audio.ready(s1))
 
     async def _run(self) -> None:
         assert self._t0 is not None
@@ -537,12 +566,15 @@ class CompositeRecorder:
         s0, s1 = self._sample_index(n), self._sample_index(n + 1)
         for pid in [p for p, e in self._people.items() if e.left_at is not None and e.left_at <= t]:
             self._drop(pid)
-        tiles = [
-            Tile(pid, e.video.picture_at(t + self._nearest) if e.video is not None else None)
-            for pid, e in self._people.items()
-        ]
-        tracks = [e.audio.read(s0, s1) for e in self._people.values() if e.audio is not None]
+        tracks = []
+        for e in self._people.values():
+            if e.audio is not None:
+                samples = e.audio.read(s0, s1)
+                tracks.append(samples)
+                if level_dbfs(samples) >= self.grid.speaking_dbfs:
+                    e.last_spoke = t
         pcm = self._mixer.mix(tracks, s1 - s0)
+        tiles = self._tiles(t)
         self._frames = n + 1
         self._samples = s1
         self._wake()
@@ -559,6 +591,45 @@ class CompositeRecorder:
         if worker.error is not None:
             raise worker.error
         await asyncio.sleep(0)
+
+    def _choose(self, t: float) -> None:
+        """Apply the active grid at ``t``: who has a tile (the others' video is paused)."""
+        people = self._people
+        self.choice = choose(
+            [Candidate(pid, e.order, e.last_spoke) for pid, e in people.items()],
+            self.choice,
+            t,
+            self.grid,
+        )
+        cells = set(self.choice.cells)
+        for pid, e in people.items():
+            shown = pid in cells
+            if shown != e.shown:
+                self._show(pid, e, shown)
+
+    def _tiles(self, t: float) -> list[Tile]:
+        """The cells of the frame at ``t``: the active grid's choice (pauses the hidden)."""
+        self._choose(t)
+        pictures = {}
+        for pid, e in self._people.items():
+            if e.video is not None:  # (also hidden: a track that cannot pause is consumed)
+                pictures[pid] = e.video.picture_at(t + self._nearest)
+        tiles = [Tile(pid, pictures.get(pid)) for pid in self.choice.cells]
+        if self.choice.overflow:
+            label = overflow_label(self.choice.overflow)
+            tiles.append(Tile(label, None, label))
+        return tiles
+
+    def _show(self, pid: str, entry: _Participant, shown: bool) -> None:
+        """Give ``pid`` a tile again (resume their video) or take it (pause it)."""
+        entry.shown = shown
+        track = entry.media.video
+        method = getattr(track, "resume" if shown else "pause", None)
+        if callable(method):
+            method()
+            if not shown and entry.video is not None:
+                entry.video.frames.clear()  # only the last picture is kept while hidden
+        log.debug("participant %r %s a tile", pid, "gets" if shown else "loses")
 
     def _encoder_behind(self, n: int) -> bool:
         """Live: the encoder's picture queue is full: drop frame ``n``'s picture."""

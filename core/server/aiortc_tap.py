@@ -369,6 +369,8 @@ class TapStats:
     decoders_created: dict[str, int] = field(default_factory=dict)
     #: (width, height) of the first picture each recorder video decoder made.
     decoded_sizes: list[tuple[int, int]] = field(default_factory=list)
+    #: Frames the recorder's decoded tracks decoded, by kind.
+    frames_decoded: dict[str, int] = field(default_factory=dict)
 
 
 STATS = TapStats()

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from ..control import Database
     from ..control.events import ControlEvents
     from ..manager import Plugins
+    from ..queue.redisq import JobQueue
     from ..session import RecordingSession
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,12 @@ class RoomServer:
         self.meeting_clock = MeetingClock(self._meetings_db, self.end_room, self.clock)
         self._room_sockets: dict[str, set[web.WebSocketResponse]] = {}
         self.base_url: str | None = None
+        #: The Redis job queue (``[workers] queue``): recordings go to queue workers.
+        self.job_queue: JobQueue | None = None
+        if supervise and config.workers.queue is not None:
+            from ..queue.redisq import JobQueue
+
+            self.job_queue = JobQueue(config.workers.queue)
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self.app = self._make_app()
@@ -269,6 +276,7 @@ class RoomServer:
                 # A meeting's roomMode ("normal": 4 people, "group": [server] maxPeople).
                 mode=meeting.room_mode if meeting else "normal",
                 base_url=self._worker_base_url if self.supervise else None,
+                queue=self.job_queue,
             )
             room.engine.control = self.control
             self.rooms[name] = room
@@ -276,7 +284,9 @@ class RoomServer:
 
     def _worker_base_url(self) -> str | None:
         """Where a recorder process reaches this server: where it listens (loopback if
-        it listens on every address)."""
+        it listens on every address); a queue worker (any machine) uses ``publicUrl``."""
+        if self.job_queue is not None and self.config.server.public_url:
+            return self.config.server.public_url.rstrip("/")
         if self.base_url is None:
             return None
         return self.base_url.replace("://0.0.0.0:", "://127.0.0.1:").replace(
@@ -387,6 +397,9 @@ class RoomServer:
                 self.closed_rooms.append(room)
         self.rooms.clear()
         await self.wait_idle()
+        if self.job_queue is not None:
+            with contextlib.suppress(Exception):
+                await self.job_queue.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

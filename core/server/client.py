@@ -2,7 +2,10 @@
 
 It speaks the same protocol as the room page: a ``join`` message on the room's
 WebSocket, then one offer with its own audio and video (and, if asked, slots to
-receive the others, which it reads and discards).
+receive the others, which it reads and discards). In a Janus room
+(``welcome.backend == "janus"``) the offer carries only its own media, and, if
+asked to receive, a second peer connection answers the room's
+``subscribe_offer`` messages (Janus's multistream subscription).
 """
 
 from __future__ import annotations
@@ -126,6 +129,9 @@ class HeadlessParticipant:
         self.receive = receive or tap_received
         self.tap_received = tap_received
         self.received: list[tuple[ReceiverTap, ReceiverTap]] = []
+        #: Janus rooms: the subscription's peer connection (``receive`` only).
+        self.sub_pc: RTCPeerConnection | None = None
+        self._tapped: set[str] = set()  # mids whose receivers are tapped
         self.slots: dict[int, dict[str, Any] | None] = {}
         self.on_message = on_message
         self.result = JoinResult()
@@ -139,6 +145,7 @@ class HeadlessParticipant:
         self._pending: dict[str, asyncio.Future] = {}
         self._loopback = self.url.is_loopback
         self._closed = False
+        self.backend = "builtin"
 
     async def __aenter__(self) -> HeadlessParticipant:
         await self.connect()
@@ -160,8 +167,6 @@ class HeadlessParticipant:
             raise
 
     async def _connect(self, timeout: float) -> None:
-        if self._loopback:
-            restrict_host_addresses(["127.0.0.1"])
         self._session = aiohttp.ClientSession()
         try:
             self._ws = await asyncio.wait_for(self._session.ws_connect(self.url.ws_url), timeout)
@@ -171,7 +176,10 @@ class HeadlessParticipant:
             raise RecfwError(
                 f"no answer from the room server at {self.url.ws_url} within {timeout:g} s"
             ) from None
-        await self._ws.send_json({"type": "join", "name": self.name, "roomKey": self.url.room_key})
+        join: dict[str, Any] = {"type": "join", "name": self.name, "roomKey": self.url.room_key}
+        if not self.receive:
+            join["receive"] = False  # a Janus room then offers no subscription
+        await self._ws.send_json(join)
         self._reader = asyncio.ensure_future(self._read())
         try:
             await asyncio.wait_for(self._welcome.wait(), timeout)
@@ -235,6 +243,43 @@ class HeadlessParticipant:
             {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
         )
 
+    async def _subscribe_offer(self, message: dict[str, Any]) -> None:
+        """Answer Janus's subscription offer (a Janus room, ``receive`` only)."""
+        if not self.receive:
+            return
+        assert self._ws is not None
+        if self.sub_pc is None:
+            self.sub_pc = RTCPeerConnection(
+                RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+            )
+            if not self.tap_received:
+                self.sub_pc.on("track", self._blackhole.addTrack)
+        pc = self.sub_pc
+        offer = filter_sdp(str(message["sdp"]), self._loopback)
+        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        if self.tap_received:
+            by_peer: dict[str, dict[str, ReceiverTap]] = {}
+            peers = {
+                str(s.get("mid")): s.get("peer")
+                for s in message.get("streams") or []
+                if isinstance(s, dict)
+            }
+            for t in pc.getTransceivers():
+                peer = peers.get(str(t.mid))
+                if t.mid is None or t.mid in self._tapped or not isinstance(peer, dict):
+                    continue
+                self._tapped.add(t.mid)
+                by_peer.setdefault(str(peer.get("id")), {})[t.kind] = tap_receiver(
+                    t.receiver, t.kind
+                )
+            for taps in by_peer.values():
+                if "video" in taps and "audio" in taps:
+                    self.received.append((taps["video"], taps["audio"]))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self._ws.send_json(
+            {"type": "subscribe_answer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
+        )
+
     async def _read(self) -> None:
         try:
             await self._read_messages()
@@ -261,7 +306,15 @@ class HeadlessParticipant:
                 self.result.participant_id = message["id"]
                 self.result.role = message["role"]
                 self._welcome.set()
+                self.backend = str(message.get("backend") or "builtin")
+                # The room's media addresses decide, not the URL (127.0.0.1 on the
+                # server's own machine may front non-loopback iceAddresses).
+                self._loopback = bool(message.get("loopbackOnly", self.url.is_loopback))
+                if self._loopback:
+                    restrict_host_addresses(["127.0.0.1"])
                 await self._negotiate(int(message.get("slots", 0)))
+            elif kind == "subscribe_offer":
+                await self._subscribe_offer(message)
             elif kind == "answer":
                 answer = RTCSessionDescription(filter_sdp(message["sdp"], self._loopback), "answer")
                 if self.pc is None:
@@ -311,9 +364,10 @@ class HeadlessParticipant:
         try:
             with contextlib.suppress(Exception):
                 await self._blackhole.stop()
-            if self.pc is not None:
-                with contextlib.suppress(Exception):
-                    await self.pc.close()
+            for pc in (self.pc, self.sub_pc):
+                if pc is not None:
+                    with contextlib.suppress(Exception):
+                        await pc.close()
             if self._ws is not None:
                 with contextlib.suppress(Exception):
                     await self._ws.close()

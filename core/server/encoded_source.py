@@ -24,9 +24,17 @@ from .aiortc_tap import EncodedFrame, vp8_is_keyframe
 
 
 def encode_vp8(
-    width: int, height: int, frames: int, keyframe_interval: int, bitrate: int = 1_500_000
+    width: int,
+    height: int,
+    frames: int,
+    keyframe_interval: int,
+    bitrate: int = 1_500_000,
+    pictures: list[np.ndarray] | None = None,
 ) -> list[bytes]:
-    """``frames`` VP8 frames of a moving, numbered test picture (keyframes every N frames)."""
+    """``frames`` VP8 frames of a moving test picture (keyframes every N frames).
+
+    ``pictures``: the RGB pictures (``height x width x 3``) to encode instead.
+    """
     codec = av.CodecContext.create("libvpx", "w")
     codec.width, codec.height = width, height
     codec.pix_fmt = "yuv420p"
@@ -37,10 +45,13 @@ def encode_vp8(
     out: list[bytes] = []
     yy, xx = np.mgrid[0:height, 0:width]
     for i in range(frames):
-        rgb = np.empty((height, width, 3), np.uint8)
-        rgb[..., 0] = (xx + 4 * i) % 256
-        rgb[..., 1] = (yy + 2 * i) % 256
-        rgb[..., 2] = ((xx // 16 + yy // 16 + i) % 2) * 200
+        if pictures is not None:
+            rgb = pictures[i % len(pictures)]
+        else:
+            rgb = np.empty((height, width, 3), np.uint8)
+            rgb[..., 0] = (xx + 4 * i) % 256
+            rgb[..., 1] = (yy + 2 * i) % 256
+            rgb[..., 2] = ((xx // 16 + yy // 16 + i) % 2) * 200
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
         frame.pts = i
         if i % keyframe_interval == 0:
@@ -53,8 +64,8 @@ def encode_vp8(
     return out
 
 
-def encode_opus(seconds: float = 1.0, tone: float = 440.0) -> list[bytes]:
-    """20 ms Opus packets (48 kHz stereo) of a tone."""
+def encode_opus(seconds: float = 1.0, tone: float = 440.0, amplitude: int = 8000) -> list[bytes]:
+    """20 ms Opus packets (48 kHz stereo) of a tone (``amplitude`` 0: silence)."""
     codec = av.CodecContext.create("libopus", "w")
     codec.sample_rate = 48000
     codec.layout = "stereo"
@@ -65,7 +76,7 @@ def encode_opus(seconds: float = 1.0, tone: float = 440.0) -> list[bytes]:
     n = int(seconds * 50)
     for i in range(n):
         t = (np.arange(960) + 960 * i) / 48000
-        wave = (np.sin(2 * np.pi * tone * t) * 8000).astype(np.int16)
+        wave = (np.sin(2 * np.pi * tone * t) * amplitude).astype(np.int16)
         samples = np.repeat(wave, 2).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
         frame.sample_rate = 48000

@@ -5,8 +5,10 @@
   a switch it starts at a keyframe (and asks the publisher for one), and it keeps
   RTP timestamps continuous across publishers. Nothing is decoded or encoded.
 * :class:`DecodedTrack` is the recorder's copy: the only place the server
-  decodes, one decoder per participant and kind, and only while the recorder
-  reads it (it decodes on ``recv``).
+  (or a recorder process) decodes, one decoder per participant and kind, and
+  only while the recorder reads it (it decodes on ``recv``). The recorder
+  pauses the video of people without a tile (:meth:`DecodedTrack.pause`):
+  a paused track is not even subscribed, so it costs nothing per frame.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 CLOCK = {"video": 90000, "audio": 48000}
 #: Re-ask the publisher for a keyframe this often while a viewer waits for one.
 KEYFRAME_RETRY = 0.5
+#: Put in a paused subscription's queue to wake the ``recv`` waiting on it.
+_WAKE = object()
 
 
 class ForwardTrack(MediaStreamTrack):
@@ -173,6 +177,8 @@ class DecodedTrack(MediaStreamTrack):
 
     Frames are decoded when :meth:`recv` asks for them (video in a worker
     thread), so an unread track decodes nothing and its queue stays bounded.
+    :meth:`pause` stops taking frames at all (``recv`` waits); :meth:`resume`
+    takes them again from the next keyframe (one is asked for).
     The frames are what aiortc's own receiver would have produced (``pts`` in
     the RTP clock from the first frame, ``time_base`` 1/90000 or 1/48000).
     """
@@ -186,9 +192,40 @@ class DecodedTrack(MediaStreamTrack):
         self._codec: str | None = None
         self._ready: deque = deque()
         self._sized = False
+        self._paused = False
+        self._resumed = asyncio.Event()
         self.time_base = fractions.Fraction(1, CLOCK[self.kind])
+        #: Frames this track decoded (tests and benchmarks read it).
+        self.decoded = 0
         if self.kind == "video":
             tap.request_keyframe()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Take no more frames (nothing is queued or decoded) until :meth:`resume`."""
+        if self._paused or self._sub is None:
+            return
+        self._paused = True
+        self._resumed.clear()
+        sub, self._sub = self._sub, None
+        sub.close()
+        if sub.queue.full():
+            sub.queue.get_nowait()
+        sub.queue.put_nowait(_WAKE)  # type: ignore[arg-type]  # wakes a waiting recv()
+        self._ready.clear()
+
+    def resume(self) -> None:
+        """Take frames again, from the next keyframe (asked for now)."""
+        if not self._paused or self.readyState != "live":
+            return
+        self._paused = False
+        self._sub = self.tap.subscribe()  # a video subscription starts at a keyframe
+        if self.kind == "video":
+            self.tap.request_keyframe()
+        self._resumed.set()
 
     def _decode(self, frame: EncodedFrame) -> list:
         if self._decoder is None or frame.codec != self._codec:
@@ -199,18 +236,24 @@ class DecodedTrack(MediaStreamTrack):
 
     async def recv(self):
         while not self._ready:
-            if self.readyState != "live" or self._sub is None:
+            if self._paused and self.readyState == "live":
+                await self._resumed.wait()
+                continue
+            sub = self._sub
+            if self.readyState != "live" or sub is None:
                 raise MediaStreamError
-            frame = await self._sub.get()
+            frame = await sub.get()
+            if frame is _WAKE or sub is not self._sub:
+                continue  # paused (or paused and resumed) meanwhile
             if frame is None:
                 self.stop()
                 raise MediaStreamError
             if self.kind == "video":
-                if self._sub.need_keyframe:
+                if sub.need_keyframe:
                     if not frame.keyframe:
                         self.tap.request_keyframe()
                         continue
-                    self._sub.need_keyframe = False
+                    sub.need_keyframe = False
                 loop = asyncio.get_running_loop()
                 try:
                     frames = await loop.run_in_executor(None, self._decode, frame)
@@ -219,7 +262,7 @@ class DecodedTrack(MediaStreamTrack):
                         STATS.decoded_sizes.append((frames[0].width, frames[0].height))
                 except Exception as exc:  # a corrupt frame: wait for the next keyframe
                     log.warning("decoding %s for the recorder failed: %s", frame.codec, exc)
-                    self._sub.need_keyframe = True
+                    sub.need_keyframe = True
                     self.tap.request_keyframe()
                     continue
             else:
@@ -228,6 +271,8 @@ class DecodedTrack(MediaStreamTrack):
                 except Exception as exc:
                     log.warning("decoding %s for the recorder failed: %s", frame.codec, exc)
                     continue
+            self.decoded += len(frames)
+            STATS.frames_decoded[self.kind] = STATS.frames_decoded.get(self.kind, 0) + len(frames)
             self._ready.extend(frames)
         return self._ready.popleft()
 
@@ -238,4 +283,5 @@ class DecodedTrack(MediaStreamTrack):
             with contextlib.suppress(Exception):
                 self._sub._offer(None)  # wakes a recv() that is waiting
             self._sub = None
+        self._resumed.set()  # wakes a paused recv()
         self._ready.clear()

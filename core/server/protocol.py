@@ -133,7 +133,8 @@ class Connection:
             return False
         display = message.get("name") or ("Host" if role is Role.HOST else "Guest")
         try:
-            client = await room.add(display, role)
+            # receive: false (a publish-only client): a Janus room offers it no subscription.
+            client = await room.add(display, role, receive=message.get("receive") is not False)
         except Exception as exc:
             # Room.add has taken the half-joined client out again.
             if isinstance(exc, RecfwError):
@@ -209,6 +210,9 @@ def join_problem(message: dict[str, Any]) -> str | None:
         value = message.get(field)
         if value is not None and not isinstance(value, str):
             return f"join: '{field}' must be a string, not {_json_type(value)}"
+    receive = message.get("receive")
+    if receive is not None and not isinstance(receive, bool):
+        return f"join: 'receive' must be true or false, not {_json_type(receive)}"
     return None
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine import RoomEngine
+from ..errors import RecfwError
 from ..rooms import Participant, Role
 from ..triggers import Action
 from .peer import IngestPeer
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 
     from ..config import Config
     from ..manager import Plugins
+    from ..queue.redisq import JobQueue
     from ..recording import RecordingSettings
     from ..session import RecordingSession
+    from .janus_room import JanusRoomMedia
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,7 @@ class Room:
         meeting_id: str | None = None,
         mode: str = "normal",
         base_url: Callable[[], str | None] | None = None,
+        queue: JobQueue | None = None,
     ):
         self.name = name
         self.mode = mode
@@ -105,6 +109,24 @@ class Room:
             spool_dir=spool_dir,
             on_change=self._on_change,
         )
+        #: ``[rooms] backend = "janus"``: the media goes through a Janus VideoRoom.
+        self.janus: JanusRoomMedia | None = None
+        if config.rooms.backend == "janus":
+            if base_url is None:
+                raise RecfwError(
+                    "the janus room backend records in recorder processes: "
+                    "run recfw run without --in-process"
+                )
+            from .janus_room import JanusRoomMedia
+
+            self.janus = JanusRoomMedia(
+                name,
+                config.rooms,
+                capacity=self.capacity,
+                video_codec=config.server.video_codec,
+                describe=self._describe,
+                send=self._send_to,
+            )
         self._last_status: tuple[str, str | None] | None = None
         self._leaving = 0  # removals whose engine.leave() has not returned yet
         #: One-time tokens of the recorder processes this room started (see supervise()).
@@ -112,16 +134,36 @@ class Room:
         #: Recordings run in recorder processes (``recfw worker``); the server decodes nothing.
         self.supervised = base_url is not None
         if base_url is not None:
-            self._supervise(base_url, meeting_id)
+            self._supervise(base_url, meeting_id, queue)
 
     # --- recorder processes -----------------------------------------------------
 
-    def _supervise(self, base_url: Callable[[], str | None], meeting_id: str | None) -> None:
-        """Each recording is made by a ``recfw worker`` process that joins this room."""
+    def _supervise(
+        self,
+        base_url: Callable[[], str | None],
+        meeting_id: str | None,
+        queue: JobQueue | None = None,
+    ) -> None:
+        """Each recording is made by a ``recfw worker`` process that joins this room:
+        one this server starts, or (with ``queue``) one a queue worker admits."""
         from functools import partial
 
         from ..worker.supervisor import SupervisedSession
 
+        if queue is not None:
+            from ..queue.session import QueuedSession
+
+            self.engine.session_factory = partial(
+                QueuedSession,
+                base_url=base_url,
+                register_token=self._recorder_tokens.add,
+                on_died=self.engine.recorder_died,
+                meeting_id=self.engine.meeting_id,
+                queue=queue,
+                workers=self.config.workers,
+                people=lambda: len(self.engine.state.people),
+            )
+            return
         self.engine.session_factory = partial(
             SupervisedSession,
             base_url=base_url,
@@ -144,18 +186,22 @@ class Room:
 
     # --- membership ---------------------------------------------------------
 
-    async def add(self, name: str, role: Role) -> Client:
+    async def add(self, name: str, role: Role, *, receive: bool = True) -> Client:
+        """A client joins (``receive=False``: it takes nobody's media; Janus rooms only)."""
         participant = Participant(
             id=f"{role}-{uuid.uuid4().hex[:8]}", display_name=name[:64], role=role
         )
         client = Client(participant)
-        client.peer = IngestPeer(
-            participant,
-            loopback_only=self.loopback_only,
-            video_codec=self.config.server.video_codec,
-        )
-        client.peer.on_media.append(self._on_peer_media)
         recorder = role == Role.RECORDER
+        if self.janus is not None:
+            await self.janus.open()  # the Janus room, made on the first join
+        else:
+            client.peer = IngestPeer(
+                participant,
+                loopback_only=self.loopback_only,
+                video_codec=self.config.server.video_codec,
+            )
+            client.peer.on_media.append(self._on_peer_media)
         for other in self.clients.values():
             if not recorder:
                 other.send({"type": "peer_joined", "peer": client.describe()})
@@ -169,8 +215,10 @@ class Room:
                 "trigger": self.settings.start_trigger,
                 "loopbackOnly": self.loopback_only,
                 # The recorder sees everyone; a person everyone else.
-                "slots": self.capacity if recorder else self.capacity - 1,
+                "slots": 0 if self.janus else self.capacity if recorder else self.capacity - 1,
                 "mode": self.mode,
+                # "janus": one upstream offer (simulcast), and Janus's subscription offers.
+                "backend": "janus" if self.janus else "builtin",
                 "video": {
                     "width": self.config.server.video_width,
                     "height": self.config.server.video_height,
@@ -182,6 +230,12 @@ class Room:
             }
         )
         log.info("room %r: %s joined as %s (%s)", self.name, client.id, role, name)
+        if self.janus is not None and (receive or recorder):
+            try:
+                await self.janus.join_viewer(client.id, recorder=recorder)
+            except BaseException:
+                await self.remove(client)
+                raise
         if recorder:  # the engine has its own recorder participant; never a person
             return client
         try:
@@ -208,6 +262,9 @@ class Room:
 
     async def _remove(self, client: Client) -> None:
         log.info("room %r: %s left", self.name, client.id)
+        if self.janus is not None:
+            await self._remove_janus(client)
+            return
         if client.participant.role == Role.RECORDER:
             for other in self.clients.values():
                 if other.peer is not None:
@@ -227,6 +284,27 @@ class Room:
             if client.peer is not None:
                 await client.peer.close()
             self._wire()
+
+    async def _remove_janus(self, client: Client) -> None:
+        assert self.janus is not None
+        await self.janus.leave(client.id)
+        try:
+            if client.participant.role != Role.RECORDER:
+                for other in self.clients.values():
+                    other.send({"type": "peer_left", "id": client.id})
+                await self.engine.leave(client.id)
+        finally:
+            if not self.clients:  # the last one left: the Janus room goes
+                await self.janus.close()
+
+    def _describe(self, participant_id: str) -> dict[str, Any] | None:
+        client = self.clients.get(participant_id)
+        return client.describe() if client is not None else None
+
+    def _send_to(self, client_id: str, message: dict[str, Any]) -> None:
+        client = self.clients.get(client_id)
+        if client is not None:
+            client.send(message)
 
     @property
     def empty(self) -> bool:
@@ -265,12 +343,23 @@ class Room:
                     {"type": "error", "command": kind, "message": "offer: 'sdp' must be a string"}
                 )
                 return
+            if self.janus is not None:
+                if client.participant.role == Role.RECORDER:
+                    raise RecfwError("offer: the recorder publishes nothing")
+                answer = await self.janus.publish(client.id, client.participant.display_name, sdp)
+                client.send({"type": "answer", "sdp": answer})
+                return
             if client.peer is None:
                 client.send({"type": "error", "command": kind, "message": "offer: not joined"})
                 return
             answer = await client.peer.accept_offer(sdp)
             client.send({"type": "answer", "sdp": answer})
             self._wire()
+        elif kind == "subscribe_answer" and self.janus is not None:
+            sdp = message.get("sdp")
+            if not isinstance(sdp, str):
+                raise RecfwError("subscribe_answer: 'sdp' must be a string")
+            await self.janus.answer(client.id, sdp)
         elif kind in ("start_recording", "stop_recording"):
             if kind == "start_recording":
                 decision = await self.engine.start_command(client.id)
@@ -380,6 +469,8 @@ class Room:
 
     async def close(self) -> None:
         await self.engine.close()
+        if self.janus is not None:
+            await self.janus.close()
         if self._report_tasks:
             await asyncio.gather(*list(self._report_tasks), return_exceptions=True)
         for client in list(self.clients.values()):

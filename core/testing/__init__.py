@@ -16,9 +16,22 @@ Modules (import them directly; nothing heavy is imported here):
     one) back to frame times with PyAV.
 ``recfw.testing.rooms``
     :class:`~recfw.testing.rooms.TempRoom`: drive a trigger by hand through ``step``.
+``recfw.testing.netns``
+    :class:`~recfw.testing.netns.Network`: several "machines" on one box as
+    network namespaces on a private bridge (root only), processes run inside them.
+``recfw.testing.janus``
+    :class:`~recfw.testing.janus.JanusServer`: a real Janus (VideoRoom,
+    WebSocket API) confined to loopback, configured in a temporary folder.
+``recfw.testing.synthetic``
+    :class:`~recfw.testing.synthetic.SyntheticParticipant` /
+    :class:`~recfw.testing.synthetic.SyntheticCrowd`: cheap participants that
+    join a room over its real signalling and send pre-encoded VP8 + Opus with
+    checkable pictures (:func:`~recfw.testing.synthetic.identify`) and a tone
+    on demand (``speak()``); they never decode what they receive.
 ``recfw.testing.pytest_plugin``
     the ``pytest11`` plugin (fixtures ``recfw_plugins``, ``register_plugin``,
-    ``s3_endpoint``, ``temp_room``); loaded automatically where recfw is installed.
+    ``s3_endpoint``, ``temp_room``, ``postgres_server``, ``control_db``,
+    ``janus_server``); loaded automatically where recfw is installed.
 
 See docs/plugin-guide.md.
 """

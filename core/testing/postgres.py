@@ -11,7 +11,9 @@ It runs ``initdb`` into a temporary folder and starts ``postgres`` through
 too (``-c listen_addresses=127.0.0.1 -k <tmp>``), and stops it with ``pg_ctl
 stop -m fast``. PostgreSQL refuses to run as root: as root the server runs as
 the ``postgres`` system user (the folder is handed to it), otherwise as the
-current user. Authentication is ``trust`` on loopback: test use only.
+current user. Authentication is ``trust`` on loopback: test use only. A server
+on a test network's address (see :mod:`recfw.testing.netns`) trusts the
+networks given as ``trusted_networks`` too.
 
 :func:`find_bin_dir` looks in ``RECFW_PG_BIN``, then Debian's
 ``/usr/lib/postgresql/<version>/bin`` (newest first), then ``PATH``.
@@ -76,9 +78,17 @@ def _free_port(host: str) -> int:
 class PostgresServer:
     """A throw-away PostgreSQL server on loopback, as a context manager."""
 
-    def __init__(self, *, host: str = "127.0.0.1", bin_dir: Path | None = None):
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        bin_dir: Path | None = None,
+        trusted_networks: tuple[str, ...] = (),
+    ):
         self.host = host
         self.bin_dir = bin_dir
+        #: Networks (CIDR) whose clients are trusted besides loopback (pg_hba.conf).
+        self.trusted_networks = tuple(trusted_networks)
         self.port: int | None = None
         self.user = SYSTEM_USER if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
         self.superuser = "postgres"
@@ -127,6 +137,10 @@ class PostgresServer:
                 "--encoding=UTF8",
                 "--no-sync",
             )
+            if self.trusted_networks:
+                with (data / "pg_hba.conf").open("a") as hba:
+                    for network in self.trusted_networks:
+                        hba.write(f"host all all {network} trust\n")
             for attempt in range(5):  # a free port may be taken between check and use
                 self.port = _free_port(self.host)
                 options = (

@@ -23,10 +23,24 @@ has recfw; nothing here imports anything heavy until a fixture is used.
     a temporary folder (:class:`recfw.testing.postgres.PostgresServer`), one
     per session. Skipped where PostgreSQL is not installed, except under CI
     (``CI`` set), where that is an error.
+``redis_server``
+    A real Redis server (Debian's ``redis-server``) on 127.0.0.1 at a free port,
+    persistence off, in a temporary folder, started for one test and stopped
+    after it (:class:`recfw.testing.redis.RedisServer`; ``.url`` is its URL).
+    Skipped where Redis is not installed, except under CI (``CI`` set).
+``janus_server``
+    A real Janus WebRTC server (Debian's ``janus``: VideoRoom plugin, WebSocket
+    transport) confined to loopback, configured in a temporary folder
+    (:class:`recfw.testing.janus.JanusServer`), one per test module. Skipped
+    where Janus is not installed, except under CI (``CI`` set).
 ``control_db``
     A migrated :class:`recfw.control.Database`, once on SQLite (a file in the
     test's temporary folder) and once on PostgreSQL (a fresh database copied
     from a migrated template): tests that use it run on both.
+``netns_network``
+    A :class:`recfw.testing.netns.Network`: "hosts" (network namespaces with
+    private addresses, only inside them) on one bridge, removed after the test.
+    Skipped with the reason where namespaces cannot be made (not root).
 """
 
 from __future__ import annotations
@@ -41,7 +55,10 @@ if TYPE_CHECKING:
 
     from recfw.control import Database
     from recfw.manager import PluginInfo, Plugins
+    from recfw.testing.janus import JanusServer
+    from recfw.testing.netns import Network
     from recfw.testing.postgres import PostgresServer
+    from recfw.testing.redis import RedisServer
     from recfw.testing.rooms import TempRoom
     from recfw.testing.s3server import S3Server
 
@@ -123,6 +140,40 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server on 127.0.0.1 for one test (see :class:`RedisServer`)."""
+    import os
+
+    from recfw.testing.redis import RedisServer, RedisUnavailable, find_redis_server
+
+    try:
+        find_redis_server()
+    except RedisUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def janus_server() -> Iterator[JanusServer]:
+    """Janus on 127.0.0.1 (an ephemeral port) for one test module (see :class:`JanusServer`):
+    ``janus_server.url``, ``janus_server.api_secret``, ``janus_server.pid``."""
+    import os
+
+    from recfw.testing.janus import JanusServer, janus_available
+
+    if not janus_available():
+        message = "Janus is not installed: run `make system-deps` (apt-get install janus)"
+        if os.environ.get("CI"):
+            raise RuntimeError(message)
+        pytest.skip(message)
+    with JanusServer() as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def _control_pg_template(postgres_server: PostgresServer) -> str:
     """The name of a database migrated to the newest schema, copied for each test."""
@@ -158,3 +209,15 @@ def control_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Datab
     yield db
     db.dispose()
     server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def netns_network() -> Iterator[Network]:
+    """Network namespaces as hosts on one private switch (see :mod:`recfw.testing.netns`)."""
+    from recfw.testing.netns import Network, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with Network() as network:
+        yield network

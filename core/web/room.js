@@ -4,6 +4,10 @@
 // participant's encoded media (never re-encoded) into one of our slots. The camera is
 // captured at the server's size (welcome.video, 1280x720 at up to 30 fps by default).
 // No STUN/TURN servers are configured.
+// With the Janus backend (welcome.backend === "janus") the media goes through a Janus
+// VideoRoom instead: one connection UP (camera + mic, the camera in 3 simulcast layers)
+// and one connection DOWN (Janus's multistream subscription to everyone else, whose
+// offers the server relays as "subscribe_offer"; we answer with "subscribe_answer").
 (function () {
   "use strict";
   const params = new URLSearchParams(location.search);
@@ -16,6 +20,8 @@
   const state = {
     id: null, role: null, trigger: null, recording: "idle", prompt: false,
     loopbackOnly: false, ws: null, local: null, server: null, video: null,
+    backend: "builtin", sub: null,  // janus: the subscription's connection
+    mids: new Map(),   // janus: mid -> peer {id, name, role} of the subscription's m-lines
     peers: new Map(),  // id -> {name, role}
     slots: [],         // index -> {video: RTCRtpTransceiver, audio: RTCRtpTransceiver, peer}
     lastEmbedStatus: null, pending: [],
@@ -53,7 +59,11 @@
     const ws = new WebSocket(`${proto}//${location.host}/${encodeURIComponent(room)}/ws`);
     state.ws = ws;
     ws.onopen = () => send({ type: "join", name: displayName, roomKey: roomKey || undefined });
-    ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+    // One message at a time: a subscription offer is answered before the next is read.
+    let chain = Promise.resolve();
+    ws.onmessage = (ev) => {
+      chain = chain.then(() => onMessage(JSON.parse(ev.data))).catch((err) => console.error("recfw:", err));
+    };
     ws.onclose = () => { setStatusText("disconnected"); };
   }
 
@@ -69,7 +79,12 @@
         applyStatus(msg.recording, msg.prompt);
         await openCamera(msg.video || {});
         addTile(state.id, (displayName || "You") + " (you)", state.local, true);
-        await connectServer(msg.slots || 0);
+        state.backend = msg.backend || "builtin";
+        if (state.backend === "janus") await publishJanus();
+        else await connectServer(msg.slots || 0);
+        break;
+      case "subscribe_offer":
+        await subscribeOffer(msg);
         break;
       case "answer":
         await state.server.setRemoteDescription({ type: "answer", sdp: msg.sdp });
@@ -117,6 +132,60 @@
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     send({ type: "offer", sdp: filterSdp(pc.localDescription.sdp) });
+  }
+
+  // --- Janus: publish (simulcast), and answer the subscription's offers -------------
+  // Three layers of the 720p camera: h (full size), m (1/2), l (1/4). Janus sends each
+  // viewer one layer (docs/rooms.md: the recorder the highest, a page what fits its tiles).
+  async function publishJanus() {
+    const pc = newPc();
+    state.server = pc;
+    const audio = state.local.getAudioTracks()[0];
+    const video = state.local.getVideoTracks()[0];
+    pc.addTransceiver(audio || "audio", { direction: audio ? "sendonly" : "inactive", streams: [state.local] });
+    if (video) {
+      const top = state.video.maxBitrate;
+      pc.addTransceiver(video, {
+        direction: "sendonly", streams: [state.local],
+        sendEncodings: [
+          { rid: "h", maxBitrate: top },
+          { rid: "m", maxBitrate: Math.round(top / 4), scaleResolutionDownBy: 2 },
+          { rid: "l", maxBitrate: Math.round(top / 16), scaleResolutionDownBy: 4 },
+        ],
+      });
+    } else {
+      pc.addTransceiver("video", { direction: "inactive" });
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    send({ type: "offer", sdp: filterSdp(pc.localDescription.sdp) });
+  }
+
+  async function subscribeOffer(msg) {
+    if (!state.sub) {
+      state.sub = newPc();
+    }
+    const pc = state.sub;
+    await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc);
+    send({ type: "subscribe_answer", sdp: filterSdp(pc.localDescription.sdp) });
+    state.mids = new Map(msg.streams.filter((s) => s.peer).map((s) => [String(s.mid), s.peer]));
+    const byPeer = new Map();
+    for (const t of pc.getTransceivers()) {
+      const peer = state.mids.get(String(t.mid));
+      if (!peer || !t.receiver.track) continue;
+      if (!byPeer.has(peer.id)) byPeer.set(peer.id, { peer, tracks: [] });
+      byPeer.get(peer.id).tracks.push(t.receiver.track);
+    }
+    for (const tile of document.querySelectorAll(".tile:not([data-self])")) {
+      if (!byPeer.has(tile.dataset.peerId)) tile.remove();
+    }
+    for (const { peer, tracks } of byPeer.values()) {
+      const tile = document.querySelector(`.tile[data-peer-id="${CSS.escape(peer.id)}"] video`);
+      const same = tile && tile.srcObject && tracks.every((t) => tile.srcObject.getTracks().includes(t));
+      if (!same) addTile(peer.id, peer.name || "Guest", new MediaStream(tracks), false);
+    }
   }
 
   // The server forwards our video as we send it: keep the captured size (drop frame

@@ -5,9 +5,20 @@ with two differences: it joins with the one-time recorder token of its job
 (role ``recorder``: never a tile, never counted as a person), and it publishes
 nothing. Its offer has ``slots`` pairs of ``recvonly`` video + audio m-lines;
 the server forwards each person's encoded media into a slot and says who is in
-which slot (``slot`` messages). The worker decodes what it receives itself
-(aiortc's receivers), and each slot's person is a participant of the
-:class:`~recfw.media.CompositeRecorder` that writes the spool file.
+which slot (``slot`` messages). The worker's receivers are tapped (aiortc's
+decoders never run): each slot's person gets fresh
+:class:`~recfw.server.forward.DecodedTrack` copies that decode only while the
+recorder reads them, and the recorder pauses the video of people without a tile
+(the active grid), so their video is not decoded at all. Each slot's person is
+a participant of the :class:`~recfw.media.CompositeRecorder` that writes the
+spool file.
+
+In a room whose media goes through Janus (``welcome.backend == "janus"``) the
+recorder sends no offer: the room server subscribes it to every publisher
+with ONE multistream subscription (the highest simulcast layer) and relays
+Janus's offers (``subscribe_offer {sdp, streams}``, one per change); the
+recorder answers each (``subscribe_answer``) on the same peer connection, and
+each ``streams`` entry says whose media an m-line (``mid``) carries.
 
 State goes back to the room server as lines on stdout (see
 :func:`recfw.worker.job.state_line`): ``joined``, ``recording``, ``stopped``
@@ -25,11 +36,12 @@ from typing import IO, Any
 
 import aiohttp
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaRelay
 
 from ..errors import RecfwError
 from ..rooms import Participant, Role
+from ..server.aiortc_tap import ReceiverTap, tap_receiver
 from ..server.client import parse_room_url
+from ..server.forward import DecodedTrack
 from ..server.ice import filter_sdp, restrict_host_addresses
 from ..sources import ParticipantMedia
 from .job import RecordingJob, state_line
@@ -43,31 +55,39 @@ CONNECT_TIMEOUT = 20.0
 class RecorderClient:
     """The recorder's signalling + media connection to one room.
 
-    ``on_person(slot, media | None)`` is called when a slot's person changes
-    (``None``: the slot is empty now); the media are fresh subscriptions to the
-    slot's received tracks, so stopping them leaves the slot's tracks running.
+    ``on_person(key, participant | None, media | None)`` is called when a slot's
+    person changes (``key``: the slot; in a Janus room the participant id;
+    ``None``: the slot is empty now); the media are fresh decoded copies of the
+    slot's received (tapped) tracks, stopped when the slot's person changes.
     """
 
-    def __init__(self, job: RecordingJob, on_person: Callable[[int, Any, Any], None]):
+    def __init__(self, job: RecordingJob, on_person: Callable[[Any, Any, Any], None]):
         self.job = job
         self.url = parse_room_url(f"{job.base_url.rstrip('/')}/{job.room}")
         self.on_person = on_person
         self.pc: RTCPeerConnection | None = None
         self.closed = asyncio.Event()
         self.errors: list[str] = []
-        self._relay = MediaRelay()
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._welcome = asyncio.Event()
         self._connected = asyncio.Event()
-        self._tracks: dict[int, dict[str, Any]] = {}
+        self._taps: dict[int, tuple[ReceiverTap, ReceiverTap]] = {}
+        self._media: dict[int, ParticipantMedia] = {}
         self._peers: dict[int, dict[str, Any] | None] = {}
         self._shown: dict[int, str | None] = {}
+        #: Whether the room's media is on loopback only (the welcome's ``loopbackOnly``:
+        #: the server's ``iceAddresses``, not the address the recorder reached it at).
+        self._loopback = self.url.is_loopback
+        #: Janus rooms: the person (by participant id) whose media each mid carries.
+        self._mids: dict[str, dict[str, Any]] = {}
+        self._people: dict[str, Participant] = {}
+        #: Janus rooms: the tapped receivers by mid, and each person's decoded copies.
+        self._mid_taps: dict[str, ReceiverTap] = {}
+        self._janus_media: dict[str, ParticipantMedia] = {}
 
     async def connect(self) -> None:
-        if self.url.is_loopback:
-            restrict_host_addresses(["127.0.0.1"])
         self._session = aiohttp.ClientSession()
         try:
             self._ws = await asyncio.wait_for(
@@ -107,10 +127,20 @@ class RecorderClient:
             if message.get("role") != str(Role.RECORDER):
                 raise RecfwError(f"joined as {message.get('role')!r}, not as the recorder")
             self._welcome.set()
-            await self._negotiate(int(message.get("slots", 0)))
+            # A recorder on the server's machine reaches it at 127.0.0.1 while the room's
+            # media may be on other addresses (iceAddresses): those decide, not the URL.
+            self._loopback = bool(message.get("loopbackOnly", self.url.is_loopback))
+            if self._loopback:
+                restrict_host_addresses(["127.0.0.1"])
+            if message.get("backend") == "janus":
+                self._janus_pc()
+            else:
+                await self._negotiate(int(message.get("slots", 0)))
+        elif kind == "subscribe_offer":
+            await self._subscribe_offer(message)
         elif kind == "answer":
             assert self.pc is not None
-            sdp = filter_sdp(message["sdp"], self.url.is_loopback)
+            sdp = filter_sdp(message["sdp"], self._loopback)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         elif kind == "slot":
             self._peers[int(message["index"])] = message.get("peer")
@@ -135,49 +165,132 @@ class RecorderClient:
                 self.errors.append(f"media connection {pc.connectionState}")
                 self.closed.set()
 
-        @pc.on("track")
-        def _track(track) -> None:
-            for index, transceiver in enumerate(pc.getTransceivers()):
-                if transceiver.receiver.track is track and index >= 2:
-                    slot = (index - 2) // 2
-                    self._tracks.setdefault(slot, {})[track.kind] = track
-                    self._sync(slot)
-
         pc.addTransceiver("audio", direction="inactive")
         pc.addTransceiver("video", direction="inactive")
-        for _ in range(slots):
-            pc.addTransceiver("video", direction="recvonly")
-            pc.addTransceiver("audio", direction="recvonly")
+        for slot in range(slots):
+            video = pc.addTransceiver("video", direction="recvonly")
+            audio = pc.addTransceiver("audio", direction="recvonly")
+            # Tapped before the connection starts: aiortc decodes nothing here.
+            self._taps[slot] = (
+                tap_receiver(video.receiver, "video"),
+                tap_receiver(audio.receiver, "audio"),
+            )
         await pc.setLocalDescription(await pc.createOffer())
         assert self._ws is not None
         await self._ws.send_json(
-            {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self.url.is_loopback)}
+            {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
         )
+        for slot in list(self._peers):
+            self._sync(slot)
+
+    # --- Janus: one multistream subscription, renegotiated on each change ---------
+
+    def _janus_pc(self) -> None:
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        self.pc = pc
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            log.info("recorder: connection %s", pc.connectionState)
+            if pc.connectionState == "connected":
+                self._connected.set()
+            elif pc.connectionState in ("failed", "closed"):
+                self.errors.append(f"media connection {pc.connectionState}")
+                self.closed.set()
+
+        # Nobody may be publishing yet: the recorder is "connected" when it is in the
+        # room; its media connection comes with the first subscription offer.
+        self._connected.set()
+
+    async def _subscribe_offer(self, message: dict[str, Any]) -> None:
+        assert self.pc is not None and self._ws is not None
+        streams = message.get("streams") or []
+        sdp = filter_sdp(str(message["sdp"]), self._loopback)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        # New m-lines are tapped before their receivers start: aiortc decodes nothing.
+        for transceiver in self.pc.getTransceivers():
+            mid = transceiver.mid
+            if mid is not None and mid not in self._mid_taps and transceiver.kind in (
+                "audio",
+                "video",
+            ):
+                self._mid_taps[mid] = tap_receiver(transceiver.receiver, transceiver.kind)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self._ws.send_json(
+            {
+                "type": "subscribe_answer",
+                "sdp": filter_sdp(self.pc.localDescription.sdp, self._loopback),
+            }
+        )
+        self._mids = {
+            str(s["mid"]): s["peer"]
+            for s in streams
+            if isinstance(s, dict) and isinstance(s.get("peer"), dict)
+        }
+        self._sync_janus()
+
+    def _sync_janus(self) -> None:
+        """Tell ``on_person`` who is in the subscription now (both kinds known)."""
+        taps: dict[str, dict[str, ReceiverTap]] = {}
+        for mid, peer in self._mids.items():
+            tap = self._mid_taps.get(mid)
+            if tap is None:
+                continue
+            pid = str(peer["id"])
+            taps.setdefault(pid, {})[tap.kind] = tap
+            if pid not in self._people:
+                self._people[pid] = _participant(peer)
+        wanted = {pid for pid, t in taps.items() if "video" in t and "audio" in t}
+        for pid in [p for p in self._janus_media if p not in wanted]:
+            before = self._janus_media.pop(pid)
+            self.on_person(pid, None, None)
+            before.stop()
+        # In the subscription's order (Janus adds feeds as they come): the join order.
+        for pid in [p for p in taps if p in wanted and p not in self._janus_media]:
+            # Decoded only while the recorder reads them; a copy that waits for a
+            # keyframe asks the publisher for one (Janus passes the PLI on).
+            media = ParticipantMedia(
+                self._people[pid],
+                video=DecodedTrack(taps[pid]["video"]),
+                audio=DecodedTrack(taps[pid]["audio"]),
+            )
+            self._janus_media[pid] = media
+            self.on_person(pid, self._people[pid], media)
 
     def _sync(self, slot: int) -> None:
-        """Tell ``on_person`` when the person in ``slot`` (with both tracks known) changes."""
-        tracks = self._tracks.get(slot, {})
-        if "video" not in tracks or "audio" not in tracks:
+        """Tell ``on_person`` when the person in ``slot`` changes."""
+        taps = self._taps.get(slot)
+        if taps is None:
             return
         peer = self._peers.get(slot) or {}
         pid = peer.get("id") if isinstance(peer, dict) else None
         if self._shown.get(slot) == pid:
             return
         self._shown[slot] = pid
+        before = self._media.pop(slot, None)
         if pid is None:
             self.on_person(slot, None, None)
+            if before is not None:
+                before.stop()
             return
-        role_name = str(peer.get("role"))
-        role = Role(role_name) if role_name in {str(r) for r in Role} else Role.VISITOR
-        participant = Participant(id=pid, display_name=str(peer.get("name") or pid), role=role)
+        participant = _participant(peer)
         media = ParticipantMedia(
-            participant,
-            video=self._relay.subscribe(tracks["video"]),
-            audio=self._relay.subscribe(tracks["audio"]),
+            participant, video=DecodedTrack(taps[0]), audio=DecodedTrack(taps[1])
         )
+        self._media[slot] = media
         self.on_person(slot, participant, media)
+        if before is not None:
+            before.stop()
 
     async def close(self) -> None:
+        for media in self._media.values():
+            media.stop()
+        self._media.clear()
+        for media in self._janus_media.values():
+            media.stop()
+        self._janus_media.clear()
         if self.pc is not None:
             with contextlib.suppress(Exception):
                 await self.pc.close()
@@ -188,6 +301,14 @@ class RecorderClient:
             self._reader.cancel()
         if self._session is not None:
             await self._session.close()
+
+
+def _participant(peer: dict[str, Any]) -> Participant:
+    """The person a ``slot`` / ``subscribe_offer`` entry describes."""
+    pid = str(peer.get("id"))
+    role_name = str(peer.get("role"))
+    role = Role(role_name) if role_name in {str(r) for r in Role} else Role.VISITOR
+    return Participant(id=pid, display_name=str(peer.get("name") or pid), role=role)
 
 
 def report(out: IO[str], state: str, **fields: Any) -> None:
@@ -239,15 +360,21 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
     from ..encoding import OutputFormat
     from ..manager import load_plugins
     from ..media import CompositeRecorder
+    from ..media.activegrid import GridPolicy
 
     plugins = load_plugins()
     encoder = plugins.encoder(job.file_format)
+    try:
+        grid = GridPolicy.from_layout(job.layout)
+    except ValueError as exc:
+        report(out, "failed", reason=f"recording job: {exc}")
+        return 1
     # Unbuffered: what the muxer wrote is in the file (the page cache) at once, so a
     # SIGKILL loses only what the encoder had not written yet (the muxer flushes
     # about every second, see recfw.plugins.encoders).
     output = open(job.spool_path, "r+b", buffering=0)  # noqa: SIM115 - closed below
     recorder = CompositeRecorder(
-        encoder, output, OutputFormat(), dict(job.encoder), realtime=job.realtime
+        encoder, output, OutputFormat(), dict(job.encoder), realtime=job.realtime, grid=grid
     )
     failed: list[str] = []
     stop = asyncio.Event()
@@ -257,9 +384,9 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
         stop.set()
 
     recorder.on_failure = encoder_failed
-    people: dict[int, str] = {}
+    people: dict[Any, str] = {}
 
-    def on_person(slot: int, participant: Participant | None, media: Any) -> None:
+    def on_person(slot: Any, participant: Participant | None, media: Any) -> None:
         gone = people.pop(slot, None)
         if gone is not None:
             recorder.remove(gone)

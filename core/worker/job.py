@@ -30,6 +30,8 @@ class RecordingJob:
     meeting_id: str | None = None
     encoder: dict[str, Any] = field(default_factory=dict)
     realtime: bool = True
+    #: The composite's layout (``maxTiles``, ``minTileSeconds``: the active grid).
+    layout: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
@@ -46,8 +48,9 @@ class RecordingJob:
         for name in ("base_url", "room", "token", "recording_id", "spool_path"):
             if not isinstance(data.get(name), str) or not data[name]:
                 raise RecfwError(f"recording job: '{name}' must be a non-empty string")
-        if not isinstance(data.get("encoder", {}), dict):
-            raise RecfwError("recording job: 'encoder' must be an object")
+        for name in ("encoder", "layout"):
+            if not isinstance(data.get(name, {}), dict):
+                raise RecfwError(f"recording job: '{name}' must be an object")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:

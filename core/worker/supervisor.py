@@ -131,6 +131,7 @@ class SupervisedSession(RecordingSession):
                 meeting_id=self.meeting_id,
                 encoder=dict(self.config.encoder),
                 realtime=self.realtime,
+                layout=self.config.server.grid_layout(),
             )
             await self._spawn(job)
             state = await asyncio.wait_for(self._until("recording"), START_TIMEOUT)

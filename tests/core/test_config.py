@@ -205,3 +205,45 @@ def test_ice_addresses_are_checked_by_settings_check(tmp_path):
     assert "server.iceAddresses" in result.output
     assert "'not-an-ip' is not an IP address" in result.output
     assert "Traceback" not in result.output
+
+
+def test_rooms_default_to_the_builtin_backend():
+    config = parse_config({}, environ={})
+    assert config.rooms.backend == "builtin"
+    assert config.rooms.janus_url == "ws://127.0.0.1:8188"
+    assert config.rooms.janus_api_secret is None
+
+
+def test_rooms_on_janus_with_the_secret_from_the_environment():
+    config = parse_config(
+        {"rooms": {"backend": "janus", "janusUrl": "wss://janus.internal:8989"}},
+        environ={"RECFW_JANUS_API_SECRET": "janus-secret-0042"},
+    )
+    assert config.rooms.backend == "janus"
+    assert config.rooms.janus_url == "wss://janus.internal:8989"
+    assert config.rooms.janus_api_secret == Secret("janus-secret-0042")
+    assert "janus-secret-0042" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("rooms", "field", "words"),
+    [
+        ({"backend": "mediasoup"}, "rooms.backend", "must be one of builtin, janus"),
+        ({"backend": 3}, "rooms.backend", "must be a string"),
+        ({"janusUrl": "http://127.0.0.1:8188"}, "rooms.janusUrl", "ws:// or wss://"),
+        ({"janusUrl": "ws://127.0.0.1"}, "rooms.janusUrl", "must name the port"),
+        ({"janusUrl": "ws://127.0.0.1:99999"}, "rooms.janusUrl", "not a valid URL"),
+        ({"janusApiSecret": " "}, "rooms.janusApiSecret", "must not be empty"),
+        ({"janus": "x"}, "rooms.janus", "unknown field"),
+    ],
+)
+def test_rooms_errors_name_the_field(rooms, field, words):
+    with pytest.raises(SettingsError) as caught:
+        parse_config({"rooms": rooms}, environ={})
+    (error,) = caught.value.errors
+    assert error.field == field and words in error.message, error
+
+
+def test_a_wrong_rooms_table_is_named():
+    with pytest.raises(SettingsError, match="rooms"):
+        parse_config({"rooms": "janus"}, environ={})

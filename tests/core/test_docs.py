@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from recfw import hookspecs
-from recfw.config import _SERVER_FIELDS, _TOP_LEVEL, _WEBHOOK_FIELDS
+from recfw.config import _ROOMS_FIELDS, _SERVER_FIELDS, _TOP_LEVEL, _WEBHOOK_FIELDS
 from recfw.manager import Plugins
 from recfw.recording import DESTINATION_FIELDS as _DESTINATION_FIELDS
 from recfw.recording import RECORDING_FIELDS as _RECORDING_FIELDS
@@ -47,10 +47,15 @@ def test_no_documented_hook_is_stale():
 def test_every_setting_is_documented():
     text = (DOCS / "settings.md").read_text()
     names = [*_RECORDING_FIELDS, *_DESTINATION_FIELDS, *_TOP_LEVEL, *_SERVER_FIELDS]
-    names += [*_WEBHOOK_FIELDS, *RECORDING_TYPES]
+    names += [*_WEBHOOK_FIELDS, *RECORDING_TYPES, *_ROOMS_FIELDS]
     missing = [n for n in names if not re.search(rf"`(?:[\w.]+\.)?{re.escape(n)}`", text)]
     assert not missing, f"docs/settings.md does not mention {missing}"
-    for var in ("RECFW_ACCESS_KEY_ID", "RECFW_ACCESS_KEY_SECRET", "RECFW_WEBHOOK_SECRET"):
+    for var in (
+        "RECFW_ACCESS_KEY_ID",
+        "RECFW_ACCESS_KEY_SECRET",
+        "RECFW_WEBHOOK_SECRET",
+        "RECFW_JANUS_API_SECRET",
+    ):
         assert var in text
 
 
