@@ -114,7 +114,9 @@ class JobQueue:
     def __init__(self, url: Secret | str):
         self._url = url if isinstance(url, Secret) else Secret(url)
         self.shown_url = mask_url_credentials(self._url.reveal())
-        self.redis = aioredis.from_url(
+        # ``Any``: with decode_responses every reply is ``str``-keyed, which redis-py's
+        # own annotations (bytes | str | int unions) cannot express.
+        self.redis: Any = aioredis.from_url(
             self._url.reveal(), decode_responses=True, health_check_interval=10
         )
 

@@ -120,8 +120,12 @@ async def test_a_killed_worker_s_room_records_on_and_its_file_is_stored_when_it_
     (line,) = await until(lambda: d.lines("stored "), 180, "the second part stored")
     second = stored_path(line)
     assert second.name != lost["filename"] and decoded_seconds(second)[0] > 1.0
-    finished = [e["data"]["recordingId"] for e in d.events("recording.finished")]
-    assert finished == [second_job] or finished == [second_job, first_job]
+    finished = await until(
+        lambda: [e["data"]["recordingId"] for e in d.events("recording.finished")],
+        60,
+        "recording.finished of the second part",
+    )
+    assert finished[0] == second_job, finished
     # The dead worker comes back: it stores the file its killed recorder left.
     await d.worker(first_worker, room_for_one)
 
@@ -133,5 +137,23 @@ async def test_a_killed_worker_s_room_records_on_and_its_file_is_stored_when_it_
     assert first.exists(), event
     video, audio = decoded_seconds(first)
     assert video > 1.0 and audio > 1.0, (video, audio)
-    (colour,) = tile_colours(first, 1)
-    assert is_colour(colour, RED), colour
+    # Cut short after a few seconds: its first pictures may be the placeholder of a
+    # tile still waiting for its first frame; its last ones show the person.
+    assert is_colour(_last_frames_colour(first), RED)
+
+
+def _last_frames_colour(path) -> tuple[float, ...]:
+    """Mean RGB of the middle of the canvas over the last 10 decoded pictures."""
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        frames = []
+        try:
+            for frame in container.decode(video=0):
+                frames.append(frame.to_ndarray(format="rgb24")[260:460, 440:840])
+                frames = frames[-10:]
+        except av.error.FFmpegError:  # the cut end of a killed recording
+            pass
+    assert frames, f"no picture decodes from {path}"
+    return tuple(float(c) for c in np.stack(frames).reshape(-1, 3).mean(axis=0))
