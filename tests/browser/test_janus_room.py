@@ -224,7 +224,7 @@ def _is(colour, target) -> bool:
 
 @pytest.mark.skipif(
     os.environ.get("RECFW_JANUS_GROUP_TEST") != "1",
-    reason="heavy (25 people, 2 Chromiums, a 25-tile recorder): set RECFW_JANUS_GROUP_TEST=1",
+    reason="heavy (25 people, 2 Chromiums, a 25-person recorder): set RECFW_JANUS_GROUP_TEST=1",
 )
 async def test_a_25_person_janus_room_records_the_chromium_tiles_live(
     janus_server_for, tmp_path, shots
