@@ -122,6 +122,9 @@ class _Participant:
     #: Live mode: when they left on the recording's clock. The tile stays for the
     #: frames before that instant that are still to be made (the latency window).
     left_at: float | None = None
+    #: Their media stopped and they are reconnecting: the tile holds the last picture
+    #: under a "RECONNECTING" label (see :mod:`.compositor`).
+    reconnecting: bool = False
 
 
 class CompositeRecorder:
@@ -241,17 +244,14 @@ class CompositeRecorder:
         if self._stopping:
             log.warning("participant %r added while the recording stops: ignored", p.id)
             return
-        if p.id in self._people:
+        previous = self._people.get(p.id)
+        if previous is not None and previous.left_at is None:
+            self._replace(previous, media)
+            return
+        if previous is not None:
             self._drop(p.id)
         now = self.now()
-        video = VideoTrackBuffer(self.policy, f"{p.id}/video") if media.video else None
-        audio = (
-            AudioTrackBuffer(
-                self.policy, f"{p.id}/audio", self.fmt.sample_rate, self.fmt.audio_layout
-            )
-            if media.audio
-            else None
-        )
+        video, audio = self._buffers(media)
         entry = _Participant(media, now, video, audio)
         loop = asyncio.get_running_loop()
         for track, buf in ((media.video, video), (media.audio, audio)):
@@ -259,6 +259,47 @@ class CompositeRecorder:
                 entry.tasks.append(loop.create_task(self._pull(entry, track, buf)))
         self._people[p.id] = entry
         log.info("participant %r joins the composite at %.3f s", p.id, now)
+
+    def _buffers(
+        self, media: ParticipantMedia
+    ) -> tuple[VideoTrackBuffer | None, AudioTrackBuffer | None]:
+        pid = media.participant.id
+        video = VideoTrackBuffer(self.policy, f"{pid}/video") if media.video else None
+        if not media.audio:
+            return video, None
+        rate, layout = self.fmt.sample_rate, self.fmt.audio_layout
+        return video, AudioTrackBuffer(self.policy, f"{pid}/audio", rate, layout)
+
+    def _replace(self, entry: _Participant, media: ParticipantMedia) -> None:
+        """New tracks for a participant in the composite (they reconnected): same tile,
+        same place in the grid; the last picture is held until the new video arrives."""
+        pid = media.participant.id
+        for task in entry.tasks:
+            task.cancel()
+        self._gone.extend(b for b in (entry.video, entry.audio) if b is not None)
+        video, audio = self._buffers(media)
+        if video is not None and entry.video is not None:
+            video.current = entry.video.picture_at(self.position)
+        new = _Participant(media, entry.joined_at, video, audio, reconnecting=entry.reconnecting)
+        loop = asyncio.get_running_loop()
+        for track, buf in ((media.video, video), (media.audio, audio)):
+            if track is not None and buf is not None:
+                new.tasks.append(loop.create_task(self._pull(new, track, buf)))
+        self._people[pid] = new  # an existing key keeps its place (the grid order)
+        self._data.set()
+        log.info("participant %r has new tracks at %.3f s (same tile)", pid, self.now())
+
+    def set_reconnecting(self, participant_id: str, reconnecting: bool) -> None:
+        """Mark the participant's tile as reconnecting (their media stopped) or not."""
+        entry = self._people.get(participant_id)
+        if entry is not None and entry.reconnecting != reconnecting:
+            entry.reconnecting = reconnecting
+            log.info(
+                "participant %r's tile %s at %.3f s",
+                participant_id,
+                "shows RECONNECTING" if reconnecting else "is live again",
+                self.now(),
+            )
 
     def remove(self, participant_id: str) -> None:
         """Take the participant's tile away and stop reading their tracks.
@@ -538,7 +579,11 @@ class CompositeRecorder:
         for pid in [p for p, e in self._people.items() if e.left_at is not None and e.left_at <= t]:
             self._drop(pid)
         tiles = [
-            Tile(pid, e.video.picture_at(t + self._nearest) if e.video is not None else None)
+            Tile(
+                pid,
+                e.video.picture_at(t + self._nearest) if e.video is not None else None,
+                e.reconnecting,
+            )
             for pid, e in self._people.items()
         ]
         tracks = [e.audio.read(s0, s1) for e in self._people.values() if e.audio is not None]

@@ -2,7 +2,8 @@
 
 It speaks the same protocol as the room page: a ``join`` message on the room's
 WebSocket, then one offer with its own audio and video (and, if asked, slots to
-receive the others, which it reads and discards).
+receive the others, which it reads and discards). Like the page, when the server
+says ``media_lost`` it makes a new connection on the same WebSocket session.
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ class JoinResult:
     statuses: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     connection_state: str | None = None
+    #: Why the server said our media stopped, each time (``media_lost``).
+    media_lost: list[str] = field(default_factory=list)
+    #: New media connections made after the first (reconnections).
+    reconnects: int = 0
 
 
 class HeadlessParticipant:
@@ -139,6 +144,7 @@ class HeadlessParticipant:
         self._pending: dict[str, asyncio.Future] = {}
         self._loopback = self.url.is_loopback
         self._closed = False
+        self._slots: int | None = None
 
     async def __aenter__(self) -> HeadlessParticipant:
         await self.connect()
@@ -198,7 +204,23 @@ class HeadlessParticipant:
             "check the server's iceAddresses"
         )
 
-    async def _negotiate(self, slots: int) -> None:
+    async def _reconnect(self, cause: str) -> None:
+        """A new media connection on the same WebSocket (the server said ours stopped)."""
+        self.result.media_lost.append(cause)
+        if self._closed or self._slots is None:
+            return
+        log.warning("%s: media stopped (%s); reconnecting", self.name, cause)
+        self.result.reconnects += 1
+        old, self.pc = self.pc, None
+        self._connected.clear()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        self.received.clear()
+        await self._negotiate(self._slots, reason=cause)
+
+    async def _negotiate(self, slots: int, reason: str | None = None) -> None:
+        self._slots = slots
         pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
@@ -206,6 +228,8 @@ class HeadlessParticipant:
 
         @pc.on("connectionstatechange")
         def _state() -> None:
+            if pc is not self.pc:
+                return
             self.result.connection_state = pc.connectionState
             log.info("%s: connection %s", self.name, pc.connectionState)
             if pc.connectionState == "connected":
@@ -231,9 +255,10 @@ class HeadlessParticipant:
                 )
         await pc.setLocalDescription(await pc.createOffer())
         assert self._ws is not None
-        await self._ws.send_json(
-            {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
-        )
+        offer = {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
+        if reason is not None:
+            offer["reason"] = reason
+        await self._ws.send_json(offer)
 
     async def _read(self) -> None:
         try:
@@ -270,6 +295,8 @@ class HeadlessParticipant:
                 await self._blackhole.start()
             elif kind == "slot":
                 self.slots[int(message["index"])] = message.get("peer")
+            elif kind == "media_lost":
+                await self._reconnect(str(message.get("cause")))
             elif kind == "recording":
                 status = message.get("recording")
                 if isinstance(status, str) and self.result.statuses[-1:] != [status]:

@@ -1,0 +1,71 @@
+"""The "RECONNECTING" label drawn over a tile whose participant's media stopped.
+
+A tiny built-in 5x7 bitmap font (only the letters the labels use), scaled up
+with :func:`numpy.kron`: no font files, no per-pixel Python. :func:`mark_tile`
+dims the tile (the held last picture stays visible underneath) and draws the
+label in a dark band across its middle, on ``yuv420p`` planes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .layout import Rect
+
+#: What a tile shows while its participant reconnects.
+RECONNECTING = "RECONNECTING"
+
+_GLYPHS = {
+    "C": ("01110", "10001", "10000", "10000", "10000", "10001", "01110"),
+    "E": ("11111", "10000", "10000", "11110", "10000", "10000", "11111"),
+    "G": ("01110", "10001", "10000", "10111", "10001", "10001", "01111"),
+    "I": ("01110", "00100", "00100", "00100", "00100", "00100", "01110"),
+    "N": ("10001", "11001", "10101", "10011", "10001", "10001", "10001"),
+    "O": ("01110", "10001", "10001", "10001", "10001", "10001", "01110"),
+    "R": ("11110", "10001", "10001", "11110", "10100", "10010", "10001"),
+    "T": ("11111", "00100", "00100", "00100", "00100", "00100", "00100"),
+    " ": ("00000",) * 7,
+}
+
+
+@lru_cache(maxsize=16)
+def text_mask(text: str, scale: int) -> np.ndarray:
+    """A boolean mask of ``text`` (letters of :data:`_GLYPHS`), ``scale`` pixels per dot."""
+    columns = []
+    for i, char in enumerate(text):
+        glyph = np.array([[c == "1" for c in row] for row in _GLYPHS[char]], bool)
+        if i:
+            columns.append(np.zeros((7, 1), bool))
+        columns.append(glyph)
+    dots = np.hstack(columns) if columns else np.zeros((7, 0), bool)
+    return np.kron(dots, np.ones((scale, scale), bool))
+
+
+def mark_tile(planes: list[np.ndarray], rect: Rect, text: str = RECONNECTING) -> None:
+    """Dim ``rect`` of a ``yuv420p`` picture and write ``text`` across its middle."""
+    y, u, v = planes
+    region = y[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w]
+    region //= 3
+    region += 11  # limited range: black stays black, white becomes mid grey
+    cy, cx, ch, cw = rect.y // 2, rect.x // 2, rect.h // 2, rect.w // 2
+    for plane in (u, v):
+        chroma = plane[cy : cy + ch, cx : cx + cw]
+        chroma //= 2
+        chroma += 64  # halfway to neutral grey
+    scale = max(1, min(rect.w // (6 * len(text) + 8), rect.h // 20))
+    mask = text_mask(text, scale)
+    mh, mw = mask.shape
+    if mw + 4 * scale > rect.w or mh + 4 * scale > rect.h:
+        return  # a tile too small for the label: dimmed only
+    band_h = mh + 4 * scale
+    top = rect.y + (rect.h - band_h) // 2 // 2 * 2
+    region = y[top : top + band_h, rect.x : rect.x + rect.w]
+    region[:] = 24
+    left = rect.x + (rect.w - mw) // 2
+    glyphs = y[top + 2 * scale : top + 2 * scale + mh, left : left + mw]
+    glyphs[mask] = 235
+    ct = top // 2
+    for plane in (u, v):
+        plane[ct : ct + band_h // 2, cx : cx + cw] = 128
