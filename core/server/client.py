@@ -20,12 +20,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from aiortc import (
+    MediaStreamTrack,
     RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCSessionDescription,
 )
 from aiortc.contrib.media import MediaBlackhole
+from aiortc.mediastreams import MediaStreamError
 
 from ..errors import RecfwError
 from ..secrets import Secret
@@ -88,6 +90,22 @@ def parse_room_url(url: str) -> RoomUrl:
         raise RecfwError(f"room URL: the path must be the room name (/<room>), got {parts.path!r}")
     key = parse_qs(parts.query).get("roomKey", [None])[0]
     return RoomUrl(f"{parts.scheme}://{parts.netloc}", room, key)
+
+
+class _Lent(MediaStreamTrack):
+    """A source track lent to one connection's sender: aiortc stops a sender's track
+    when the connection closes, and this stops only the loan (the source lives on
+    for the next connection after a reconnection)."""
+
+    def __init__(self, source: MediaStreamTrack):
+        super().__init__()
+        self.kind = source.kind
+        self.source = source
+
+    async def recv(self):  # type: ignore[override]  # whatever the source yields
+        if self.readyState != "live" or self.source.readyState != "live":
+            raise MediaStreamError
+        return await self.source.recv()
 
 
 @dataclass
@@ -241,7 +259,7 @@ class HeadlessParticipant:
 
         for kind, track in (("audio", self.media.audio), ("video", self.media.video)):
             if track is not None:
-                transceiver = pc.addTransceiver(track, direction="sendonly")
+                transceiver = pc.addTransceiver(_Lent(track), direction="sendonly")
                 if isinstance(track, PreEncodedTrack):
                     install_forwarder(transceiver.sender, track.keyframe_requested)
             else:

@@ -10,6 +10,11 @@ A :class:`MediaWatch` watches one server-side peer connection and calls
 * the connection is up but no media frame arrived on any of the participant's
   published tracks for ``timeout`` seconds (``[server] mediaTimeout``).
 
+A transport that fails or closes is reported after ``grace`` seconds (default
+:data:`CLOSE_GRACE`), unless the watch was stopped meanwhile: a participant
+who leaves closes their connection a moment before their WebSocket, and that
+is not media that stopped.
+
 It calls ``on_flowing()`` once, when the first frame arrives. Only public
 aiortc API is used (``connectionstatechange``, ``RTCDtlsTransport.state``,
 ``RTCIceTransport.state``) plus the taps' ``on_frame`` callbacks.
@@ -33,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: ``[server] mediaTimeout``'s default: seconds without a frame that count as stopped.
 MEDIA_TIMEOUT = 5.0
+#: Seconds a failed or closed transport waits before it is a loss (see the module doc).
+CLOSE_GRACE = 2.0
 
 CAUSE_CONSENT = "ICE consent expired (the connection failed: no answers to consent checks)"
 CAUSE_ICE_FAILED = "ICE connectivity checks failed"
@@ -71,6 +78,7 @@ class MediaWatch:
         on_lost: Callable[[str], None],
         on_flowing: Callable[[], None] | None = None,
         *,
+        grace: float = CLOSE_GRACE,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.pc = pc
@@ -79,6 +87,8 @@ class MediaWatch:
         self.on_lost = on_lost
         self.on_flowing = on_flowing
         self.clock = clock
+        self.grace = grace
+        self._grace_task: asyncio.Task[None] | None = None
         self.lost: str | None = None
         self.flowing = False
         self.stopped = False
@@ -107,8 +117,13 @@ class MediaWatch:
                 self._last_frame = self.clock()  # the clock starts when media can flow
             if self._task is None and self.taps:
                 self._task = asyncio.get_running_loop().create_task(self._check())
-        elif state in ("failed", "closed"):
-            self._lose(transport_cause(self.pc, self._was_connected))
+        elif state in ("failed", "closed") and self._grace_task is None:
+            cause = transport_cause(self.pc, self._was_connected)
+            self._grace_task = asyncio.get_running_loop().create_task(self._after_grace(cause))
+
+    async def _after_grace(self, cause: str) -> None:
+        await asyncio.sleep(self.grace)
+        self._lose(cause)
 
     async def _check(self) -> None:
         interval = min(1.0, self.timeout / 4)
@@ -135,6 +150,7 @@ class MediaWatch:
         for tap in self.taps:
             with contextlib.suppress(ValueError):
                 tap.on_frame.remove(self._frame)
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        for task in (self._task, self._grace_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        self._task = None
