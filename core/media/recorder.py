@@ -125,6 +125,9 @@ class _Participant:
     #: Their media stopped and they are reconnecting: the tile holds the last picture
     #: under a "RECONNECTING" label (see :mod:`.compositor`).
     reconnecting: bool = False
+    #: After new tracks replaced theirs: the old connection's last picture, shown (and
+    #: labelled RECONNECTING) until the new video has a picture of its own.
+    held: Any = None
 
 
 class CompositeRecorder:
@@ -278,9 +281,12 @@ class CompositeRecorder:
             task.cancel()
         self._gone.extend(b for b in (entry.video, entry.audio) if b is not None)
         video, audio = self._buffers(media)
+        held = None
         if video is not None and entry.video is not None:
-            video.current = entry.video.picture_at(self.position)
-        new = _Participant(media, entry.joined_at, video, audio, reconnecting=entry.reconnecting)
+            held = video.current = entry.video.picture_at(self.position)
+        new = _Participant(
+            media, entry.joined_at, video, audio, reconnecting=entry.reconnecting, held=held
+        )
         loop = asyncio.get_running_loop()
         for track, buf in ((media.video, video), (media.audio, audio)):
             if track is not None and buf is not None:
@@ -578,14 +584,7 @@ class CompositeRecorder:
         s0, s1 = self._sample_index(n), self._sample_index(n + 1)
         for pid in [p for p, e in self._people.items() if e.left_at is not None and e.left_at <= t]:
             self._drop(pid)
-        tiles = [
-            Tile(
-                pid,
-                e.video.picture_at(t + self._nearest) if e.video is not None else None,
-                e.reconnecting,
-            )
-            for pid, e in self._people.items()
-        ]
+        tiles = [self._tile(pid, e, t + self._nearest) for pid, e in self._people.items()]
         tracks = [e.audio.read(s0, s1) for e in self._people.values() if e.audio is not None]
         pcm = self._mixer.mix(tracks, s1 - s0)
         self._frames = n + 1
@@ -604,6 +603,13 @@ class CompositeRecorder:
         if worker.error is not None:
             raise worker.error
         await asyncio.sleep(0)
+
+    @staticmethod
+    def _tile(pid: str, entry: _Participant, t: float) -> Tile:
+        picture = entry.video.picture_at(t) if entry.video is not None else None
+        if entry.held is not None and picture is not entry.held:
+            entry.held = None  # the new connection's video has its first picture
+        return Tile(pid, picture, entry.reconnecting or entry.held is not None)
 
     def _encoder_behind(self, n: int) -> bool:
         """Live: the encoder's picture queue is full: drop frame ``n``'s picture."""

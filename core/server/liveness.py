@@ -15,7 +15,8 @@ A transport that fails or closes is reported after ``grace`` seconds (default
 who leaves closes their connection a moment before their WebSocket, and that
 is not media that stopped.
 
-It calls ``on_flowing()`` once, when the first frame arrives. Only public
+It calls ``on_flowing()`` once, when the first video frame arrives (the first
+audio frame for a participant who sends no video). Only public
 aiortc API is used (``connectionstatechange``, ``RTCDtlsTransport.state``,
 ``RTCIceTransport.state``) plus the taps' ``on_frame`` callbacks.
 """
@@ -95,14 +96,18 @@ class MediaWatch:
         self._was_connected = False
         self._last_frame: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._flow_kind = "video" if any(t.kind == "video" for t in taps) else "audio"
         for tap in taps:
-            tap.on_frame.append(self._frame)
+            tap.on_frame.append(self._video_frame if tap.kind == "video" else self._frame)
         pc.on("connectionstatechange", self._state)
         self._state()
 
-    def _frame(self, _frame: object) -> None:
+    def _video_frame(self, frame: object) -> None:
+        self._frame(frame, "video")
+
+    def _frame(self, _frame: object, kind: str = "audio") -> None:
         self._last_frame = self.clock()
-        if not self.flowing:
+        if not self.flowing and kind == self._flow_kind:
             self.flowing = True
             if self.on_flowing is not None and not self.stopped:
                 self.on_flowing()
@@ -148,8 +153,9 @@ class MediaWatch:
         """Watch no more (the connection is closed on purpose, or replaced)."""
         self.stopped = True
         for tap in self.taps:
-            with contextlib.suppress(ValueError):
-                tap.on_frame.remove(self._frame)
+            for callback in (self._frame, self._video_frame):
+                with contextlib.suppress(ValueError):
+                    tap.on_frame.remove(callback)
         for task in (self._task, self._grace_task):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()

@@ -23,6 +23,7 @@
     lastEmbedStatus: null, pending: [],
     nslots: 0, reconnects: 0, reconnecting: false,
     peersReconnecting: new Set(),  // ids whose media stopped (server's peer_media)
+    mediaLog: [],  // [{id, state, at}]: peer_media and our own media_lost, in order
   };
   window.recfwState = state;  // for tests and debugging
 
@@ -80,9 +81,11 @@
         await state.server.setRemoteDescription({ type: "answer", sdp: msg.sdp });
         break;
       case "media_lost":  // the server noticed that our media stopped
+        state.mediaLog.push({ id: state.id, state: "lost", cause: msg.cause, at: Date.now() });
         reconnectMedia(msg.cause || "the server noticed that our media stopped");
         break;
       case "peer_media":
+        state.mediaLog.push({ id: msg.id, state: msg.state, at: Date.now() });
         if (msg.state === "reconnecting") state.peersReconnecting.add(msg.id);
         else state.peersReconnecting.delete(msg.id);
         markTile(msg.id);

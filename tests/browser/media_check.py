@@ -92,3 +92,43 @@ def assert_two_person_recording(path: Path, min_seconds: float = 1.5) -> Checked
     assert checked.outside < 10, f"picture outside the two tiles: {checked}"
     assert checked.audio_peak_rms > 300, f"no audible audio: {checked}"
     return checked
+
+
+def has_label(rgb: np.ndarray, cell) -> bool:
+    """Whether ``cell`` of an RGB frame shows the RECONNECTING label: a neutral dark band
+    across its middle with white letters (no fake camera picture has either)."""
+    mid = cell.y + cell.h // 2
+    band = rgb[mid - 6 : mid + 6, cell.x : cell.x + cell.w].astype(np.int16)
+    white = (band.min(axis=2) > 190).mean()
+    dark = (band.max(axis=2) < 45).mean()
+    return bool(white > 0.03 and dark > 0.4)
+
+
+def reconnect_tiles(path: Path, people: int) -> list[dict]:
+    """Per grid tile of a ``people``-tile composite: in how many frames it shows the
+    RECONNECTING label, and in how many frames before the first and after the last
+    labelled one it shows a live picture (Chromium's fake camera: lit, with detail)."""
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert frames, "no video frames"
+    h, w = frames[0].shape[:2]
+    out = []
+    for cell in grid(people, w, h):
+        r = fit(SOURCE_W, SOURCE_H, cell)
+        labels, live = [], []
+        for f in frames:
+            labels.append(has_label(f, cell))
+            inner = f[r.y + 8 : r.y + r.h - 8, r.x + 8 : r.x + r.w - 8].mean(axis=2)
+            live.append(bool(inner.mean() > 8 and inner.var() > 30))
+        marked = [i for i, x in enumerate(labels) if x]
+        first = marked[0] if marked else len(frames)
+        last = marked[-1] if marked else len(frames)
+        out.append(
+            {
+                "label": bool(marked),
+                "label_frames": len(marked),
+                "live_before": sum(live[:first]),
+                "live_after": sum(live[last + 1 :]) if marked else 0,
+            }
+        )
+    return out

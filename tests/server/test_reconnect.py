@@ -77,7 +77,7 @@ def _media_warnings(caplog) -> list[str]:
 
 def tile_states(path: Path, tiles: int = 2, size=(320, 240)) -> list[list[dict]]:
     """Per frame, per grid tile: mean RGB of the picture and whether the RECONNECTING
-    label is drawn on it (a dark band across its middle with white letters)."""
+    label is drawn on it (a neutral dark band across its middle with white letters)."""
     out = []
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
@@ -86,15 +86,14 @@ def tile_states(path: Path, tiles: int = 2, size=(320, 240)) -> list[list[dict]]
             for cell in grid(tiles, rgb.shape[1], rgb.shape[0]):
                 r = fit(*size, cell)
                 inner = rgb[r.y + 8 : r.y + r.h - 8, r.x + 8 : r.x + r.w - 8]
-                mid = rgb[
-                    cell.y + cell.h // 2 - 6 : cell.y + cell.h // 2 + 6, cell.x : cell.x + cell.w
-                ]
-                white = float((mid.min(axis=2) > 200).mean())
-                dark = float((mid.max(axis=2) < 40).mean())
+                mid = cell.y + cell.h // 2
+                band = rgb[mid - 6 : mid + 6, cell.x : cell.x + cell.w]
+                white = float((band.min(axis=2) > 190).mean())
+                dark = float((band.max(axis=2) < 45).mean())
                 row.append(
                     {
                         "rgb": tuple(float(c) for c in inner.reshape(-1, 3).mean(axis=0)),
-                        "label": white > 0.05 and dark > 0.4,
+                        "label": white > 0.03 and dark > 0.4,
                     }
                 )
             out.append(row)
