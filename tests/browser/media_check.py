@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 from recfw.media.layout import fit, grid
+from recfw.testing.media import has_reconnecting_label
 
 #: Chromium's fake camera sends what the page asks for: [server] videoWidth x videoHeight.
 SOURCE_W, SOURCE_H = 1280, 720
@@ -94,16 +95,6 @@ def assert_two_person_recording(path: Path, min_seconds: float = 1.5) -> Checked
     return checked
 
 
-def has_label(rgb: np.ndarray, cell) -> bool:
-    """Whether ``cell`` of an RGB frame shows the RECONNECTING label: a neutral dark band
-    across its middle with white letters (no fake camera picture has either)."""
-    mid = cell.y + cell.h // 2
-    band = rgb[mid - 6 : mid + 6, cell.x : cell.x + cell.w].astype(np.int16)
-    white = (band.min(axis=2) > 190).mean()
-    dark = (band.max(axis=2) < 45).mean()
-    return bool(white > 0.03 and dark > 0.4)
-
-
 def reconnect_tiles(path: Path, people: int) -> list[dict]:
     """Per grid tile of a ``people``-tile composite: in how many frames it shows the
     RECONNECTING label, and in how many frames before the first and after the last
@@ -117,7 +108,7 @@ def reconnect_tiles(path: Path, people: int) -> list[dict]:
         r = fit(SOURCE_W, SOURCE_H, cell)
         labels, live = [], []
         for f in frames:
-            labels.append(has_label(f, cell))
+            labels.append(has_reconnecting_label(f, cell))
             inner = f[r.y + 8 : r.y + r.h - 8, r.x + 8 : r.x + r.w - 8].mean(axis=2)
             live.append(bool(inner.mean() > 8 and inner.var() > 30))
         marked = [i for i, x in enumerate(labels) if x]

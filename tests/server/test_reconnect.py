@@ -21,6 +21,7 @@ from recfw.media.layout import fit, grid
 from recfw.rooms import Participant
 from recfw.server.client import HeadlessParticipant
 from recfw.server.liveness import CAUSE_CONSENT
+from recfw.testing.media import has_reconnecting_label
 from recfw.testing.netcut import cut_incoming
 
 RED, BLUE = (220, 30, 30), (30, 30, 220)
@@ -86,14 +87,10 @@ def tile_states(path: Path, tiles: int = 2, size=(320, 240)) -> list[list[dict]]
             for cell in grid(tiles, rgb.shape[1], rgb.shape[0]):
                 r = fit(*size, cell)
                 inner = rgb[r.y + 8 : r.y + r.h - 8, r.x + 8 : r.x + r.w - 8]
-                mid = cell.y + cell.h // 2
-                band = rgb[mid - 6 : mid + 6, cell.x : cell.x + cell.w]
-                white = float((band.min(axis=2) > 190).mean())
-                dark = float((band.max(axis=2) < 45).mean())
                 row.append(
                     {
                         "rgb": tuple(float(c) for c in inner.reshape(-1, 3).mean(axis=0)),
-                        "label": white > 0.03 and dark > 0.4,
+                        "label": has_reconnecting_label(rgb, cell),
                     }
                 )
             out.append(row)
