@@ -205,3 +205,24 @@ def test_ice_addresses_are_checked_by_settings_check(tmp_path):
     assert "server.iceAddresses" in result.output
     assert "'not-an-ip' is not an IP address" in result.output
     assert "Traceback" not in result.output
+
+
+def test_media_timeout_is_seconds_within_bounds(tmp_path):
+    assert load_config(write(tmp_path, "[server]\n"), environ={}).server.media_timeout == 5.0
+    config = load_config(write(tmp_path, "[server]\nmediaTimeout = 2.5\n"), environ={})
+    assert config.server.media_timeout == 2.5
+    assert (
+        load_config(
+            write(tmp_path, "[server]\nmediaTimeout = 8\n"), environ={}
+        ).server.media_timeout
+        == 8.0
+    )
+    for bad, why in (
+        ("0.1", "server.mediaTimeout: must be 0.5..120 seconds, not 0.1"),
+        ("nan", "server.mediaTimeout: must be 0.5..120 seconds, not nan"),
+        ('"5"', "server.mediaTimeout: must be a number, not str"),
+        ("true", "server.mediaTimeout: must be a number, not bool"),
+    ):
+        with pytest.raises(SettingsError) as info:
+            load_config(write(tmp_path, f"[server]\nmediaTimeout = {bad}\n"), environ={})
+        assert str(info.value) == why
