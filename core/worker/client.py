@@ -78,6 +78,8 @@ class RecorderClient:
         self._reconnecting: asyncio.Task[None] | None = None
         self._closing = False
         self._slots = 0
+        #: People whose media stopped (``peer_media``; ``welcome.reconnecting``).
+        self._marked: set[str] = set()
         self.pc: RTCPeerConnection | None = None
         self.closed = asyncio.Event()
         self.errors: list[str] = []
@@ -133,6 +135,7 @@ class RecorderClient:
             if message.get("role") != str(Role.RECORDER):
                 raise RecfwError(f"joined as {message.get('role')!r}, not as the recorder")
             self._welcome.set()
+            self._marked.update(str(pid) for pid in message.get("reconnecting") or ())
             self._slots = int(message.get("slots", 0))
             await self._negotiate(self._slots)
         elif kind == "answer":
@@ -145,8 +148,13 @@ class RecorderClient:
         elif kind == "peer_left":
             self._left(str(message.get("id")))
         elif kind == "peer_media":
+            pid, on = str(message.get("id")), message.get("state") != "live"
+            if on:
+                self._marked.add(pid)
+            else:
+                self._marked.discard(pid)
             if self.on_reconnecting is not None:
-                self.on_reconnecting(str(message.get("id")), message.get("state") != "live")
+                self.on_reconnecting(pid, on)
         elif kind == "media_lost":
             self.reconnect(str(message.get("cause") or "the server says our media stopped"))
         elif kind == "error":
@@ -260,6 +268,8 @@ class RecorderClient:
             audio=self._relay.subscribe(tracks["audio"]),
         )
         self.on_person(participant, media)
+        if pid in self._marked and self.on_reconnecting is not None:
+            self.on_reconnecting(pid, True)
 
     def _left(self, pid: str) -> None:
         """``pid`` left the room: their tile goes."""

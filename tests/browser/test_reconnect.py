@@ -3,7 +3,7 @@
 The host's media is cut on the server's end of its connection
 (:func:`recfw.testing.netcut.cut_incoming`, ``media``: DTLS/RTP dropped, ICE still
 answered, so the connection looks up while nothing arrives). The server notices
-after ``[server] mediaTimeout`` (2 s here), logs one warning with the cause and
+after ``[server] mediaTimeout`` (3 s here), logs one warning with the cause and
 tells the page; the page makes a new connection on the same WebSocket; the
 guest's tile of the host goes live again, and the recording has the host's tile
 before, marked RECONNECTING during, and live after.
@@ -43,7 +43,7 @@ async def test_media_that_stops_reconnects_by_itself_and_is_recorded(
     browser, make_server, shots, caplog
 ):
     caplog.set_level(logging.INFO)
-    server = await make_server("automatic", video={**LIGHT_VIDEO, "mediaTimeout": 2})
+    server = await make_server("automatic", video={**LIGHT_VIDEO, "mediaTimeout": 3})
     visitor_link, host_link = server.links("standup")
     host = await open_room(browser, host_link, "Hana")
     guest = await open_room(browser, visitor_link, "Gus")
@@ -93,13 +93,16 @@ async def test_media_that_stops_reconnects_by_itself_and_is_recorded(
     (session,) = closed.engine.sessions
     assert session.status == "stored", session.error
 
+    # One warning for the host, with the cause (a starved machine may stall the guest too).
     warnings = [
         r.getMessage()
         for r in caplog.records
-        if r.levelno == logging.WARNING and r.name == "recfw.server.room"
+        if r.levelno == logging.WARNING
+        and r.name == "recfw.server.room"
+        and host_id in r.getMessage()
     ]
     assert len(warnings) == 1, warnings
-    assert host_id in warnings[0] and "no media packets for" in warnings[0], warnings
+    assert "no media packets for" in warnings[0], warnings
 
     path = Path("recordings") / session.file_name
     tiles = reconnect_tiles(path, people=2)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aioice.ice
 import av
+import pytest
 from recfw.config import parse_config
 from recfw.media.layout import fit, grid
 from recfw.rooms import Participant
@@ -105,7 +106,7 @@ async def test_media_that_stops_is_noticed_the_participant_reconnects_and_is_rec
     make_server, builtin_plugins, caplog
 ):
     caplog.set_level(logging.INFO)
-    server = await make_server(config=_config(media_timeout=1.5))
+    server = await make_server(config=_config(media_timeout=3))
     visitor_link, host_link = server.links("standup")
     seen_by_b: list[dict] = []
     async with (
@@ -147,9 +148,10 @@ async def test_media_that_stops_is_noticed_the_participant_reconnects_and_is_rec
         await _command(a, room.engine, "stop_recording", "stopped")
         await room.engine.wait_stored()
     # One warning, with the cause; A was told why and reconnected once, as the same person.
-    warnings = _media_warnings(caplog)
+    # (on a starved machine B's media may really stall too: only A's warnings are counted)
+    warnings = [w for w in _media_warnings(caplog) if a_id in w]
     assert len(warnings) == 1, warnings
-    assert a_id in warnings[0] and "no media packets for" in warnings[0], warnings
+    assert "no media packets for" in warnings[0], warnings
     assert a.result.reconnects == 1 and "no media packets" in a.result.media_lost[0]
     assert a.result.participant_id == a_id
     states = [m["state"] for m in seen_by_b if m["type"] == "peer_media" and m["id"] == a_id]
@@ -175,8 +177,13 @@ async def test_media_that_stops_is_noticed_the_participant_reconnects_and_is_rec
     ]
 
 
-async def test_consent_that_expires_is_the_cause_given(
-    make_server, builtin_plugins, monkeypatch, caplog
+@pytest.mark.parametrize(
+    ("cut", "cause"),
+    [("all", CAUSE_CONSENT), ("dtls", "the DTLS transport closed")],
+    ids=["consent-expires", "transport-closes"],
+)
+async def test_a_transport_that_goes_away_is_noticed_with_its_cause(
+    make_server, builtin_plugins, monkeypatch, caplog, cut, cause
 ):
     caplog.set_level(logging.INFO)
     monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.3)
@@ -191,14 +198,17 @@ async def test_consent_that_expires_is_the_cause_given(
         client_a = room.clients[a_id]
         old_peer = client_a.peer
         await _until(lambda: a_id not in room.reconnecting and old_peer.watch.flowing)
-        cut_incoming(old_peer.pc, "all")
-        await _until(lambda: old_peer.watch.lost is not None, what="consent to expire")
-        assert old_peer.watch.lost == CAUSE_CONSENT
+        if cut == "all":
+            cut_incoming(old_peer.pc, "all")
+        else:  # the server's DTLS transport of A's connection closes
+            await old_peer.pc.getTransceivers()[0].receiver.transport.stop()
+        await _until(lambda: old_peer.watch.lost is not None, what="the loss")
+        assert old_peer.watch.lost == cause
         await _until(
             lambda: client_a.peer is not old_peer and client_a.peer.watch.flowing,
             what="A's media over a new connection",
         )
         await _until(lambda: a_id not in room.reconnecting)
-    warnings = _media_warnings(caplog)
-    assert len(warnings) == 1 and "ICE consent expired" in warnings[0], warnings
-    assert a.result.media_lost == [CAUSE_CONSENT]
+    warnings = [w for w in _media_warnings(caplog) if a_id in w]
+    assert len(warnings) == 1 and cause in warnings[0], warnings
+    assert a.result.media_lost == [cause]
