@@ -376,16 +376,6 @@ class Room:
         """A new peer connection for ``client`` (same participant, same tiles and slots)."""
         old = client.peer
         assert old is not None
-        if old.watch is not None and old.watch.lost is None:
-            why = reason if isinstance(reason, str) and reason else "no reason given"
-            log.warning(
-                "room %r: %s reconnects its media (the page says: %s)",
-                self.name,
-                client.id,
-                why[:200],
-            )
-            old.watch.stop()
-            self._set_reconnecting(client, True)
         peer = IngestPeer(
             client.participant,
             loopback_only=self.loopback_only,
@@ -401,6 +391,16 @@ class Room:
         if self.clients.get(client.id) is not client:  # left while negotiating
             await peer.close()
             return
+        if old.watch is not None and old.watch.lost is None:  # the page noticed first
+            why = reason if isinstance(reason, str) and reason else "no reason given"
+            log.warning(
+                "room %r: %s reconnects its media (the page says: %s)",
+                self.name,
+                client.id,
+                why[:200],
+            )
+            old.watch.stop()
+            self._set_reconnecting(client, True)
         client.peer = peer
         self._watch(client, peer)
         client.send({"type": "answer", "sdp": answer})

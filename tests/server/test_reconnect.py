@@ -212,3 +212,28 @@ async def test_a_transport_that_goes_away_is_noticed_with_its_cause(
     warnings = [w for w in _media_warnings(caplog) if a_id in w]
     assert len(warnings) == 1 and cause in warnings[0], warnings
     assert a.result.media_lost == [cause]
+
+
+async def test_a_second_offer_that_cannot_be_used_leaves_the_connection_as_it_was(
+    make_server, builtin_plugins
+):
+    server = await make_server(config=_config(media_timeout=60))
+    visitor_link, _ = server.links("standup")
+    errors: list[dict] = []
+    async with HeadlessParticipant(
+        visitor_link,
+        _synthetic(builtin_plugins, "a", RED),
+        name="A",
+        on_message=lambda m: errors.append(m) if m["type"] == "error" else None,
+    ) as a:
+        client = server.rooms["standup"].clients[a.result.participant_id]
+        peer = client.peer
+        assert a._ws is not None
+        bad = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"  # no ICE credentials
+        await a._ws.send_json({"type": "offer", "sdp": bad, "reason": "test"})
+        await _until(lambda: errors, what="the error")
+        assert errors[0]["command"] == "offer"
+        assert errors[0]["message"].startswith("offer: "), errors
+        assert client.peer is peer and peer.pc.connectionState == "connected"
+        assert client.id not in server.rooms["standup"].reconnecting
+        assert peer.watch is not None and not peer.watch.stopped
