@@ -392,12 +392,13 @@ class Room:
             await peer.close()
             return
         if old.watch is not None and old.watch.lost is None:  # the page noticed first
-            why = reason if isinstance(reason, str) and reason else "no reason given"
+            # (one line, bounded: it is the client's text)
+            why = " ".join(reason.split())[:200] if isinstance(reason, str) else ""
             log.warning(
                 "room %r: %s reconnects its media (the page says: %s)",
                 self.name,
                 client.id,
-                why[:200],
+                why or "no reason given",
             )
             old.watch.stop()
             self._set_reconnecting(client, True)
