@@ -97,6 +97,7 @@ _SERVER_FIELDS = {
     "videoCodec": str,
     "maxTiles": int,
     "minTileSeconds": int,
+    "mediaTimeout": float,
 }
 #: ``[server]`` integer fields: (attribute, lowest, highest).
 _SERVER_RANGES = {
@@ -109,7 +110,7 @@ _SERVER_RANGES = {
 }
 API_KEY_ENV = "RECFW_API_KEY"
 _WEBHOOK_FIELDS = ("url", "secret", "events")
-_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list"}
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", float: "a number"}
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,9 @@ class ServerSettings:
     max_tiles: int = 16
     #: Seconds a tile of the active grid stays at least once shown.
     min_tile_seconds: int = 3
+    #: Seconds without a packet from a connected participant before their media counts
+    #: as stopped (they are told to reconnect; see docs/rooms.md).
+    media_timeout: float = 5.0
 
     def grid_layout(self) -> dict[str, int]:
         """The composite's layout settings as a recorder gets them (``maxTiles``, ...)."""
@@ -212,7 +216,9 @@ def _is_ip(address: str) -> bool:
 
 
 def _fits(value: Any, expected: type) -> bool:
-    """``value`` is an ``expected`` (a bool is not an integer here)."""
+    """``value`` is an ``expected`` (a bool is not an integer here; an integer is a number)."""
+    if expected is float:
+        expected = (int, float)  # type: ignore[assignment]
     return isinstance(value, expected) and not isinstance(value, bool)
 
 
@@ -275,6 +281,13 @@ def _server(data: Any, environ: Mapping[str, str], errors: list[FieldError]) -> 
                 errors.append(FieldError(f"server.{key}", f"must be {low}..{high}, not {value}"))
             else:
                 values[attribute] = value
+        elif key == "mediaTimeout":
+            if not 0.5 <= value <= 120:
+                errors.append(
+                    FieldError("server.mediaTimeout", f"must be 0.5..120 seconds, not {value}")
+                )
+            else:
+                values["media_timeout"] = float(value)
         elif key == "videoCodec":
             if value.upper() not in ("VP8", "H264"):
                 errors.append(

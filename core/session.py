@@ -159,6 +159,11 @@ class RecordingSession:
         if self._recorder is not None and self.status in _ACTIVE:
             self._recorder.add(media)
 
+    def set_reconnecting(self, participant_id: str, reconnecting: bool) -> None:
+        """Show (or stop showing) the participant's tile as reconnecting (media stopped)."""
+        if self._recorder is not None and self.status in _ACTIVE:
+            self._recorder.set_reconnecting(participant_id, reconnecting)
+
     def remove(self, participant_id: str) -> None:
         if self._recorder is not None and self.status in _ACTIVE:
             self._recorder.remove(participant_id)

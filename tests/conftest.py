@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from recfw import netguard
 from recfw.manager import Plugins
 from recfw.testing.s3server import S3Server
+
+# Property tests must pass on a loaded machine: no per-example deadline, and a slow
+# data generation is the machine's load, not a bug (the examples are still all run).
+settings.register_profile(
+    "loaded-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("loaded-machine")
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
 from .glyphs import fit_scale, render
+from .label import mark_tile
 from .layout import Rect, fit, grid
 
 #: Background (black) and the placeholder of a participant without video.
@@ -43,6 +44,8 @@ class Tile:
     participant_id: str
     frame: av.VideoFrame | None
     label: str | None = None
+    #: Their media stopped: the picture is dimmed under a "RECONNECTING" label.
+    reconnecting: bool = False
 
 
 def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
@@ -83,8 +86,8 @@ class _Canvas:
 
     frame: av.VideoFrame
     cells: list[Rect] = field(default_factory=list)
-    #: cell index -> (participant id, source picture or None, picture rect)
-    drawn: dict[int, tuple[str, av.VideoFrame | None, Rect]] = field(default_factory=dict)
+    #: cell index -> (participant id, source picture or None, picture rect, reconnecting)
+    drawn: dict[int, tuple[str, av.VideoFrame | None, Rect, bool]] = field(default_factory=dict)
 
 
 class Compositor:
@@ -160,18 +163,32 @@ class Compositor:
             pid, frame = tile.participant_id, tile.frame
             live.add(pid)
             before = canvas.drawn.get(i)
+            marked = tile.reconnecting
             if frame is None or frame.width <= 0 or frame.height <= 0:
-                if before is None or before[1] is not None or before[0] != pid:
+                if (
+                    before is None
+                    or before[1] is not None
+                    or before[0] != pid
+                    or before[3] != marked
+                ):
                     self._fill(planes, cell, NO_VIDEO)
                     if tile.label:
                         self._label(planes[0], cell, tile.label)
-                    canvas.drawn[i] = (pid, None, cell)
+                    if marked:
+                        mark_tile(planes, cell)
+                    canvas.drawn[i] = (pid, None, cell, marked)
                 continue
             rect = fit(frame.width, frame.height, cell)
-            if before is not None and before[0] == pid and before[1] is frame and before[2] == rect:
+            if (
+                before is not None
+                and before[0] == pid
+                and before[1] is frame
+                and before[2] == rect
+                and before[3] == marked
+            ):
                 continue  # this canvas already shows this picture here
-            if before is None or before[2] != rect:
-                self._fill(planes, cell, BACKGROUND)  # the letterbox bars change
+            if before is None or before[2] != rect or before[3]:
+                self._fill(planes, cell, BACKGROUND)  # the letterbox bars (or a label) go
             scaler = self._scalers.get(pid)
             if scaler is None:
                 scaler = self._scalers[pid] = _Scaler()
@@ -180,7 +197,9 @@ class Compositor:
             cy, cx = rect.y // 2, rect.x // 2
             planes[1][cy : cy + u.shape[0], cx : cx + u.shape[1]] = u
             planes[2][cy : cy + v.shape[0], cx : cx + v.shape[1]] = v
-            canvas.drawn[i] = (pid, frame, rect)
+            if marked:
+                mark_tile(planes, cell)
+            canvas.drawn[i] = (pid, frame, rect, marked)
         for pid in [p for p in self._scalers if p not in live]:
             del self._scalers[pid]
         return canvas.frame

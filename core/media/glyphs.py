@@ -1,6 +1,7 @@
 """A tiny bitmap font for labels drawn into pictures ("+7 more", a participant's number).
 
-5x7 glyphs for digits, ``+``, ``-``, space and the letters of ``more``, ``p``;
+5x7 glyphs for digits, ``+``, ``-``, space, the letters of ``more``, ``p`` and of
+``RECONNECTING``;
 :func:`render` turns a string into a boolean mask (no font files, no Pillow),
 scaled by an integer factor, which callers paint onto ``yuv420p`` planes or an
 RGB array with numpy.
@@ -29,6 +30,14 @@ _GLYPHS = {
     "r": ("00000", "00000", "10110", "11001", "10000", "10000", "10000"),
     "e": ("00000", "00000", "01110", "10001", "11111", "10000", "01110"),
     "p": ("00000", "00000", "11110", "10001", "11110", "10000", "10000"),
+    "C": ("01110", "10001", "10000", "10000", "10000", "10001", "01110"),
+    "E": ("11111", "10000", "10000", "11110", "10000", "10000", "11111"),
+    "G": ("01110", "10001", "10000", "10111", "10001", "10001", "01111"),
+    "I": ("01110", "00100", "00100", "00100", "00100", "00100", "01110"),
+    "N": ("10001", "11001", "10101", "10011", "10001", "10001", "10001"),
+    "O": ("01110", "10001", "10001", "10001", "10001", "10001", "01110"),
+    "R": ("11110", "10001", "10001", "11110", "10100", "10010", "10001"),
+    "T": ("11111", "00100", "00100", "00100", "00100", "00100", "00100"),
 }
 #: Glyph cell size (columns, rows) before scaling, including one column of spacing.
 CELL = (6, 7)

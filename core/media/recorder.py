@@ -136,6 +136,12 @@ class _Participant:
     last_spoke: float | None = None
     #: Whether they have a tile (their video is read and scaled only then).
     shown: bool = True
+    #: Their media stopped and they are reconnecting: the tile holds the last picture
+    #: under a "RECONNECTING" label (see :mod:`.compositor`).
+    reconnecting: bool = False
+    #: After new tracks replaced theirs: the old connection's last picture, shown (and
+    #: labelled RECONNECTING) until the new video has a picture of its own.
+    held: Any = None
 
 
 class CompositeRecorder:
@@ -266,17 +272,14 @@ class CompositeRecorder:
         if self._stopping:
             log.warning("participant %r added while the recording stops: ignored", p.id)
             return
-        if p.id in self._people:
+        previous = self._people.get(p.id)
+        if previous is not None and previous.left_at is None:
+            self._replace(previous, media)
+            return
+        if previous is not None:
             self._drop(p.id)
         now = self.now()
-        video = VideoTrackBuffer(self.policy, f"{p.id}/video") if media.video else None
-        audio = (
-            AudioTrackBuffer(
-                self.policy, f"{p.id}/audio", self.fmt.sample_rate, self.fmt.audio_layout
-            )
-            if media.audio
-            else None
-        )
+        video, audio = self._buffers(media)
         entry = _Participant(media, now, video, audio, order=self._joined)
         self._joined += 1
         loop = asyncio.get_running_loop()
@@ -287,6 +290,59 @@ class CompositeRecorder:
         log.info("participant %r joins the composite at %.3f s", p.id, now)
         # Who has a tile now: someone added without one is paused before reading anything.
         self._choose(self.position)
+
+    def _buffers(
+        self, media: ParticipantMedia
+    ) -> tuple[VideoTrackBuffer | None, AudioTrackBuffer | None]:
+        pid = media.participant.id
+        video = VideoTrackBuffer(self.policy, f"{pid}/video") if media.video else None
+        if not media.audio:
+            return video, None
+        rate, layout = self.fmt.sample_rate, self.fmt.audio_layout
+        return video, AudioTrackBuffer(self.policy, f"{pid}/audio", rate, layout)
+
+    def _replace(self, entry: _Participant, media: ParticipantMedia) -> None:
+        """New tracks for a participant in the composite (they reconnected): same tile,
+        same place in the grid; the last picture is held until the new video arrives."""
+        pid = media.participant.id
+        for task in entry.tasks:
+            task.cancel()
+        self._gone.extend(b for b in (entry.video, entry.audio) if b is not None)
+        video, audio = self._buffers(media)
+        held = None
+        if video is not None and entry.video is not None:
+            held = video.current = entry.video.picture_at(self.position)
+        new = _Participant(
+            media,
+            entry.joined_at,
+            video,
+            audio,
+            order=entry.order,
+            last_spoke=entry.last_spoke,
+            reconnecting=entry.reconnecting,
+            held=held,
+        )
+        loop = asyncio.get_running_loop()
+        for track, buf in ((media.video, video), (media.audio, audio)):
+            if track is not None and buf is not None:
+                new.tasks.append(loop.create_task(self._pull(new, track, buf)))
+        self._people[pid] = new  # an existing key keeps its place (the grid order)
+        if not entry.shown:
+            self._show(pid, new, False)  # hidden by the active grid: the new video waits too
+        self._data.set()
+        log.info("participant %r has new tracks at %.3f s (same tile)", pid, self.now())
+
+    def set_reconnecting(self, participant_id: str, reconnecting: bool) -> None:
+        """Mark the participant's tile as reconnecting (their media stopped) or not."""
+        entry = self._people.get(participant_id)
+        if entry is not None and entry.reconnecting != reconnecting:
+            entry.reconnecting = reconnecting
+            log.info(
+                "participant %r's tile %s at %.3f s",
+                participant_id,
+                "shows RECONNECTING" if reconnecting else "is live again",
+                self.now(),
+            )
 
     def remove(self, participant_id: str) -> None:
         """Take the participant's tile away and stop reading their tracks.
@@ -614,11 +670,17 @@ class CompositeRecorder:
         for pid, e in self._people.items():
             if e.video is not None:  # (also hidden: a track that cannot pause is consumed)
                 pictures[pid] = e.video.picture_at(t + self._nearest)
-        tiles = [Tile(pid, pictures.get(pid)) for pid in self.choice.cells]
+        tiles = [self._tile(pid, self._people[pid], pictures.get(pid)) for pid in self.choice.cells]
         if self.choice.overflow:
             label = overflow_label(self.choice.overflow)
-            tiles.append(Tile(label, None, label))
+            tiles.append(Tile(label, None, label=label))
         return tiles
+
+    @staticmethod
+    def _tile(pid: str, entry: _Participant, picture: Any) -> Tile:
+        if entry.held is not None and picture is not entry.held:
+            entry.held = None  # the new connection's video has its first picture
+        return Tile(pid, picture, reconnecting=entry.reconnecting or entry.held is not None)
 
     def _show(self, pid: str, entry: _Participant, shown: bool) -> None:
         """Give ``pid`` a tile again (resume their video) or take it (pause it)."""

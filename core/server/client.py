@@ -5,7 +5,9 @@ WebSocket, then one offer with its own audio and video (and, if asked, slots to
 receive the others, which it reads and discards). In a Janus room
 (``welcome.backend == "janus"``) the offer carries only its own media, and, if
 asked to receive, a second peer connection answers the room's
-``subscribe_offer`` messages (Janus's multistream subscription).
+``subscribe_offer`` messages (Janus's multistream subscription). Like the page,
+when the server says ``media_lost`` it makes a new connection on the same
+WebSocket session.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from aiortc import (
+    MediaStreamTrack,
     RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCSessionDescription,
 )
 from aiortc.contrib.media import MediaBlackhole
+from aiortc.mediastreams import MediaStreamError
 
 from ..errors import RecfwError
 from ..secrets import Secret
@@ -92,6 +96,22 @@ def parse_room_url(url: str) -> RoomUrl:
     return RoomUrl(f"{parts.scheme}://{parts.netloc}", room, key)
 
 
+class _Lent(MediaStreamTrack):
+    """A source track lent to one connection's sender: aiortc stops a sender's track
+    when the connection closes, and this stops only the loan (the source lives on
+    for the next connection after a reconnection)."""
+
+    def __init__(self, source: MediaStreamTrack):
+        super().__init__()
+        self.kind = source.kind
+        self.source = source
+
+    async def recv(self):  # whatever the source yields
+        if self.readyState != "live" or self.source.readyState != "live":
+            raise MediaStreamError
+        return await self.source.recv()
+
+
 @dataclass
 class JoinResult:
     """What happened while the headless participant was in the room."""
@@ -101,6 +121,10 @@ class JoinResult:
     statuses: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     connection_state: str | None = None
+    #: Why the server said our media stopped, each time (``media_lost``).
+    media_lost: list[str] = field(default_factory=list)
+    #: New media connections made after the first (reconnections).
+    reconnects: int = 0
 
 
 class HeadlessParticipant:
@@ -146,6 +170,7 @@ class HeadlessParticipant:
         self._loopback = self.url.is_loopback
         self._closed = False
         self.backend = "builtin"
+        self._slots: int | None = None
 
     async def __aenter__(self) -> HeadlessParticipant:
         await self.connect()
@@ -206,7 +231,23 @@ class HeadlessParticipant:
             "check the server's iceAddresses"
         )
 
-    async def _negotiate(self, slots: int) -> None:
+    async def _reconnect(self, cause: str) -> None:
+        """A new media connection on the same WebSocket (the server said ours stopped)."""
+        self.result.media_lost.append(cause)
+        if self._closed or self._slots is None:
+            return
+        log.warning("%s: media stopped (%s); reconnecting", self.name, cause)
+        self.result.reconnects += 1
+        old, self.pc = self.pc, None
+        self._connected.clear()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        self.received.clear()
+        await self._negotiate(self._slots, reason=cause)
+
+    async def _negotiate(self, slots: int, reason: str | None = None) -> None:
+        self._slots = slots
         pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
@@ -214,6 +255,8 @@ class HeadlessParticipant:
 
         @pc.on("connectionstatechange")
         def _state() -> None:
+            if pc is not self.pc:
+                return
             self.result.connection_state = pc.connectionState
             log.info("%s: connection %s", self.name, pc.connectionState)
             if pc.connectionState == "connected":
@@ -225,7 +268,7 @@ class HeadlessParticipant:
 
         for kind, track in (("audio", self.media.audio), ("video", self.media.video)):
             if track is not None:
-                transceiver = pc.addTransceiver(track, direction="sendonly")
+                transceiver = pc.addTransceiver(_Lent(track), direction="sendonly")
                 if isinstance(track, PreEncodedTrack):
                     install_forwarder(transceiver.sender, track.keyframe_requested)
             else:
@@ -239,9 +282,10 @@ class HeadlessParticipant:
                 )
         await pc.setLocalDescription(await pc.createOffer())
         assert self._ws is not None
-        await self._ws.send_json(
-            {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
-        )
+        offer = {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
+        if reason is not None:
+            offer["reason"] = reason
+        await self._ws.send_json(offer)
 
     async def _subscribe_offer(self, message: dict[str, Any]) -> None:
         """Answer Janus's subscription offer (a Janus room, ``receive`` only)."""
@@ -323,6 +367,8 @@ class HeadlessParticipant:
                 await self._blackhole.start()
             elif kind == "slot":
                 self.slots[int(message["index"])] = message.get("peer")
+            elif kind == "media_lost":
+                await self._reconnect(str(message.get("cause")))
             elif kind == "recording":
                 status = message.get("recording")
                 if isinstance(status, str) and self.result.statuses[-1:] != [status]:

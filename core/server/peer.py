@@ -31,6 +31,7 @@ from ..sources import ParticipantMedia
 from .aiortc_tap import ReceiverTap, install_forwarder, tap_receiver
 from .forward import DecodedTrack, ForwardTrack
 from .ice import filter_sdp
+from .liveness import MediaWatch
 from .sdp import prefer_codecs, sending_codecs
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class IngestPeer:
         self._first_video = asyncio.Event()
         self.slots: list[Slot] = []
         self.negotiated = False
+        self.watch: MediaWatch | None = None
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
@@ -135,6 +137,13 @@ class IngestPeer:
                 callback(self)
         return answer
 
+    def start_watch(self, timeout: float, on_lost, on_flowing=None) -> MediaWatch:
+        """Notice when this connection's media stops (see :mod:`recfw.server.liveness`):
+        ``on_lost(cause)`` once; ``on_flowing()`` at the first published frame."""
+        taps = [t for t in (self.video, self.audio) if t is not None]
+        self.watch = MediaWatch(self.pc, taps, timeout, on_lost, on_flowing)
+        return self.watch
+
     def _video_frame(self, frame) -> None:
         if not self._first_video.is_set():
             self._first_video.set()
@@ -164,9 +173,10 @@ class IngestPeer:
             if slot is None:
                 return None
             slot.peer_id = other.participant.id
-        if other.video is not None and slot.video.tap is None:
+        # A publisher that reconnected has new taps: the slot switches to them.
+        if other.video is not None and slot.video.tap is not other.video:
             slot.video.set_source(other.video, slot.peer_id)  # asks for a keyframe
-        if other.audio is not None and slot.audio.tap is None:
+        if other.audio is not None and slot.audio.tap is not other.audio:
             slot.audio.set_source(other.audio, slot.peer_id)
         return slot
 
@@ -205,6 +215,8 @@ class IngestPeer:
         self._recorder_tracks.clear()
 
     async def close(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()  # closed on purpose: not a loss
         self.release_media()
         for slot in self.slots:
             slot.video.stop()

@@ -129,6 +129,8 @@ class Room:
             )
         self._last_status: tuple[str, str | None] | None = None
         self._leaving = 0  # removals whose engine.leave() has not returned yet
+        #: Participants whose media stopped and who have not sent any since (issue 9).
+        self.reconnecting: set[str] = set()
         #: One-time tokens of the recorder processes this room started (see supervise()).
         self._recorder_tokens: set[str] = set()
         #: Recordings run in recorder processes (``recfw worker``); the server decodes nothing.
@@ -226,6 +228,8 @@ class Room:
                     "codec": self.config.server.video_codec,
                 },
                 "peers": [c.describe() for c in self._people() if c is not client],
+                # People whose media stopped and who are reconnecting (see peer_media).
+                "reconnecting": sorted(self.reconnecting),
                 **self._status_for(client),
             }
         )
@@ -262,6 +266,7 @@ class Room:
 
     async def _remove(self, client: Client) -> None:
         log.info("room %r: %s left", self.name, client.id)
+        self.reconnecting.discard(client.id)
         if self.janus is not None:
             await self._remove_janus(client)
             return
@@ -352,7 +357,11 @@ class Room:
             if client.peer is None:
                 client.send({"type": "error", "command": kind, "message": "offer: not joined"})
                 return
+            if client.peer.negotiated:  # a new connection for the same participant
+                await self._reconnect(client, sdp, message.get("reason"))
+                return
             answer = await client.peer.accept_offer(sdp)
+            self._watch(client, client.peer)
             client.send({"type": "answer", "sdp": answer})
             self._wire()
         elif kind == "subscribe_answer" and self.janus is not None:
@@ -404,6 +413,90 @@ class Room:
                     "reason": decision.reason,
                 }
             )
+
+    # --- media that stops, and reconnects (issue 9; see recfw.server.liveness) ----
+
+    def _watch(self, client: Client, peer: IngestPeer) -> None:
+        peer.start_watch(
+            self.config.server.media_timeout,
+            lambda cause: self._media_lost(client, peer, cause),
+            lambda: self._media_flowing(client, peer),
+        )
+
+    def _media_lost(self, client: Client, peer: IngestPeer, cause: str) -> None:
+        """``client``'s media stopped: warn once, tell them to reconnect, show it."""
+        if client.peer is not peer or self.clients.get(client.id) is not client:
+            return  # an old connection, or someone who left
+        log.warning(
+            "room %r: media from %s (%s) stopped: %s; asking them to reconnect",
+            self.name,
+            client.id,
+            client.participant.role,
+            cause,
+        )
+        client.send({"type": "media_lost", "cause": cause})
+        self._set_reconnecting(client, True)
+
+    def _media_flowing(self, client: Client, peer: IngestPeer) -> None:
+        if client.peer is peer and client.id in self.reconnecting:
+            log.info("room %r: media from %s flows again", self.name, client.id)
+            self._set_reconnecting(client, False)
+
+    def _set_reconnecting(self, client: Client, on: bool) -> None:
+        """Tell everyone (and the recording) that ``client``'s tile is (no longer) reconnecting."""
+        if client.participant.role == Role.RECORDER:
+            return  # never a tile
+        if on == (client.id in self.reconnecting):
+            return
+        if on:
+            self.reconnecting.add(client.id)
+        else:
+            self.reconnecting.discard(client.id)
+        state = "reconnecting" if on else "live"
+        for other in self.clients.values():
+            if other is not client:
+                other.send({"type": "peer_media", "id": client.id, "state": state})
+        session = self.engine.current_session
+        mark = getattr(session, "set_reconnecting", None)
+        if mark is not None:
+            mark(client.id, on)
+
+    async def _reconnect(self, client: Client, sdp: str, reason: object) -> None:
+        """A new peer connection for ``client`` (same participant, same tiles and slots)."""
+        old = client.peer
+        assert old is not None
+        peer = IngestPeer(
+            client.participant,
+            loopback_only=self.loopback_only,
+            video_codec=self.config.server.video_codec,
+        )
+        peer.on_media.append(self._on_peer_media)
+        try:
+            answer = await peer.accept_offer(sdp)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await peer.close()
+            raise
+        if self.clients.get(client.id) is not client:  # left while negotiating
+            await peer.close()
+            return
+        if old.watch is not None and old.watch.lost is None:  # the page noticed first
+            # (one line, bounded: it is the client's text)
+            why = " ".join(reason.split())[:200] if isinstance(reason, str) else ""
+            log.warning(
+                "room %r: %s reconnects its media (the page says: %s)",
+                self.name,
+                client.id,
+                why or "no reason given",
+            )
+            old.watch.stop()
+            self._set_reconnecting(client, True)
+        client.peer = peer
+        self._watch(client, peer)
+        client.send({"type": "answer", "sdp": answer})
+        self._wire()  # the others' slots switch to the new tracks; ours get everyone
+        log.info("room %r: %s has a new media connection", self.name, client.id)
+        await old.close()
 
     # --- media ---------------------------------------------------------------
 

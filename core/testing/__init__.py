@@ -14,6 +14,10 @@ Modules (import them directly; nothing heavy is imported here):
 ``recfw.testing.media``
     encode an input through an encoder to a file; decode a file (or a truncated
     one) back to frame times with PyAV.
+``recfw.testing.netcut``
+    :func:`~recfw.testing.netcut.cut_incoming`: make a live aiortc connection drop
+    its incoming media (ICE still answered) or everything (consent expires), for
+    tests of media that stops (docs/rooms.md, "When media stops").
 ``recfw.testing.rooms``
     :class:`~recfw.testing.rooms.TempRoom`: drive a trigger by hand through ``step``.
 ``recfw.testing.netns``

@@ -154,3 +154,16 @@ __all__ = [
     "steady_input",
     "truncate_copy",
 ]
+
+
+def has_reconnecting_label(rgb: Any, cell: Any) -> bool:
+    """Whether grid ``cell`` (a :class:`recfw.media.layout.Rect`) of an RGB frame
+    (``H x W x 3`` uint8) shows the RECONNECTING label of a participant whose media
+    stopped: a neutral dark band across the cell's middle with white letters."""
+    import numpy as np
+
+    mid = cell.y + cell.h // 2
+    band = np.asarray(rgb)[mid - 6 : mid + 6, cell.x : cell.x + cell.w]
+    white = float((band.min(axis=2) > 190).mean())
+    dark = float((band.max(axis=2) < 45).mean())
+    return white > 0.03 and dark > 0.4

@@ -284,7 +284,7 @@ class SyntheticCrowd(Sequence[SyntheticParticipant]):
         ]
         self.concurrency = max(1, concurrency)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         return self.participants[i]
 
     def __len__(self) -> int:

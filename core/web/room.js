@@ -3,7 +3,9 @@
 // and microphone up, and N "slots" (video + audio) down: the server forwards each other
 // participant's encoded media (never re-encoded) into one of our slots. The camera is
 // captured at the server's size (welcome.video, 1280x720 at up to 30 fps by default).
-// No STUN/TURN servers are configured.
+// No STUN/TURN servers are configured. When our media stops (the server says
+// "media_lost", or the connection fails here) the page makes a new RTCPeerConnection
+// on the same WebSocket (aiortc cannot restart ICE): same participant, same tiles.
 // With the Janus backend (welcome.backend === "janus") the media goes through a Janus
 // VideoRoom instead: one connection UP (camera + mic, the camera in 3 simulcast layers)
 // and one connection DOWN (Janus's multistream subscription to everyone else, whose
@@ -25,6 +27,9 @@
     peers: new Map(),  // id -> {name, role}
     slots: [],         // index -> {video: RTCRtpTransceiver, audio: RTCRtpTransceiver, peer}
     lastEmbedStatus: null, pending: [],
+    nslots: 0, reconnects: 0, reconnecting: false,
+    peersReconnecting: new Set(),  // ids whose media stopped (server's peer_media)
+    mediaLog: [],  // [{id, state, at}]: peer_media and our own media_lost, in order
   };
   window.recfwState = state;  // for tests and debugging
 
@@ -76,6 +81,7 @@
         document.body.dataset.role = msg.role;
         document.body.dataset.participantId = msg.id;
         for (const peer of msg.peers) state.peers.set(peer.id, { name: peer.name, role: peer.role });
+        for (const id of msg.reconnecting || []) state.peersReconnecting.add(id);
         applyStatus(msg.recording, msg.prompt);
         await openCamera(msg.video || {});
         addTile(state.id, (displayName || "You") + " (you)", state.local, true);
@@ -88,6 +94,16 @@
         break;
       case "answer":
         await state.server.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+        break;
+      case "media_lost":  // the server noticed that our media stopped
+        state.mediaLog.push({ id: state.id, state: "lost", cause: msg.cause, at: Date.now() });
+        reconnectMedia(msg.cause || "the server noticed that our media stopped");
+        break;
+      case "peer_media":
+        state.mediaLog.push({ id: msg.id, state: msg.state, at: Date.now() });
+        if (msg.state === "reconnecting") state.peersReconnecting.add(msg.id);
+        else state.peersReconnecting.delete(msg.id);
+        markTile(msg.id);
         break;
       case "peer_joined":
         state.peers.set(msg.peer.id, { name: msg.peer.name, role: msg.peer.role });
@@ -114,9 +130,21 @@
 
   // The connection to the server: m-lines audio, video (ours, send-only), then per slot
   // video + audio (receive-only) - the order the server expects.
-  async function connectServer(nslots) {
+  async function connectServer(nslots, reason) {
     const pc = newPc();
     state.server = pc;
+    state.nslots = nslots;
+    state.slots = [];
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc !== state.server) return;
+      if (pc.connectionState === "connected" && state.reconnecting) {
+        state.reconnecting = false;
+        document.body.dataset.media = "live";
+        markTile(state.id);
+      } else if (pc.connectionState === "failed") {
+        reconnectMedia("the browser's media connection failed");
+      }
+    });
     const audio = state.local.getAudioTracks()[0];
     const video = state.local.getVideoTracks()[0];
     pc.addTransceiver(audio || "audio", { direction: audio ? "sendonly" : "inactive", streams: [state.local] });
@@ -131,7 +159,28 @@
     }
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
-    send({ type: "offer", sdp: filterSdp(pc.localDescription.sdp) });
+    send(Object.assign({ type: "offer", sdp: filterSdp(pc.localDescription.sdp) },
+      reason ? { reason } : {}));
+  }
+
+  // Our media stopped: a new connection to the server on the same WebSocket session
+  // (same participant id and tiles; the server switches everyone's slots to it).
+  async function reconnectMedia(cause) {
+    if (state.reconnecting || !state.server) return;
+    state.reconnecting = true;
+    state.reconnects += 1;
+    document.body.dataset.media = "reconnecting";
+    markTile(state.id);
+    console.warn(`recfw: media stopped (${cause}); reconnecting`);
+    const old = state.server;
+    state.server = null;
+    try { old.close(); } catch (err) { /* already closed */ }
+    try {
+      await connectServer(state.nslots, cause);
+    } catch (err) {
+      state.reconnecting = false;
+      showError(`reconnecting failed: ${err.message}`);
+    }
   }
 
   // --- Janus: publish (simulcast), and answer the subscription's offers -------------
@@ -228,6 +277,13 @@
     const stream = new MediaStream([slot.video.receiver.track, slot.audio.receiver.track]);
     addTile(peer.id, peer.name || "Guest", stream, false);
   }
+  // A tile whose person's media stopped (or our own, while we reconnect) says so.
+  function markTile(id) {
+    const tile = document.querySelector(`.tile[data-peer-id="${CSS.escape(id)}"]`);
+    if (!tile) return;
+    const on = id === state.id ? state.reconnecting : state.peersReconnecting.has(id);
+    if (on) tile.dataset.reconnecting = "1"; else delete tile.dataset.reconnecting;
+  }
   function removeTile(id) {
     const tile = document.querySelector(`.tile[data-peer-id="${CSS.escape(id)}"]`);
     if (tile) tile.remove();
@@ -245,11 +301,14 @@
       video.autoplay = true; video.playsInline = true; video.muted = muted;
       const span = document.createElement("span");
       span.className = "label"; span.textContent = label;
-      tile.append(video, span);
+      const note = document.createElement("span");
+      note.className = "reconnecting"; note.textContent = "Reconnecting\u2026";
+      tile.append(video, span, note);
       $("tiles").append(tile);
     }
     const video = tile.querySelector("video");
     if (video.srcObject !== stream) { video.srcObject = stream; video.play().catch(() => {}); }
+    markTile(id);
   }
 
   // --- recording status, controls, embed API ------------------------------------------

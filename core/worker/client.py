@@ -20,6 +20,14 @@ Janus's offers (``subscribe_offer {sdp, streams}``, one per change); the
 recorder answers each (``subscribe_answer``) on the same peer connection, and
 each ``streams`` entry says whose media an m-line (``mid``) carries.
 
+When its own media connection to the room server dies (it fails or closes, or
+the server says ``media_lost``), the worker makes a new one on the same
+WebSocket session: the server re-announces who is in which slot, and each
+person's new tracks replace the old ones in the same tile
+(:meth:`~recfw.media.CompositeRecorder.add` keeps a participant's place). A
+``peer_media`` message marks a person's tile as reconnecting (their media
+stopped) and live again.
+
 State goes back to the room server as lines on stdout (see
 :func:`recfw.worker.job.state_line`): ``joined``, ``recording``, ``stopped``
 (with the recording's figures) or ``failed`` (with why).
@@ -50,21 +58,40 @@ log = logging.getLogger(__name__)
 
 #: Seconds to join and get the media connection up.
 CONNECT_TIMEOUT = 20.0
+#: Reconnections of the recorder's own media connection, at most, in one recording
+#: (each waits up to CONNECT_TIMEOUT; past that the recording ends as before).
+MAX_RECONNECTS = 20
 
 
 class RecorderClient:
     """The recorder's signalling + media connection to one room.
 
-    ``on_person(key, participant | None, media | None)`` is called when a slot's
-    person changes (``key``: the slot; in a Janus room the participant id;
-    ``None``: the slot is empty now); the media are fresh decoded copies of the
-    slot's received (tapped) tracks, stopped when the slot's person changes.
+    ``on_person(participant, media)`` is called when a person appears (in a slot,
+    or in a Janus room's subscription) or their tracks change (a reconnection:
+    theirs or ours); ``on_gone(participant_id)`` when they are in no slot any
+    more; ``on_reconnecting(participant_id, bool)`` when their media stops or
+    flows again. The media are fresh decoded copies of the received (tapped)
+    tracks, stopped once they are replaced or the person is gone.
     """
 
-    def __init__(self, job: RecordingJob, on_person: Callable[[Any, Any, Any], None]):
+    def __init__(
+        self,
+        job: RecordingJob,
+        on_person: Callable[[Participant, Any], None],
+        on_gone: Callable[[str], None],
+        on_reconnecting: Callable[[str, bool], None] | None = None,
+    ):
         self.job = job
         self.url = parse_room_url(f"{job.base_url.rstrip('/')}/{job.room}")
         self.on_person = on_person
+        self.on_gone = on_gone
+        self.on_reconnecting = on_reconnecting
+        self.reconnects = 0
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._closing = False
+        self._slots = 0
+        #: People whose media stopped (``peer_media``; ``welcome.reconnecting``).
+        self._marked: set[str] = set()
         self.pc: RTCPeerConnection | None = None
         self.closed = asyncio.Event()
         self.errors: list[str] = []
@@ -132,10 +159,12 @@ class RecorderClient:
             self._loopback = bool(message.get("loopbackOnly", self.url.is_loopback))
             if self._loopback:
                 restrict_host_addresses(["127.0.0.1"])
+            self._marked.update(str(pid) for pid in message.get("reconnecting") or ())
             if message.get("backend") == "janus":
                 self._janus_pc()
             else:
-                await self._negotiate(int(message.get("slots", 0)))
+                self._slots = int(message.get("slots", 0))
+                await self._negotiate(self._slots)
         elif kind == "subscribe_offer":
             await self._subscribe_offer(message)
         elif kind == "answer":
@@ -145,12 +174,64 @@ class RecorderClient:
         elif kind == "slot":
             self._peers[int(message["index"])] = message.get("peer")
             self._sync(int(message["index"]))
+        elif kind == "peer_left":
+            self._left(str(message.get("id")))
+        elif kind == "peer_media":
+            pid, on = str(message.get("id")), message.get("state") != "live"
+            if on:
+                self._marked.add(pid)
+            else:
+                self._marked.discard(pid)
+            if self.on_reconnecting is not None:
+                self.on_reconnecting(pid, on)
+        elif kind == "media_lost":
+            self.reconnect(str(message.get("cause") or "the server says our media stopped"))
         elif kind == "error":
             self.errors.append(str(message.get("message")))
             if message.get("command") == "join" or message.get("command") is None:
                 raise RecfwError(str(message.get("message")))
 
-    async def _negotiate(self, slots: int) -> None:
+    def reconnect(self, cause: str) -> None:
+        """Our media connection died: make a new one on the same WebSocket (once at a time)."""
+        if self._closing or self.closed.is_set() or self._ws is None:
+            return
+        if self._reconnecting is not None and not self._reconnecting.done():
+            return
+        if self.reconnects >= MAX_RECONNECTS:
+            self.errors.append(f"media connection lost ({cause}) {self.reconnects} times")
+            self.closed.set()
+            return
+        self.reconnects += 1
+        log.warning(
+            "recorder for room %r: the media connection to the room server died (%s); "
+            "reconnecting (%d)",
+            self.job.room,
+            cause,
+            self.reconnects,
+        )
+        self._reconnecting = asyncio.ensure_future(self._reconnect(cause))
+
+    async def _reconnect(self, cause: str) -> None:
+        old = self.pc
+        self.pc = None
+        self._connected.clear()
+        # The server re-announces every slot for the new connection.
+        self._taps.clear()
+        self._peers.clear()
+        self._shown.clear()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        try:
+            await self._negotiate(self._slots, reason=cause)
+            await asyncio.wait_for(self._connected.wait(), CONNECT_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - the recording ends with the reason
+            self.errors.append(f"reconnecting the media connection failed: {exc!r}")
+            self.closed.set()
+            return
+        log.info("recorder for room %r: media connection up again", self.job.room)
+
+    async def _negotiate(self, slots: int, reason: str | None = None) -> None:
         pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
@@ -158,12 +239,17 @@ class RecorderClient:
 
         @pc.on("connectionstatechange")
         def _state() -> None:
+            if pc is not self.pc:
+                return  # an old connection
             log.info("recorder: connection %s", pc.connectionState)
             if pc.connectionState == "connected":
                 self._connected.set()
-            elif pc.connectionState in ("failed", "closed"):
-                self.errors.append(f"media connection {pc.connectionState}")
-                self.closed.set()
+            elif pc.connectionState in ("failed", "closed") and not self._closing:
+                if not self._connected.is_set() and self.reconnects == 0:
+                    self.errors.append(f"media connection {pc.connectionState}")
+                    self.closed.set()  # never came up: the join fails as before
+                else:
+                    self.reconnect(f"the media connection {pc.connectionState}")
 
         pc.addTransceiver("audio", direction="inactive")
         pc.addTransceiver("video", direction="inactive")
@@ -177,9 +263,10 @@ class RecorderClient:
             )
         await pc.setLocalDescription(await pc.createOffer())
         assert self._ws is not None
-        await self._ws.send_json(
-            {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
-        )
+        offer = {"type": "offer", "sdp": filter_sdp(pc.localDescription.sdp, self._loopback)}
+        if reason is not None:
+            offer["reason"] = reason
+        await self._ws.send_json(offer)
         for slot in list(self._peers):
             self._sync(slot)
 
@@ -212,9 +299,14 @@ class RecorderClient:
         # New m-lines are tapped before their receivers start: aiortc decodes nothing.
         for transceiver in self.pc.getTransceivers():
             mid = transceiver.mid
-            if mid is not None and mid not in self._mid_taps and transceiver.kind in (
-                "audio",
-                "video",
+            if (
+                mid is not None
+                and mid not in self._mid_taps
+                and transceiver.kind
+                in (
+                    "audio",
+                    "video",
+                )
             ):
                 self._mid_taps[mid] = tap_receiver(transceiver.receiver, transceiver.kind)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
@@ -245,7 +337,7 @@ class RecorderClient:
         wanted = {pid for pid, t in taps.items() if "video" in t and "audio" in t}
         for pid in [p for p in self._janus_media if p not in wanted]:
             before = self._janus_media.pop(pid)
-            self.on_person(pid, None, None)
+            self.on_gone(pid)
             before.stop()
         # In the subscription's order (Janus adds feeds as they come): the join order.
         for pid in [p for p in taps if p in wanted and p not in self._janus_media]:
@@ -257,7 +349,9 @@ class RecorderClient:
                 audio=DecodedTrack(taps[pid]["audio"]),
             )
             self._janus_media[pid] = media
-            self.on_person(pid, self._people[pid], media)
+            self.on_person(self._people[pid], media)
+            if pid in self._marked and self.on_reconnecting is not None:
+                self.on_reconnecting(pid, True)
 
     def _sync(self, slot: int) -> None:
         """Tell ``on_person`` when the person in ``slot`` changes."""
@@ -266,25 +360,42 @@ class RecorderClient:
             return
         peer = self._peers.get(slot) or {}
         pid = peer.get("id") if isinstance(peer, dict) else None
-        if self._shown.get(slot) == pid:
+        if slot in self._shown and self._shown[slot] == pid:
             return
+        before = self._shown.get(slot)
         self._shown[slot] = pid
-        before = self._media.pop(slot, None)
+        old = self._media.pop(slot, None)
+        if before is not None and before != pid and before not in self._shown.values():
+            self.on_gone(before)  # (someone moved to another slot keeps their tile)
         if pid is None:
-            self.on_person(slot, None, None)
-            if before is not None:
-                before.stop()
+            if old is not None:
+                old.stop()
             return
         participant = _participant(peer)
         media = ParticipantMedia(
             participant, video=DecodedTrack(taps[0]), audio=DecodedTrack(taps[1])
         )
         self._media[slot] = media
-        self.on_person(slot, participant, media)
-        if before is not None:
-            before.stop()
+        self.on_person(participant, media)
+        if old is not None:
+            old.stop()
+        if pid in self._marked and self.on_reconnecting is not None:
+            self.on_reconnecting(pid, True)
+
+    def _left(self, pid: str) -> None:
+        """``pid`` left the room: their tile goes."""
+        for slot, shown in list(self._shown.items()):
+            if shown == pid:
+                self._shown[slot] = None
+                media = self._media.pop(slot, None)
+                if media is not None:
+                    media.stop()
+        self.on_gone(pid)
 
     async def close(self) -> None:
+        self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         for media in self._media.values():
             media.stop()
         self._media.clear()
@@ -384,17 +495,11 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
         stop.set()
 
     recorder.on_failure = encoder_failed
-    people: dict[Any, str] = {}
 
-    def on_person(slot: Any, participant: Participant | None, media: Any) -> None:
-        gone = people.pop(slot, None)
-        if gone is not None:
-            recorder.remove(gone)
-        if participant is not None:
-            people[slot] = participant.id
-            recorder.add(media)
+    def on_person(participant: Participant, media: Any) -> None:
+        recorder.add(media)  # someone already in the composite keeps their tile
 
-    client = RecorderClient(job, on_person)
+    client = RecorderClient(job, on_person, recorder.remove, recorder.set_reconnecting)
     tasks: list[asyncio.Task[Any]] = []
     try:
         await client.connect()

@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 from recfw.media.layout import fit, grid
+from recfw.testing.media import has_reconnecting_label
 
 #: Chromium's fake camera sends what the page asks for: [server] videoWidth x videoHeight.
 SOURCE_W, SOURCE_H = 1280, 720
@@ -92,3 +93,33 @@ def assert_two_person_recording(path: Path, min_seconds: float = 1.5) -> Checked
     assert checked.outside < 10, f"picture outside the two tiles: {checked}"
     assert checked.audio_peak_rms > 300, f"no audible audio: {checked}"
     return checked
+
+
+def reconnect_tiles(path: Path, people: int) -> list[dict]:
+    """Per grid tile of a ``people``-tile composite: in how many frames it shows the
+    RECONNECTING label, and in how many frames before the first and after the last
+    labelled one it shows a live picture (Chromium's fake camera: lit, with detail)."""
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert frames, "no video frames"
+    h, w = frames[0].shape[:2]
+    out = []
+    for cell in grid(people, w, h):
+        r = fit(SOURCE_W, SOURCE_H, cell)
+        labels, live = [], []
+        for f in frames:
+            labels.append(has_reconnecting_label(f, cell))
+            inner = f[r.y + 8 : r.y + r.h - 8, r.x + 8 : r.x + r.w - 8].mean(axis=2)
+            live.append(bool(inner.mean() > 8 and inner.var() > 30))
+        marked = [i for i, x in enumerate(labels) if x]
+        first = marked[0] if marked else len(frames)
+        last = marked[-1] if marked else len(frames)
+        out.append(
+            {
+                "label": bool(marked),
+                "label_frames": len(marked),
+                "live_before": sum(live[:first]),
+                "live_after": sum(live[last + 1 :]) if marked else 0,
+            }
+        )
+    return out

@@ -247,3 +247,24 @@ def test_rooms_errors_name_the_field(rooms, field, words):
 def test_a_wrong_rooms_table_is_named():
     with pytest.raises(SettingsError, match="rooms"):
         parse_config({"rooms": "janus"}, environ={})
+
+
+def test_media_timeout_is_seconds_within_bounds(tmp_path):
+    assert load_config(write(tmp_path, "[server]\n"), environ={}).server.media_timeout == 5.0
+    config = load_config(write(tmp_path, "[server]\nmediaTimeout = 2.5\n"), environ={})
+    assert config.server.media_timeout == 2.5
+    assert (
+        load_config(
+            write(tmp_path, "[server]\nmediaTimeout = 8\n"), environ={}
+        ).server.media_timeout
+        == 8.0
+    )
+    for bad, why in (
+        ("0.1", "server.mediaTimeout: must be 0.5..120 seconds, not 0.1"),
+        ("nan", "server.mediaTimeout: must be 0.5..120 seconds, not nan"),
+        ('"5"', "server.mediaTimeout: must be a number, not str"),
+        ("true", "server.mediaTimeout: must be a number, not bool"),
+    ):
+        with pytest.raises(SettingsError) as info:
+            load_config(write(tmp_path, f"[server]\nmediaTimeout = {bad}\n"), environ={})
+        assert str(info.value) == why

@@ -20,7 +20,7 @@ HOST_SECRET = "worker-test-host-secret"
 RED, BLUE = (220, 30, 30), (30, 30, 220)
 
 
-def worker_config(trigger: str, folder: Path):
+def worker_config(trigger: str, folder: Path, **server):
     return parse_config(
         {
             "recording": {
@@ -28,7 +28,7 @@ def worker_config(trigger: str, folder: Path):
                 "startTrigger": trigger,
                 "destination": {"provider": "local", "bucket": str(folder), "fileFormat": "mkv"},
             },
-            "server": {"host": "127.0.0.1", "port": 0, "iceAddresses": ["127.0.0.1"]},
+            "server": {"host": "127.0.0.1", "port": 0, "iceAddresses": ["127.0.0.1"], **server},
         },
         environ={},
     )
@@ -85,19 +85,20 @@ def decoded_seconds(path: Path) -> tuple[float, float]:
 @pytest.fixture
 async def supervised_server(builtin_plugins, tmp_path, monkeypatch):
     """``await supervised_server(trigger)`` -> a started :class:`RoomServer` that records
-    in recorder processes, with a real SQLite control plane (``server.control``)."""
+    in recorder processes, with a real SQLite control plane (``server.control``);
+    keyword arguments are ``[server]`` settings (e.g. ``mediaTimeout=2``)."""
     servers: list[RoomServer] = []
     dbs: list[Database] = []
     monkeypatch.chdir(tmp_path)
 
-    async def make(trigger: str = "none") -> RoomServer:
+    async def make(trigger: str = "none", **server_settings) -> RoomServer:
         db = Database(
             f"sqlite:///{tmp_path}/recfw.db", Cipher([new_key().encode()], "test"), source="test"
         )
         db.upgrade()
         dbs.append(db)
         server = RoomServer(
-            worker_config(trigger, Path("recordings")),
+            worker_config(trigger, Path("recordings"), **server_settings),
             builtin_plugins,
             host_secret=HOST_SECRET,
             spool_dir=tmp_path / "spool",
