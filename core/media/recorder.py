@@ -40,6 +40,7 @@ import numpy as np
 
 from ..encoding import EncodedStream, Encoder, OutputFormat
 from .compositor import Compositor, Tile
+from .lipsync import LipSync
 from .mixer import Mixer
 from .timeline import AudioTrackBuffer, TimingPolicy, VideoTrackBuffer
 from .worker import EncodeWorker
@@ -110,6 +111,9 @@ class RecordingStats:
     #: Live: output pictures not encoded because the encoder could not keep up
     #: (the picture before them is held; their audio is in the file).
     dropped_video_frames: int = 0
+    #: Input pictures placed by their sender's capture clock (lip sync, see
+    #: :mod:`recfw.media.lipsync`) rather than by when they arrived.
+    synced_video_frames: int = 0
 
 
 @dataclass
@@ -122,6 +126,8 @@ class _Participant:
     #: Live mode: when they left on the recording's clock. The tile stays for the
     #: frames before that instant that are still to be made (the latency window).
     left_at: float | None = None
+    #: Lines their video up with their audio by the sender's clock (when known).
+    sync: LipSync | None = None
 
 
 class CompositeRecorder:
@@ -184,6 +190,7 @@ class CompositeRecorder:
         self._audio_tb = fmt.audio_time_base
         #: Buffers of participants who left (their skip/drop counts still count).
         self._gone: list[VideoTrackBuffer | AudioTrackBuffer] = []
+        self._syncs: list[LipSync] = []
         self.max_behind = 0.0
         self._warned_behind = False
         #: Live: output pictures dropped because the encoder queue was full.
@@ -253,6 +260,9 @@ class CompositeRecorder:
             else None
         )
         entry = _Participant(media, now, video, audio)
+        if media.clocks and video is not None and audio is not None:
+            entry.sync = LipSync(media.clocks, p.id)
+            self._syncs.append(entry.sync)
         loop = asyncio.get_running_loop()
         for track, buf in ((media.video, video), (media.audio, audio)):
             if track is not None and buf is not None:
@@ -311,7 +321,16 @@ class CompositeRecorder:
                     break
                 now = self.now() - delay
                 anchor = now if self.realtime else max(entry.joined_at, now)
-                buf.push(frame, now, anchor)  # type: ignore[arg-type]
+                if entry.sync is None:
+                    buf.push(frame, now, anchor)  # type: ignore[arg-type]
+                elif isinstance(buf, VideoTrackBuffer):
+                    at = entry.sync.video_time(frame, now, buf.arrival_time(frame))
+                    buf.push(frame, now, anchor, at=at)  # type: ignore[arg-type]
+                else:
+                    before = buf.written_end
+                    buf.push(frame, now, anchor)  # type: ignore[arg-type]
+                    if buf.written_end != before:
+                        entry.sync.audio_placed(frame, buf.written_end / buf.rate)
                 self._data.set()
         except asyncio.CancelledError:
             raise
@@ -405,6 +424,7 @@ class CompositeRecorder:
             / self.fmt.sample_rate,
             max_behind_s=self.max_behind,
             dropped_video_frames=self.dropped_video_frames,
+            synced_video_frames=sum(sync.synced_frames for sync in self._syncs),
         )
         log.info("recording stopped: %s", self._stats)
         return self._stats

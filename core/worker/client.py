@@ -29,6 +29,7 @@ from aiortc.contrib.media import MediaRelay
 
 from ..errors import RecfwError
 from ..rooms import Participant, Role
+from ..server.aiortc_tap import SenderClock, tap_sender_reports
 from ..server.client import parse_room_url
 from ..server.ice import filter_sdp, restrict_host_addresses
 from ..sources import ParticipantMedia
@@ -46,6 +47,9 @@ class RecorderClient:
     ``on_person(slot, media | None)`` is called when a slot's person changes
     (``None``: the slot is empty now); the media are fresh subscriptions to the
     slot's received tracks, so stopping them leaves the slot's tracks running.
+    The media carry the slot's :class:`~recfw.server.aiortc_tap.SenderClock` s:
+    the server forwards each publisher's RTCP sender reports (their capture
+    clock), by which the recorder lines each person's video up with their audio.
     """
 
     def __init__(self, job: RecordingJob, on_person: Callable[[int, Any, Any], None]):
@@ -62,6 +66,9 @@ class RecorderClient:
         self._welcome = asyncio.Event()
         self._connected = asyncio.Event()
         self._tracks: dict[int, dict[str, Any]] = {}
+        #: Each slot's tracks on their publisher's clock (the server forwards the
+        #: publisher's RTCP sender reports): the recorder's lip sync.
+        self._clocks: dict[int, dict[str, SenderClock]] = {}
         self._peers: dict[int, dict[str, Any] | None] = {}
         self._shown: dict[int, str | None] = {}
 
@@ -141,6 +148,9 @@ class RecorderClient:
                 if transceiver.receiver.track is track and index >= 2:
                     slot = (index - 2) // 2
                     self._tracks.setdefault(slot, {})[track.kind] = track
+                    self._clocks.setdefault(slot, {})[track.kind] = tap_sender_reports(
+                        transceiver.receiver, track.kind
+                    )
                     self._sync(slot)
 
         pc.addTransceiver("audio", direction="inactive")
@@ -174,6 +184,7 @@ class RecorderClient:
             participant,
             video=self._relay.subscribe(tracks["video"]),
             audio=self._relay.subscribe(tracks["audio"]),
+            clocks=dict(self._clocks.get(slot, {})),
         )
         self.on_person(slot, participant, media)
 
