@@ -66,31 +66,32 @@ def _names(function: object) -> set[str]:
     return set(code.co_names) if code is not None else set()
 
 
-#: What :func:`tap_sender_reports` and :func:`translate_sender_reports` rely on.
-_SENDER_REPORT_INTERNALS = {
-    "RTCRtpReceiver._handle_rtcp_packet": (
-        getattr(RTCRtpReceiver, "_handle_rtcp_packet", None),
-        "sender_info",
-    ),
-    "RTCDtlsTransport._handle_rtcp_data": (
-        getattr(RTCDtlsTransport, "_handle_rtcp_data", None),
-        "_handle_rtcp_packet",
-    ),
-    "RTCRtpReceiver._handle_rtp_packet (timestamps)": (
-        getattr(RTCRtpReceiver, "_handle_rtp_packet", None),
-        "_RTCRtpReceiver__timestamp_mapper",
-    ),
-    "TimestampMapper.map": (getattr(TimestampMapper, "map", None), "_origin"),
-    "RTCRtpSender._run_rtcp": (getattr(RTCRtpSender, "_run_rtcp", None), "_send_rtcp"),
-    "RTCRtpSender._run_rtcp (reports)": (
-        getattr(RTCRtpSender, "_run_rtcp", None),
-        "_RTCRtpSender__rtp_timestamp",
-    ),
-    "RTCRtpSender._run_rtp": (
-        getattr(RTCRtpSender, "_run_rtp", None),
-        "_RTCRtpSender__rtp_timestamp",
-    ),
-}
+def _sender_report_internals() -> dict[str, tuple[object, str]]:
+    """What :func:`tap_sender_reports` and :func:`translate_sender_reports` rely on."""
+    return {
+        "RTCRtpReceiver._handle_rtcp_packet": (
+            getattr(RTCRtpReceiver, "_handle_rtcp_packet", None),
+            "sender_info",
+        ),
+        "RTCDtlsTransport._handle_rtcp_data": (
+            getattr(RTCDtlsTransport, "_handle_rtcp_data", None),
+            "_handle_rtcp_packet",
+        ),
+        "RTCRtpReceiver._handle_rtp_packet (timestamps)": (
+            getattr(RTCRtpReceiver, "_handle_rtp_packet", None),
+            "_RTCRtpReceiver__timestamp_mapper",
+        ),
+        "TimestampMapper.map": (getattr(TimestampMapper, "map", None), "_origin"),
+        "RTCRtpSender._run_rtcp": (getattr(RTCRtpSender, "_run_rtcp", None), "_send_rtcp"),
+        "RTCRtpSender._run_rtcp (reports)": (
+            getattr(RTCRtpSender, "_run_rtcp", None),
+            "_RTCRtpSender__rtp_timestamp",
+        ),
+        "RTCRtpSender._run_rtp": (
+            getattr(RTCRtpSender, "_run_rtp", None),
+            "_RTCRtpSender__rtp_timestamp",
+        ),
+    }
 
 
 def _sender_report_problems() -> list[str]:
@@ -128,7 +129,7 @@ def check_aiortc(version: str | None = None) -> None:
             getattr(RTCRtpSender, "_handle_rtcp_packet", None),
             "_send_keyframe",
         ),
-        **_SENDER_REPORT_INTERNALS,
+        **_sender_report_internals(),
     }
     for where, (function, name) in expected.items():
         if name not in _names(function):
