@@ -324,13 +324,17 @@ class CompositeRecorder:
                 if entry.sync is None:
                     buf.push(frame, now, anchor)  # type: ignore[arg-type]
                 elif isinstance(buf, VideoTrackBuffer):
-                    at = entry.sync.video_time(frame, now, buf.arrival_time(frame))
-                    buf.push(frame, now, anchor, at=at)  # type: ignore[arg-type]
+                    arrival = buf.arrival_time(frame)  # type: ignore[arg-type]
+                    for picture, at in entry.sync.video(frame, now, arrival, self.realtime):
+                        buf.push(picture, now, anchor, at=at)
                 else:
                     before = buf.written_end
                     buf.push(frame, now, anchor)  # type: ignore[arg-type]
                     if buf.written_end != before:
                         entry.sync.audio_placed(frame, buf.written_end / buf.rate)
+                    if entry.video is not None:
+                        for picture, at in entry.sync.release(now):
+                            entry.video.push(picture, now, anchor, at=at)
                 self._data.set()
         except asyncio.CancelledError:
             raise

@@ -17,6 +17,7 @@ adds the three things the room server needs, on top of aiortc 1.16.0 exactly:
   sender's clock (lip sync). A tapped receiver stamps each encoded frame with it
   (:attr:`EncodedFrame.ntp`), and a forwarding sender's own sender reports carry
   the publisher's clock, not the server's (:func:`translate_sender_reports`).
+  :func:`report_capture_times` does the same for an aiortc sender that encodes.
 
 :func:`check_aiortc` runs at import and raises :class:`AiortcTapError`, naming
 the installed and the pinned version, when aiortc is not the pinned version or
@@ -90,6 +91,10 @@ def _sender_report_internals() -> dict[str, tuple[object, str]]:
         "RTCRtpSender._run_rtp": (
             getattr(RTCRtpSender, "_run_rtp", None),
             "_RTCRtpSender__rtp_timestamp",
+        ),
+        "RTCRtpSender._run_rtp (frames)": (
+            getattr(RTCRtpSender, "_run_rtp", None),
+            "_next_encoded_frame",
         ),
     }
 
@@ -452,23 +457,33 @@ class SenderReport:
     received_at: float  # time.monotonic() here
 
 
+#: Seconds of sender reports a :class:`SenderClock` keeps.
+REPORT_WINDOW = 10.0
+
+
 class SenderClock:
     """A receiver's frames on the sender's clock, from the RTCP sender reports it gets.
 
     Made by :func:`tap_sender_reports`. :meth:`seconds` turns a frame's timestamp
     as aiortc gives it (the tap's ``EncodedFrame.timestamp``, a decoded frame's
     ``pts``: the RTP timestamp minus the receiver's first one) into the time the
-    sender captured it, in NTP seconds, by the latest report. Every track a sender
-    sends shares its NTP clock, so a participant's audio and video line up on it.
+    sender captured it, in NTP seconds. Every track a sender sends shares its NTP
+    clock, so a participant's audio and video line up on it.
+
+    Browsers report their capture clock exactly. Some senders (aiortc's) report
+    when they *sent* a packet instead, which is never before its capture and
+    later when the sender is busy: of the reports of the last
+    :data:`REPORT_WINDOW` seconds, the one that puts the frame earliest wins.
     """
 
     def __init__(self, receiver: RTCRtpReceiver, kind: str):
         self.receiver = receiver
         self.kind = kind
         self.rate = CLOCK_RATE[kind]
-        self.report: SenderReport | None = None
+        self.report: SenderReport | None = None  # the latest
         self.reports = 0
         self.on_report: list[Callable[[SenderReport], None]] = []
+        self._recent: deque[SenderReport] = deque(maxlen=64)
 
     def _origin(self) -> int | None:
         mapper = getattr(self.receiver, "_RTCRtpReceiver__timestamp_mapper", None)
@@ -480,26 +495,32 @@ class SenderClock:
         ``since``: ignore a report about timestamps before this one (a report from
         before the stream switched to another publisher, see ``ForwardTrack``).
         """
-        report = self.report
         origin = self._origin()
-        if report is None or origin is None:
+        if origin is None:
             return None
-        # The report's RTP timestamp in the frames' timestamps (which keep counting past
-        # a 32-bit wrap): the nearest candidate to the frame's.
-        at = timestamp + _signed(report.rtp - origin - timestamp)
-        if since is not None and at < since:
-            return None
-        return report.ntp + (timestamp - at) / self.rate
+        best: float | None = None
+        for report in self._recent:
+            # The report's RTP timestamp in the frames' timestamps (which keep counting
+            # past a 32-bit wrap): the nearest candidate to the frame's.
+            at = timestamp + _signed(report.rtp - origin - timestamp)
+            if since is not None and at < since:
+                continue
+            captured = report.ntp + (timestamp - at) / self.rate
+            if best is None or captured < best:
+                best = captured
+        return best
 
-    def _report(self, packet: RtcpSrPacket) -> None:
+    def _report(self, packet: RtcpSrPacket, now: float | None = None) -> None:
         info = packet.sender_info
         if info.ntp_timestamp == 0:  # a sender that has not sent anything yet
             return
-        report = SenderReport(
-            packet.ssrc, ntp_seconds(info.ntp_timestamp), info.rtp_timestamp, time.monotonic()
-        )
+        now = time.monotonic() if now is None else now
+        report = SenderReport(packet.ssrc, ntp_seconds(info.ntp_timestamp), info.rtp_timestamp, now)
         self.report = report
         self.reports += 1
+        self._recent.append(report)
+        while report.received_at - self._recent[0].received_at > REPORT_WINDOW:
+            self._recent.popleft()
         STATS.sender_reports += 1
         for callback in list(self.on_report):
             callback(report)
@@ -525,7 +546,39 @@ def tap_sender_reports(receiver: RTCRtpReceiver, kind: str) -> SenderClock:
     return clock
 
 
-def translate_sender_reports(sender: RTCRtpSender, packer: ForwardingPacker) -> None:
+class CaptureTimes:
+    """(RTP timestamp before the sender's offset, capture time in NTP seconds or ``None``)
+    of the frames a sender sent last; what :func:`translate_sender_reports` reads."""
+
+    def __init__(self) -> None:
+        self.packed: deque[tuple[int, float | None]] = deque(maxlen=32)
+
+
+def report_capture_times(sender: RTCRtpSender, capture: Callable[[], float | None]) -> None:
+    """Make an *encoding* aiortc sender report its frames' capture times.
+
+    aiortc reports when it sent a packet; a busy sender sends late, and its
+    audio and video late by different amounts. ``capture()`` is called right
+    after each frame is encoded and returns when that frame was captured (NTP
+    seconds, e.g. from the track's own clock) or ``None``; the reports are
+    rewritten like a forwarding sender's (:func:`translate_sender_reports`).
+    """
+    if isinstance(getattr(sender, "_RTCRtpSender__encoder", None), ForwardingPacker):
+        raise AiortcTapError("a forwarding sender reports its frames' capture times already")
+    times = CaptureTimes()
+    next_encoded_frame = sender._next_encoded_frame
+
+    async def _next_encoded_frame(codec):
+        frame = await next_encoded_frame(codec)
+        if frame is not None:
+            times.packed.append((frame.timestamp % _WRAP, capture()))
+        return frame
+
+    setattr(sender, "_next_encoded_frame", _next_encoded_frame)  # noqa: B010
+    translate_sender_reports(sender, times)
+
+
+def translate_sender_reports(sender: RTCRtpSender, packer: ForwardingPacker | CaptureTimes) -> None:
     """Make ``sender``'s RTCP sender reports carry the publisher's clock.
 
     aiortc reports its own clock at the moment it sent the last packet, which

@@ -172,14 +172,22 @@ def test_sender_clock_maps_frame_timestamps_through_the_latest_report_and_rtp_wr
     wrapped = mapper.map((first + 18000) % (1 << 32))  # 0.2 s in, past the wrap
     assert wrapped == 18000
     assert clock.seconds(wrapped) == pytest.approx(1000.15, abs=1e-6)
-    # A later report (the sender's clock ran 2 ms slower than its RTP clock) takes over.
+    # A report that puts the frames later (a sender that reports when it sent a
+    # packet, here 30 ms after its capture) changes nothing ...
+    clock._report(_sr(7, 1000.18, (first + 18000) % (1 << 32)))
+    assert clock.seconds(wrapped) == pytest.approx(1000.15, abs=1e-6)
+    # ... one that puts them earlier (its RTP clock ran 2 ms fast) takes over.
     clock._report(_sr(7, 1000.148, (first + 18000) % (1 << 32)))
     assert clock.seconds(wrapped) == pytest.approx(1000.148, abs=1e-6)
     assert clock.seconds(0) == pytest.approx(999.948, abs=1e-6)
     # A report about frames before ``since`` (another publisher on this stream) is unused.
     assert clock.seconds(27000, since=20000) is None
     assert clock.seconds(27000, since=18000) == pytest.approx(1000.248, abs=1e-6)
-    assert clock.reports == 2 and clock.report.ssrc == 7
+    assert clock.reports == 3 and clock.report.ssrc == 7
+    # Reports older than the window are forgotten (here: the two early ones).
+    later = clock.report.received_at + aiortc_tap.REPORT_WINDOW + 1
+    clock._report(_sr(7, 1000.2, (first + 27000) % (1 << 32)), now=later)
+    assert clock.seconds(wrapped) == pytest.approx(1000.1, abs=1e-6)
     # An audio receiver counts 48 kHz.
     audio = aiortc_tap.SenderClock(_Receiver(), "audio")
     audio.receiver._RTCRtpReceiver__timestamp_mapper.map(5000)
