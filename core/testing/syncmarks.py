@@ -20,7 +20,9 @@ judged against what the browser itself captured, beep by beep.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import statistics
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,25 +240,35 @@ class Summary:
 
 
 def compare(
-    recorded: list[tuple[float, float, int]], reference: list[tuple[float, float, int]]
+    recorded: list[tuple[float, float, int]],
+    reference: list[tuple[float, float, int]],
+    loop: float = BEEPS,
 ) -> list[tuple[float, float]]:
     """(time, recorded offset - the reference's offset of the same beep) for each beep
-    of ``recorded`` that ``reference`` has too (a marker index seen twice in either,
-    the audio file having looped, is left out)."""
-    ref: dict[int, float] = {}
-    seen: set[int] = set()
-    for _, offset, index in reference:
-        if index in ref:
-            seen.add(index)
-        ref[index] = offset
-    counts: dict[int, int] = {}
-    for _, _, index in recorded:
-        counts[index] = counts.get(index, 0) + 1
-    return [
-        (t, offset - ref[index])
-        for t, offset, index in recorded
-        if index in ref and index not in seen and counts[index] == 1
+    of ``recorded`` that ``reference`` has too.
+
+    Beeps are told apart by pitch; the audio file repeats its pitches every
+    ``loop`` seconds, so the two timelines are lined up first (the median of the
+    first beeps' time differences) and each beep is matched with the reference's
+    beep of the same pitch nearest to it on that common timeline.
+    """
+    by_id: dict[int, list[tuple[float, float]]] = {}
+    for t, offset, index in reference:
+        by_id.setdefault(index, []).append((t, offset))
+    shifts = [
+        min((t - tr for tr, _ in by_id[index]), key=abs)
+        for t, _, index in recorded[:10]
+        if index in by_id
     ]
+    if not shifts:
+        return []
+    shift = statistics.median(shifts)
+    out = []
+    for t, offset, index in recorded:
+        best = min(by_id.get(index, []), key=lambda c: abs(t - c[0] - shift), default=None)
+        if best is not None and abs(t - best[0] - shift) < loop / 4:
+            out.append((t, offset - best[1]))
+    return out
 
 
 def summary(pairs: list[tuple[float, float]] | list[tuple[float, float, int]]) -> Summary:
@@ -275,3 +287,137 @@ def summary(pairs: list[tuple[float, float]] | list[tuple[float, float, int]]) -
         max_abs_ms=float(a.max()),
         drift_ms_per_min=slope * 60 * 1000,
     )
+
+
+# --- a Chromium participant with the markers, recorded (the test and the benchmark) -----
+
+SELF_RECORD_JS = """
+async (ms) => {
+  const rec = new MediaRecorder(window.recfwState.local, {mimeType: "video/webm;codecs=vp8,opus"});
+  const chunks = [];
+  rec.ondataavailable = (e) => chunks.push(e.data);
+  const stopped = new Promise((resolve) => (rec.onstop = resolve));
+  rec.start(1000);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  rec.stop();
+  await stopped;
+  const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+"""
+
+
+def marker_room_config(width: int = 320, height: int = 180, fps: int = 15):
+    """A local-folder (``recordings``) config whose recording starts with 2 people."""
+    from ..config import parse_config
+
+    return parse_config(
+        {
+            "recording": {
+                "type": "local",
+                "startTrigger": "automatic-2nd-participant",
+                "destination": {"provider": "local", "bucket": "recordings", "fileFormat": "mkv"},
+            },
+            "server": {
+                "host": "127.0.0.1",
+                "port": 0,
+                "iceAddresses": ["127.0.0.1"],
+                "videoWidth": width,
+                "videoHeight": height,
+                "videoFps": fps,
+            },
+        },
+        environ={},
+    )
+
+
+async def record_marker_meeting(
+    folder: Path,
+    plugins,
+    *,
+    seconds: float,
+    chromium: str,
+    chromium_args: list[str],
+    host_secret: str = "sync-marks-host-secret",
+) -> tuple[Path, Path]:
+    """Record a 2-person meeting: a Chromium page whose fake devices play the markers,
+    and a quiet synthetic participant; ``recfw worker`` records it (as ``recfw run``).
+
+    The page records its own camera and microphone with ``MediaRecorder`` for
+    ``seconds`` meanwhile. Returns ``(the stored recording, the page's own .webm)``.
+    Needs playwright and a Chromium; the working directory gets ``recordings/``.
+    """
+    import base64
+    import time
+
+    from playwright.async_api import async_playwright
+
+    from ..rooms import Participant
+    from ..server import RoomServer
+    from ..server.client import HeadlessParticipant
+    from ..server.ice import unrestrict_host_addresses
+
+    video_file, audio_file = write_fake_media(folder / "fake")
+    server = RoomServer(
+        marker_room_config(),
+        plugins,
+        host_secret=host_secret,
+        spool_dir=folder / "spool",
+        supervise=True,
+    )
+    await server.start()
+    quiet = plugins.get("sources", "synthetic").create(
+        Participant(id="quiet", display_name="Quiet"),
+        {"width": 160, "height": 90, "fps": 15, "marker_interval_s": 0, "color": [30, 30, 60]},
+    )
+
+    async def until(predicate, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+            await asyncio.sleep(0.1)
+
+    own = folder / "self.webm"
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=chromium,
+                args=[
+                    *chromium_args,
+                    f"--use-file-for-fake-video-capture={video_file}",
+                    f"--use-file-for-fake-audio-capture={audio_file}",
+                ],
+            )
+            visitor_link, host_link = server.links("sync")
+            context = await browser.new_context(viewport={"width": 800, "height": 450})
+            page = await context.new_page()
+            await page.goto(f"{host_link}&name=Chromium")
+            await page.wait_for_function(
+                "window.recfwState && window.recfwState.server && "
+                "window.recfwState.server.connectionState === 'connected'",
+                timeout=60000,
+            )
+            async with HeadlessParticipant(visitor_link, quiet, name="Quiet"):
+                await page.wait_for_function(
+                    "document.body.dataset.recording === 'started'", timeout=120000
+                )
+                data = await page.evaluate(SELF_RECORD_JS, int(seconds * 1000))
+                own.write_bytes(base64.b64decode(data))
+                await context.close()
+            await browser.close()
+        await until(lambda: "sync" not in server.rooms, 300, "the room to close")
+        (closed,) = [r for r in server.closed_rooms if r.name == "sync"]
+        await closed.engine.wait_stored()
+        (session,) = closed.engine.sessions
+        if session.status != "stored":
+            raise RuntimeError(f"the recording was not stored: {session.error}")
+        recording = Path(session.stored.location.removeprefix("file://"))
+    finally:
+        await server.close()
+        unrestrict_host_addresses()
+    return recording, own
