@@ -16,9 +16,10 @@ Printed, from the decoded files:
   most 5 ms per minute;
 * the longest digital silence inside the recording's audio.
 
-Run (10 minutes; ``--hog`` adds a busy loop per core):
+Run (10 minutes; ``--hog`` adds a busy loop per core; ``--arrival`` records
+with lip sync off, ``RECFW_LIPSYNC=off``, to compare):
 
-    .venv/bin/python benchmarks/sync_bench.py [--seconds 600] [--hog]
+    .venv/bin/python benchmarks/sync_bench.py [--seconds 600] [--hog] [--arrival]
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-async def main(seconds: float, hog: bool, keep: Path | None) -> None:
+async def main(seconds: float, hog: bool, keep: Path | None, arrival: bool) -> None:
     from recfw.manager import load_plugins
     from recfw.server.ice import restrict_host_addresses
     from recfw.testing.syncmarks import compare, measure, record_marker_meeting, summary
 
     restrict_host_addresses(["127.0.0.1"])
+    if arrival:  # the recorder process inherits it
+        os.environ["RECFW_LIPSYNC"] = "off"
     folder = keep or Path(tempfile.mkdtemp(prefix="recfw-sync-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     os.chdir(folder)
@@ -77,7 +80,9 @@ async def main(seconds: float, hog: bool, keep: Path | None) -> None:
     source = measure(own)
     recorded = measure(recording, white_share=0.15)
     errors = compare([p for p in recorded.pairs if p[0] >= 3.0], source.pairs)
-    print(f"sync_bench: {seconds:.0f} s, cpu hog: {hog}, load average {os.getloadavg()}")
+    timing = "arrival (RECFW_LIPSYNC=off)" if arrival else "sender's clock"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"sync_bench: {seconds:.0f} s, {timing}, cpu hog: {hog}, load average {load}")
     print(f"  files in {folder} ({time.monotonic() - started:.0f} s wall)")
     print(f"  browser's own recording:   {summary(source.pairs)}")
     print(f"  recfw's recording:         {summary(recorded.pairs)}")
@@ -94,5 +99,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=600.0, help="recording length")
     parser.add_argument("--hog", action="store_true", help="a busy loop per core meanwhile")
     parser.add_argument("--keep", type=Path, help="folder for the files (default: a temp one)")
+    parser.add_argument(
+        "--arrival", action="store_true", help="record by arrival timing (RECFW_LIPSYNC=off)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.hog, args.keep))
+    asyncio.run(main(args.seconds, args.hog, args.keep, args.arrival))

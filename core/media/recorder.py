@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -91,6 +92,15 @@ def receive_delay(track: MediaStreamTrack) -> float:
 
 #: See :func:`receive_delay`.
 AIORTC_AUDIO_PREFETCH_DELAY = 0.060
+
+#: ``RECFW_LIPSYNC=off``: place every track by its arrival, ignoring senders' clocks
+#: (to compare, or if a sender's clock misbehaves).
+LIPSYNC_ENV = "RECFW_LIPSYNC"
+
+
+def lipsync_enabled() -> bool:
+    """Whether senders' clocks place video (see :mod:`recfw.media.lipsync`)."""
+    return os.environ.get(LIPSYNC_ENV, "on").strip().lower() not in ("off", "0", "no", "false")
 
 
 @dataclass
@@ -260,7 +270,7 @@ class CompositeRecorder:
             else None
         )
         entry = _Participant(media, now, video, audio)
-        if media.clocks and video is not None and audio is not None:
+        if media.clocks and video is not None and audio is not None and lipsync_enabled():
             entry.sync = LipSync(media.clocks, p.id)
             self._syncs.append(entry.sync)
         loop = asyncio.get_running_loop()
