@@ -9,6 +9,7 @@ reports, here a known mapping) can; the audio is never moved for it.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from aiortc import MediaStreamTrack
 from recfw.media import CompositeRecorder
 from recfw.sources import ParticipantMedia
@@ -85,3 +86,46 @@ async def test_the_senders_clock_puts_late_starting_video_with_its_sound(tmp_pat
     n = min(len(arrival.audio), len(synced.audio))
     assert n > 3.5 * 48000
     assert np.array_equal(arrival.audio[:n], synced.audio[:n])
+
+
+class _Frame:
+    def __init__(self, pts: int, samples: int = 0, sample_rate: int = 0):
+        self.pts, self.samples, self.sample_rate = pts, samples, sample_rate
+
+
+def test_live_pictures_wait_for_the_audio_captured_with_them_and_follow_its_stretch():
+    from recfw.media.lipsync import HOLD, LipSync
+
+    sync = LipSync({"audio": KnownClock(0.0, 48000), "video": KnownClock(0.0, 90000)}, "p")
+    # Audio captured 0.00-0.10 s is placed at 5.00-5.10 s on the recording's timeline.
+    for i in range(5):
+        sync.audio_placed(_Frame(960 * i, 960, 48000), 5.0 + 0.02 * (i + 1))
+    # A picture captured at 0.05 s goes with that audio ...
+    placed = sync.video(_Frame(4500), now=5.2, arrival_time=5.3)
+    assert len(placed) == 1 and placed[0][1] == pytest.approx(5.05)
+    # ... one captured at 0.15 s (its audio not placed yet) waits for it.
+    early = _Frame(13500)
+    assert sync.video(early, now=5.2, arrival_time=5.3) == []
+    # The audio of 0.10-0.20 s comes after a re-anchor 0.3 s later on the timeline:
+    for i in range(5, 10):
+        sync.audio_placed(_Frame(960 * i, 960, 48000), 5.3 + 0.02 * (i + 1))
+    released = sync.release(now=5.25)
+    assert [f for f, _ in released] == [early] and released[0][1] == pytest.approx(5.45)
+    # A picture captured in the earlier stretch still goes by that stretch.
+    assert sync.video(_Frame(8100), now=5.3, arrival_time=None)[0][1] == pytest.approx(5.09)
+    # One whose audio never comes is let go after HOLD seconds, by the latest offset.
+    late = _Frame(90000)  # captured at 1.0 s
+    assert sync.video(late, now=5.3, arrival_time=None) == []
+    assert sync.release(now=5.3 + HOLD / 2) == []
+    (gone,) = sync.release(now=5.3 + HOLD)
+    assert gone[0] is late and gone[1] == pytest.approx(1.0 + 5.3)
+    assert sync.synced_frames == 4
+
+
+def test_a_clock_that_puts_a_picture_far_from_now_is_not_followed():
+    from recfw.media.lipsync import MAX_SHIFT, LipSync
+
+    sync = LipSync({"audio": KnownClock(0.0, 48000), "video": KnownClock(0.0, 90000)}, "p")
+    sync.audio_placed(_Frame(0, 960, 48000), 1.02)
+    (placed,) = sync.video(_Frame(0), now=1.0 + MAX_SHIFT + 0.5, arrival_time=None, hold=False)
+    assert placed[1] is None and sync.refused_frames == 1
