@@ -70,7 +70,7 @@ async def main(seconds: float, hog: bool, keep: Path | None, arrival: bool) -> N
     )
     started = time.monotonic()
     try:
-        recording, own = await record_marker_meeting(
+        recordings, own = await record_marker_meeting(
             folder, load_plugins(), seconds=seconds, chromium=CHROMIUM, chromium_args=CHROMIUM_ARGS
         )
     finally:
@@ -78,20 +78,26 @@ async def main(seconds: float, hog: bool, keep: Path | None, arrival: bool) -> N
             process.kill()
             process.wait()
     source = measure(own)
-    recorded = measure(recording, white_share=0.15)
-    errors = compare([p for p in recorded.pairs if p[0] >= 3.0], source.pairs)
+    marks = [measure(path, white_share=0.15) for path in recordings]
+    # (each file on its own timeline; the first seconds of each are arrival timing)
+    errors = [e for m in marks for e in compare([p for p in m.pairs if p[0] >= 3.0], source.pairs)]
+    pairs = [p for m in marks for p in m.pairs]
     timing = "arrival (RECFW_LIPSYNC=off)" if arrival else "sender's clock"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"sync_bench: {seconds:.0f} s, {timing}, cpu hog: {hog}, load average {load}")
     print(f"  files in {folder} ({time.monotonic() - started:.0f} s wall)")
     print(f"  browser's own recording:   {summary(source.pairs)}")
-    print(f"  recfw's recording:         {summary(recorded.pairs)}")
+    print(f"  recordings: {len(recordings)} ({', '.join(p.name for p in recordings)})")
+    print(f"  recfw's recording:         {summary(pairs)}")
     if errors:
         print(f"  recfw against the browser: {summary(errors)}")
     else:
         print("  recfw against the browser: no beep in common")
-    print(f"  flashes {len(recorded.flashes)}, beeps {len(recorded.beeps)} in the recording")
-    print(f"  longest digital silence in the recording's audio: {recorded.longest_silence:.2f} s")
+    for path, m in zip(recordings, marks, strict=True):
+        print(
+            f"  {path.name}: {m.duration:.0f} s, flashes {len(m.flashes)}, beeps "
+            f"{len(m.beeps)}, longest digital silence {m.longest_silence:.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -291,9 +291,15 @@ def summary(pairs: list[tuple[float, float]] | list[tuple[float, float, int]]) -
 
 # --- a Chromium participant with the markers, recorded (the test and the benchmark) -----
 
+#: The page records its own camera + microphone. PCM audio, not Opus: Chromium stamps
+#: an Opus packet of MediaRecorder's (60 ms) with the capture time of its last 10 ms
+#: (audio_track_opus_encoder.cc), 50 ms late; PCM buffers carry their own. The blob
+#: stays in the page (``window.recfwSelf``) and is read in slices (SELF_SLICE_JS).
 SELF_RECORD_JS = """
 async (ms) => {
-  const rec = new MediaRecorder(window.recfwState.local, {mimeType: "video/webm;codecs=vp8,opus"});
+  const type = "video/webm;codecs=vp8,pcm";
+  if (!MediaRecorder.isTypeSupported(type)) throw new Error(type + " is not supported");
+  const rec = new MediaRecorder(window.recfwState.local, {mimeType: type});
   const chunks = [];
   rec.ondataavailable = (e) => chunks.push(e.data);
   const stopped = new Promise((resolve) => (rec.onstop = resolve));
@@ -301,7 +307,13 @@ async (ms) => {
   await new Promise((resolve) => setTimeout(resolve, ms));
   rec.stop();
   await stopped;
-  const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+  window.recfwSelf = new Blob(chunks);
+  return window.recfwSelf.size;
+}
+"""
+SELF_SLICE_JS = """
+async ([start, end]) => {
+  const bytes = new Uint8Array(await window.recfwSelf.slice(start, end).arrayBuffer());
   let s = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
     s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
@@ -309,6 +321,7 @@ async (ms) => {
   return btoa(s);
 }
 """
+SLICE = 8 << 20
 
 
 def marker_room_config(width: int = 320, height: int = 180, fps: int = 15):
@@ -343,13 +356,15 @@ async def record_marker_meeting(
     chromium: str,
     chromium_args: list[str],
     host_secret: str = "sync-marks-host-secret",
-) -> tuple[Path, Path]:
+) -> tuple[list[Path], Path]:
     """Record a 2-person meeting: a Chromium page whose fake devices play the markers,
     and a quiet synthetic participant; ``recfw worker`` records it (as ``recfw run``).
 
     The page records its own camera and microphone with ``MediaRecorder`` for
-    ``seconds`` meanwhile. Returns ``(the stored recording, the page's own .webm)``.
-    Needs playwright and a Chromium; the working directory gets ``recordings/``.
+    ``seconds`` meanwhile. Returns ``(the recordings, the page's own .webm)``: one
+    file, or more if a recorder died and a new one recorded on (a dead one's spool
+    file is in the list too). Needs playwright and a Chromium; the working
+    directory gets ``recordings/``.
     """
     import base64
     import time
@@ -400,24 +415,36 @@ async def record_marker_meeting(
             await page.wait_for_function(
                 "window.recfwState && window.recfwState.server && "
                 "window.recfwState.server.connectionState === 'connected'",
-                timeout=60000,
+                timeout=120000,
             )
-            async with HeadlessParticipant(visitor_link, quiet, name="Quiet"):
+            other = HeadlessParticipant(visitor_link, quiet, name="Quiet")
+            await other.connect(timeout=120)  # a busy machine answers slowly
+            try:
                 await page.wait_for_function(
                     "document.body.dataset.recording === 'started'", timeout=120000
                 )
-                data = await page.evaluate(SELF_RECORD_JS, int(seconds * 1000))
-                own.write_bytes(base64.b64decode(data))
+                size = await page.evaluate(SELF_RECORD_JS, int(seconds * 1000))
+                with open(own, "wb") as out:
+                    for start in range(0, size, SLICE):
+                        data = await page.evaluate(SELF_SLICE_JS, [start, start + SLICE])
+                        out.write(base64.b64decode(data))
                 await context.close()
+            finally:
+                await other.close()
             await browser.close()
         await until(lambda: "sync" not in server.rooms, 300, "the room to close")
         (closed,) = [r for r in server.closed_rooms if r.name == "sync"]
         await closed.engine.wait_stored()
-        (session,) = closed.engine.sessions
-        if session.status != "stored":
-            raise RuntimeError(f"the recording was not stored: {session.error}")
-        recording = Path(session.stored.location.removeprefix("file://"))
+        recordings = []
+        for session in closed.engine.sessions:
+            if session.stored is not None:
+                recordings.append(Path(session.stored.location.removeprefix("file://")))
+            elif session.spool_path is not None and session.spool_path.exists():
+                recordings.append(session.spool_path)
+        if not recordings:
+            errors = [s.error for s in closed.engine.sessions]
+            raise RuntimeError(f"nothing was recorded: {errors}")
     finally:
         await server.close()
         unrestrict_host_addresses()
-    return recording, own
+    return recordings, own
