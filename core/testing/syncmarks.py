@@ -177,10 +177,12 @@ def measure(
         streams = [*container.streams.video[:1], *container.streams.audio[:1]]
         for packet in container.demux(*streams):
             for frame in packet.decode():
-                if frame.pts is None:
+                if not isinstance(frame, av.VideoFrame | av.AudioFrame):
                     continue
-                t = float(frame.pts * frame.time_base)
-                if packet.stream.type == "video":
+                t = frame.time  # seconds (None: no timestamp)
+                if t is None:
+                    continue
+                if isinstance(frame, av.VideoFrame):
                     gray = frame.to_ndarray(format="gray")
                     if region is not None:
                         h, w = gray.shape
@@ -188,7 +190,7 @@ def measure(
                         gray = gray[y0 : y0 + int(region[3] * h), x0 : x0 + int(region[2] * w)]
                     times.append(t)
                     white.append(float((gray > 180).mean()) > white_share)
-                else:
+                elif isinstance(frame, av.AudioFrame):
                     data = frame.to_ndarray().astype(np.float32)
                     if frame.format.name.startswith("s16"):
                         data /= 32768.0
