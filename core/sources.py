@@ -17,13 +17,30 @@ if TYPE_CHECKING:
     from .rooms import Participant
 
 
+@runtime_checkable
+class CaptureClock(Protocol):
+    """One track's frames on the sender's clock (WebRTC: from RTCP sender reports)."""
+
+    def seconds(self, timestamp: int, since: int | None = None) -> float | None:
+        """When the sender captured the frame whose ``pts`` is ``timestamp`` (seconds on
+        the sender's clock, shared by all its tracks); ``None`` while unknown. A report
+        about timestamps before ``since`` is not used."""
+        ...
+
+
 @dataclass
 class ParticipantMedia:
-    """The tracks of one participant; either may be ``None`` (camera off)."""
+    """The tracks of one participant; either may be ``None`` (camera off).
+
+    ``clocks`` (optional, by kind ``"audio"`` / ``"video"``): each track's
+    :class:`CaptureClock`. With both, the recorder lines the participant's
+    video up with their audio by when the sender captured them (lip sync).
+    """
 
     participant: Participant
     video: MediaStreamTrack | None = None
     audio: MediaStreamTrack | None = None
+    clocks: Mapping[str, CaptureClock] | None = None
 
     def stop(self) -> None:
         for track in (self.video, self.audio):

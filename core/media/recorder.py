@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ import numpy as np
 from ..encoding import EncodedStream, Encoder, OutputFormat
 from .activegrid import Candidate, GridChoice, GridPolicy, choose, level_dbfs, overflow_label
 from .compositor import Compositor, Tile
+from .lipsync import LipSync
 from .mixer import Mixer
 from .timeline import AudioTrackBuffer, TimingPolicy, VideoTrackBuffer
 from .worker import EncodeWorker
@@ -99,6 +101,15 @@ def receive_delay(track: MediaStreamTrack) -> float:
 #: See :func:`receive_delay`.
 AIORTC_AUDIO_PREFETCH_DELAY = 0.060
 
+#: ``RECFW_LIPSYNC=off``: place every track by its arrival, ignoring senders' clocks
+#: (to compare, or if a sender's clock misbehaves).
+LIPSYNC_ENV = "RECFW_LIPSYNC"
+
+
+def lipsync_enabled() -> bool:
+    """Whether senders' clocks place video (see :mod:`recfw.media.lipsync`)."""
+    return os.environ.get(LIPSYNC_ENV, "on").strip().lower() not in ("off", "0", "no", "false")
+
 
 @dataclass
 class RecordingStats:
@@ -118,6 +129,9 @@ class RecordingStats:
     #: Live: output pictures not encoded because the encoder could not keep up
     #: (the picture before them is held; their audio is in the file).
     dropped_video_frames: int = 0
+    #: Input pictures placed by their sender's capture clock (lip sync, see
+    #: :mod:`recfw.media.lipsync`) rather than by when they arrived.
+    synced_video_frames: int = 0
 
 
 @dataclass
@@ -142,6 +156,8 @@ class _Participant:
     #: After new tracks replaced theirs: the old connection's last picture, shown (and
     #: labelled RECONNECTING) until the new video has a picture of its own.
     held: Any = None
+    #: Lines their video up with their audio by the sender's clock (when known).
+    sync: LipSync | None = None
 
 
 class CompositeRecorder:
@@ -210,6 +226,7 @@ class CompositeRecorder:
         self._audio_tb = fmt.audio_time_base
         #: Buffers of participants who left (their skip/drop counts still count).
         self._gone: list[VideoTrackBuffer | AudioTrackBuffer] = []
+        self._syncs: list[LipSync] = []
         self.max_behind = 0.0
         self._warned_behind = False
         #: Live: output pictures dropped because the encoder queue was full.
@@ -282,6 +299,7 @@ class CompositeRecorder:
         video, audio = self._buffers(media)
         entry = _Participant(media, now, video, audio, order=self._joined)
         self._joined += 1
+        entry.sync = self._lipsync(media, video, audio)
         loop = asyncio.get_running_loop()
         for track, buf in ((media.video, video), (media.audio, audio)):
             if track is not None and buf is not None:
@@ -300,6 +318,19 @@ class CompositeRecorder:
             return video, None
         rate, layout = self.fmt.sample_rate, self.fmt.audio_layout
         return video, AudioTrackBuffer(self.policy, f"{pid}/audio", rate, layout)
+
+    def _lipsync(
+        self,
+        media: ParticipantMedia,
+        video: VideoTrackBuffer | None,
+        audio: AudioTrackBuffer | None,
+    ) -> LipSync | None:
+        """A participant's lip sync, when their tracks come with their sender's clocks."""
+        if not (media.clocks and video is not None and audio is not None and lipsync_enabled()):
+            return None
+        sync = LipSync(media.clocks, media.participant.id)
+        self._syncs.append(sync)
+        return sync
 
     def _replace(self, entry: _Participant, media: ParticipantMedia) -> None:
         """New tracks for a participant in the composite (they reconnected): same tile,
@@ -322,6 +353,7 @@ class CompositeRecorder:
             reconnecting=entry.reconnecting,
             held=held,
         )
+        new.sync = self._lipsync(media, video, audio)
         loop = asyncio.get_running_loop()
         for track, buf in ((media.video, video), (media.audio, audio)):
             if track is not None and buf is not None:
@@ -395,7 +427,20 @@ class CompositeRecorder:
                     break
                 now = self.now() - delay
                 anchor = now if self.realtime else max(entry.joined_at, now)
-                buf.push(frame, now, anchor)  # type: ignore[arg-type]
+                if entry.sync is None:
+                    buf.push(frame, now, anchor)  # type: ignore[arg-type]
+                elif isinstance(buf, VideoTrackBuffer):
+                    arrival = buf.arrival_time(frame)  # type: ignore[arg-type]
+                    for picture, at in entry.sync.video(frame, now, arrival, self.realtime):
+                        buf.push(picture, now, anchor, at=at)
+                else:
+                    before = buf.written_end
+                    buf.push(frame, now, anchor)  # type: ignore[arg-type]
+                    if buf.written_end != before:
+                        entry.sync.audio_placed(frame, buf.written_end / buf.rate)
+                    if entry.video is not None:
+                        for picture, at in entry.sync.release(now):
+                            entry.video.push(picture, now, anchor, at=at)
                 self._data.set()
         except asyncio.CancelledError:
             raise
@@ -489,6 +534,7 @@ class CompositeRecorder:
             / self.fmt.sample_rate,
             max_behind_s=self.max_behind,
             dropped_video_frames=self.dropped_video_frames,
+            synced_video_frames=sum(sync.synced_frames for sync in self._syncs),
         )
         log.info("recording stopped: %s", self._stats)
         return self._stats

@@ -134,10 +134,23 @@ class VideoTrackBuffer:
         self._last_t = 0.0
         self.dropped = 0
 
-    def push(self, frame: av.VideoFrame, now: float, anchor: float) -> float:
-        # A picture has no length of its own: the anchor checks each frame
-        # against the previous frame's time (a frame before it is a jump back).
-        t = self.anchor.place(frame_seconds(frame), 0.0, now, anchor, self._interval)
+    def arrival_time(self, frame: av.VideoFrame) -> float | None:
+        """Where the arrival timing would put ``frame`` now (no state changes)."""
+        pts_s = frame_seconds(frame)
+        offset = self.anchor.offset
+        return None if pts_s is None or offset is None else pts_s + offset
+
+    def push(
+        self, frame: av.VideoFrame, now: float, anchor: float, at: float | None = None
+    ) -> float:
+        """Place ``frame`` by its timestamp, or at ``at`` when given (lip sync: the
+        sender's capture clock, see :mod:`recfw.media.lipsync`)."""
+        if at is not None:
+            t = self._place_at(frame, at)
+        else:
+            # A picture has no length of its own: the anchor checks each frame
+            # against the previous frame's time (a frame before it is a jump back).
+            t = self.anchor.place(frame_seconds(frame), 0.0, now, anchor, self._interval)
         if self.frames or self.current is not None:
             spacing = t - self._last_t
             if 0 < spacing <= 0.1:  # a normal frame interval (not a gap)
@@ -152,6 +165,16 @@ class VideoTrackBuffer:
                     "%s: output is behind; %d frames skipped", self.anchor.name, self.dropped
                 )
         self.horizon = max(self.horizon, t)
+        return t
+
+    def _place_at(self, frame: av.VideoFrame, at: float) -> float:
+        """Put ``frame`` at ``at``, never before the frame placed last (the pictures stay
+        in order: a move back is caught up by skipping, not by reordering)."""
+        t = max(at, self._last_t) if self.frames or self.current is not None else at
+        pts_s = frame_seconds(frame)
+        if pts_s is not None:  # arrival timing, if it takes over again, goes on from here
+            self.anchor.offset = t - pts_s
+        self.anchor.expected = t
         return t
 
     def picture_at(self, t: float, eps: float = 1e-6) -> av.VideoFrame | None:

@@ -12,15 +12,21 @@ adds the three things the room server needs, on top of aiortc 1.16.0 exactly:
   refuses to encode, so a forwarding sender can never fall back to transcoding.
   Keyframe requests (RTCP PLI/FIR) the sender receives go to a callback.
 * :func:`send_pli`: an RTCP picture loss indication to a publisher.
+* :func:`tap_sender_reports`: the RTCP sender reports (NTP <-> RTP timestamp) a
+  receiver gets, as a :class:`SenderClock` that gives each frame's time on the
+  sender's clock (lip sync). A tapped receiver stamps each encoded frame with it
+  (:attr:`EncodedFrame.ntp`), and a forwarding sender's own sender reports carry
+  the publisher's clock, not the server's (:func:`translate_sender_reports`).
+  :func:`report_capture_times` does the same for an aiortc sender that encodes.
 
 :func:`check_aiortc` runs at import and raises :class:`AiortcTapError`, naming
 the installed and the pinned version, when aiortc is not the pinned version or
 its internals look different: the server fails at start, never silently.
 
-Notes for whoever taps more (lip sync): RTCP sender reports arrive in
-``RTCRtpReceiver._handle_rtcp_packet`` (``RtcpSrPacket.sender_info.ntp_timestamp``
-/ ``rtp_timestamp``); the timestamps of the frames given to the tap are the RTP
-timestamps minus the receiver's first one (``__timestamp_mapper._origin``).
+RTCP sender reports arrive in ``RTCRtpReceiver._handle_rtcp_packet``
+(``RtcpSrPacket.sender_info.ntp_timestamp`` / ``rtp_timestamp``); the timestamps
+of the frames given to the tap (and the ``pts`` of aiortc's decoded frames) are
+the RTP timestamps minus the receiver's first one (``__timestamp_mapper._origin``).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import asyncio
 import logging
 import queue
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,8 +43,10 @@ import aiortc
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
-from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, TimestampMapper
 from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RtcpRrPacket, RtcpSenderInfo, RtcpSrPacket
 
 from ..errors import RecfwError
 
@@ -56,6 +65,47 @@ class AiortcTapError(RecfwError):
 def _names(function: object) -> set[str]:
     code = getattr(function, "__code__", None)
     return set(code.co_names) if code is not None else set()
+
+
+def _sender_report_internals() -> dict[str, tuple[object, str]]:
+    """What :func:`tap_sender_reports` and :func:`translate_sender_reports` rely on."""
+    return {
+        "RTCRtpReceiver._handle_rtcp_packet": (
+            getattr(RTCRtpReceiver, "_handle_rtcp_packet", None),
+            "sender_info",
+        ),
+        "RTCDtlsTransport._handle_rtcp_data": (
+            getattr(RTCDtlsTransport, "_handle_rtcp_data", None),
+            "_handle_rtcp_packet",
+        ),
+        "RTCRtpReceiver._handle_rtp_packet (timestamps)": (
+            getattr(RTCRtpReceiver, "_handle_rtp_packet", None),
+            "_RTCRtpReceiver__timestamp_mapper",
+        ),
+        "TimestampMapper.map": (getattr(TimestampMapper, "map", None), "_origin"),
+        "RTCRtpSender._run_rtcp": (getattr(RTCRtpSender, "_run_rtcp", None), "_send_rtcp"),
+        "RTCRtpSender._run_rtcp (reports)": (
+            getattr(RTCRtpSender, "_run_rtcp", None),
+            "_RTCRtpSender__rtp_timestamp",
+        ),
+        "RTCRtpSender._run_rtp": (
+            getattr(RTCRtpSender, "_run_rtp", None),
+            "_RTCRtpSender__rtp_timestamp",
+        ),
+        "RTCRtpSender._run_rtp (frames)": (
+            getattr(RTCRtpSender, "_run_rtp", None),
+            "_next_encoded_frame",
+        ),
+    }
+
+
+def _sender_report_problems() -> list[str]:
+    fields = getattr(RtcpSenderInfo, "__dataclass_fields__", {})
+    if not {"ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"} <= set(fields):
+        return ["RtcpSenderInfo has other fields"]
+    if "ssrc" not in getattr(RtcpSrPacket, "__dataclass_fields__", {}):
+        return ["RtcpSrPacket has other fields"]
+    return []
 
 
 def check_aiortc(version: str | None = None) -> None:
@@ -84,10 +134,12 @@ def check_aiortc(version: str | None = None) -> None:
             getattr(RTCRtpSender, "_handle_rtcp_packet", None),
             "_send_keyframe",
         ),
+        **_sender_report_internals(),
     }
     for where, (function, name) in expected.items():
         if name not in _names(function):
             problems.append(f"{where} no longer uses {name}")
+    problems.extend(_sender_report_problems())
     for owner, name in (
         (Vp8Encoder, "_packetize"),
         (H264Encoder, "_packetize"),
@@ -139,12 +191,15 @@ class EncodedFrame:
     """One encoded frame as a publisher sent it (depayloaded, never decoded).
 
     ``timestamp`` is in the codec's RTP clock (90 kHz video, 48 kHz Opus).
+    ``ntp``: when the publisher captured it, on the publisher's clock (NTP
+    seconds, from its RTCP sender reports); ``None`` until the first report.
     """
 
     codec: str  # "vp8", "h264" or "opus"
     data: bytes
     timestamp: int
     keyframe: bool
+    ntp: float | None = None
 
 
 _KEYFRAME = {"vp8": vp8_is_keyframe, "h264": h264_is_keyframe}
@@ -208,6 +263,8 @@ class ReceiverTap:
         self._last_pli = -PLI_INTERVAL
         self._pli_task: asyncio.Task | None = None
         self._loop = asyncio.get_running_loop()
+        #: The publisher's clock for this track (set by :func:`tap_receiver`).
+        self.sender_clock: SenderClock | None = None
 
     def subscribe(self, maxsize: int = 0) -> Subscription:
         maxsize = maxsize or (90 if self.kind == "video" else 100)
@@ -241,7 +298,9 @@ class ReceiverTap:
     def _frame(self, codec_mime: str, data: bytes, timestamp: int) -> None:
         codec = codec_mime.split("/")[-1].lower()
         is_key = _KEYFRAME.get(codec, lambda _d: True)(data)
-        frame = EncodedFrame(codec, data, timestamp, is_key)
+        clock = self.sender_clock
+        ntp = clock.seconds(timestamp) if clock is not None else None
+        frame = EncodedFrame(codec, data, timestamp, is_key, ntp)
         self.codec = codec
         self.frames += 1
         if is_key and self.kind == "video":
@@ -292,6 +351,7 @@ def tap_receiver(receiver: RTCRtpReceiver, kind: str) -> ReceiverTap:
         raise AiortcTapError(f"aiortc {aiortc.__version__}: the receiver has no decoder queue")
     tap = ReceiverTap(receiver, kind)
     setattr(receiver, "_RTCRtpReceiver__decoder_queue", _TapQueue(tap))  # noqa: B010
+    tap.sender_clock = tap_sender_reports(receiver, kind)
     STATS.receivers_tapped += 1
     return tap
 
@@ -315,6 +375,9 @@ class ForwardingPacker(Encoder):
 
     def __init__(self) -> None:
         self._picture_id = 0
+        #: (timestamp, ntp) of the frames packed last (sender reports are translated
+        #: with them, see :func:`translate_sender_reports`).
+        self.packed: deque[tuple[int, float | None]] = deque(maxlen=32)
 
     def encode(self, frame, force_keyframe: bool = False):
         STATS.encode_refused += 1
@@ -326,6 +389,7 @@ class ForwardingPacker(Encoder):
         if not isinstance(packet, EncodedFrame):
             raise AiortcTapError(f"a forwarding sender was given {type(packet).__name__}")
         STATS.frames_forwarded += 1
+        self.packed.append((packet.timestamp, packet.ntp))
         if packet.codec == "vp8":
             payloads = Vp8Encoder._packetize(packet.data, self._picture_id)
             self._picture_id = (self._picture_id + 1) % (1 << 15)
@@ -344,8 +408,10 @@ def install_forwarder(sender: RTCRtpSender, on_keyframe_request: Callable[[], No
     """
     if getattr(sender, "_RTCRtpSender__encoder", "missing") is not None:
         raise AiortcTapError("a sender must get its forwarder before it starts sending")
-    setattr(sender, "_RTCRtpSender__encoder", ForwardingPacker())  # noqa: B010
+    packer = ForwardingPacker()
+    setattr(sender, "_RTCRtpSender__encoder", packer)  # noqa: B010
     setattr(sender, "_send_keyframe", on_keyframe_request)  # noqa: B010
+    translate_sender_reports(sender, packer)
     STATS.forwarders_installed += 1
 
 
@@ -357,6 +423,216 @@ def is_forwarding(sender: RTCRtpSender) -> bool:
     return isinstance(getattr(sender, "_RTCRtpSender__encoder", None), ForwardingPacker)
 
 
+# --- sender reports (lip sync) -----------------------------------------------------------
+
+#: RTP clock rates: video is 90 kHz; Opus is always 48 kHz (RFC 7587).
+CLOCK_RATE = {"video": 90000, "audio": 48000}
+_WRAP = 1 << 32
+
+
+def ntp_seconds(ntp: int) -> float:
+    """A 64-bit NTP timestamp (32.32 fixed point) as seconds."""
+    return (ntp >> 32) + (ntp & 0xFFFFFFFF) / _WRAP
+
+
+def ntp_timestamp(seconds: float) -> int:
+    """Seconds as a 64-bit NTP timestamp."""
+    whole = int(seconds)
+    return ((whole & 0xFFFFFFFF) << 32) | min(round((seconds - whole) * _WRAP), _WRAP - 1)
+
+
+def _signed(delta: int) -> int:
+    """A difference of 32-bit RTP timestamps as the nearest signed value."""
+    delta %= _WRAP
+    return delta - _WRAP if delta >= _WRAP // 2 else delta
+
+
+@dataclass(frozen=True, slots=True)
+class SenderReport:
+    """One RTCP sender report: the sender's clock (NTP seconds) at RTP timestamp ``rtp``."""
+
+    ssrc: int
+    ntp: float
+    rtp: int  # 32 bits, in the sender's RTP timestamps
+    received_at: float  # time.monotonic() here
+
+
+#: Seconds of sender reports a :class:`SenderClock` keeps.
+REPORT_WINDOW = 10.0
+
+
+class SenderClock:
+    """A receiver's frames on the sender's clock, from the RTCP sender reports it gets.
+
+    Made by :func:`tap_sender_reports`. :meth:`seconds` turns a frame's timestamp
+    as aiortc gives it (the tap's ``EncodedFrame.timestamp``, a decoded frame's
+    ``pts``: the RTP timestamp minus the receiver's first one) into the time the
+    sender captured it, in NTP seconds. Every track a sender sends shares its NTP
+    clock, so a participant's audio and video line up on it.
+
+    Browsers report their capture clock exactly. Some senders (aiortc's) report
+    when they *sent* a packet instead, which is never before its capture and
+    later when the sender is busy: of the reports of the last
+    :data:`REPORT_WINDOW` seconds, the one that puts the frame earliest wins.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, kind: str):
+        self.receiver = receiver
+        self.kind = kind
+        self.rate = CLOCK_RATE[kind]
+        self.report: SenderReport | None = None  # the latest
+        self.reports = 0
+        self.on_report: list[Callable[[SenderReport], None]] = []
+        self._recent: deque[SenderReport] = deque(maxlen=64)
+
+    def _origin(self) -> int | None:
+        mapper = getattr(self.receiver, "_RTCRtpReceiver__timestamp_mapper", None)
+        return getattr(mapper, "_origin", None)
+
+    def seconds(self, timestamp: int, since: int | None = None) -> float | None:
+        """The sender's clock (NTP seconds) at ``timestamp``; ``None`` without a report yet.
+
+        ``since``: ignore a report about timestamps before this one (a report from
+        before the stream switched to another publisher, see ``ForwardTrack``).
+        """
+        origin = self._origin()
+        if origin is None:
+            return None
+        best: float | None = None
+        for report in self._recent:
+            # The report's RTP timestamp in the frames' timestamps (which keep counting
+            # past a 32-bit wrap): the nearest candidate to the frame's.
+            at = timestamp + _signed(report.rtp - origin - timestamp)
+            if since is not None and at < since:
+                continue
+            captured = report.ntp + (timestamp - at) / self.rate
+            if best is None or captured < best:
+                best = captured
+        return best
+
+    def _report(self, packet: RtcpSrPacket, now: float | None = None) -> None:
+        info = packet.sender_info
+        if info.ntp_timestamp == 0:  # a sender that has not sent anything yet
+            return
+        now = time.monotonic() if now is None else now
+        report = SenderReport(packet.ssrc, ntp_seconds(info.ntp_timestamp), info.rtp_timestamp, now)
+        self.report = report
+        self.reports += 1
+        self._recent.append(report)
+        while report.received_at - self._recent[0].received_at > REPORT_WINDOW:
+            self._recent.popleft()
+        STATS.sender_reports += 1
+        for callback in list(self.on_report):
+            callback(report)
+
+
+def tap_sender_reports(receiver: RTCRtpReceiver, kind: str) -> SenderClock:
+    """The :class:`SenderClock` of ``receiver`` (made once; aiortc still gets every packet)."""
+    clock = getattr(receiver, "_recfw_sender_clock", None)
+    if isinstance(clock, SenderClock):
+        return clock
+    if kind not in CLOCK_RATE:
+        raise AiortcTapError(f"no RTP clock rate for a {kind!r} receiver")
+    clock = SenderClock(receiver, kind)
+    handle = receiver._handle_rtcp_packet  # the bound method the transport calls
+
+    async def _handle_rtcp_packet(packet) -> None:
+        if isinstance(packet, RtcpSrPacket):
+            clock._report(packet)
+        await handle(packet)
+
+    setattr(receiver, "_handle_rtcp_packet", _handle_rtcp_packet)  # noqa: B010
+    setattr(receiver, "_recfw_sender_clock", clock)  # noqa: B010
+    return clock
+
+
+class CaptureTimes:
+    """(RTP timestamp before the sender's offset, capture time in NTP seconds or ``None``)
+    of the frames a sender sent last; what :func:`translate_sender_reports` reads."""
+
+    def __init__(self) -> None:
+        self.packed: deque[tuple[int, float | None]] = deque(maxlen=32)
+
+
+def report_capture_times(sender: RTCRtpSender, capture: Callable[[], float | None]) -> None:
+    """Make an *encoding* aiortc sender report its frames' capture times.
+
+    aiortc reports when it sent a packet; a busy sender sends late, and its
+    audio and video late by different amounts. ``capture()`` is called right
+    after each frame is encoded and returns when that frame was captured (NTP
+    seconds, e.g. from the track's own clock) or ``None``; the reports are
+    rewritten like a forwarding sender's (:func:`translate_sender_reports`).
+    """
+    if isinstance(getattr(sender, "_RTCRtpSender__encoder", None), ForwardingPacker):
+        raise AiortcTapError("a forwarding sender reports its frames' capture times already")
+    times = CaptureTimes()
+    next_encoded_frame = sender._next_encoded_frame
+
+    async def _next_encoded_frame(codec):
+        frame = await next_encoded_frame(codec)
+        if frame is not None:
+            times.packed.append((frame.timestamp % _WRAP, capture()))
+        return frame
+
+    setattr(sender, "_next_encoded_frame", _next_encoded_frame)  # noqa: B010
+    translate_sender_reports(sender, times)
+
+
+def translate_sender_reports(sender: RTCRtpSender, packer: ForwardingPacker | CaptureTimes) -> None:
+    """Make ``sender``'s RTCP sender reports carry the publisher's clock.
+
+    aiortc reports its own clock at the moment it sent the last packet, which
+    says when the *server* forwarded a frame, not when the publisher captured
+    it: a viewer or the recorder could not line a publisher's audio and video
+    up with that. Each report is rewritten to the capture time (publisher NTP,
+    :attr:`EncodedFrame.ntp`) of the frame it names; while the publisher has
+    sent no report of its own, an empty receiver report goes out instead (the
+    receiving end then keeps its own timing, as without reports).
+    """
+    send = sender._send_rtcp
+    origin: list[int] = []  # the sender's RTP timestamp offset, once known
+
+    def frame_ntp(rtp: int) -> float | None:
+        if not packer.packed:
+            return None
+        # aiortc sends a frame's packets right after packing it (no await between), so
+        # a report names the last frame packed; the offset it gives must not change.
+        last_ts, last_ntp = packer.packed[-1]
+        offset = (rtp - last_ts) % _WRAP
+        if not origin:
+            origin.append(offset)
+        if offset == origin[0]:
+            return last_ntp
+        wanted = (rtp - origin[0]) % _WRAP
+        return next((ntp for ts, ntp in reversed(packer.packed) if ts % _WRAP == wanted), None)
+
+    async def _send_rtcp(packets: list) -> None:
+        out = []
+        for packet in packets:
+            if isinstance(packet, RtcpSrPacket):
+                ntp = frame_ntp(packet.sender_info.rtp_timestamp)
+                if ntp is None:
+                    STATS.sender_reports_withheld += 1
+                    packet = RtcpRrPacket(ssrc=packet.ssrc, reports=packet.reports)
+                else:
+                    STATS.sender_reports_translated += 1
+                    info = packet.sender_info
+                    packet = RtcpSrPacket(
+                        ssrc=packet.ssrc,
+                        sender_info=RtcpSenderInfo(
+                            ntp_timestamp=ntp_timestamp(ntp),
+                            rtp_timestamp=info.rtp_timestamp,
+                            packet_count=info.packet_count,
+                            octet_count=info.octet_count,
+                        ),
+                        reports=packet.reports,
+                    )
+            out.append(packet)
+        await send(out)
+
+    setattr(sender, "_send_rtcp", _send_rtcp)  # noqa: B010
+
+
 @dataclass
 class TapStats:
     """Process-wide counters (tests and benchmarks read them)."""
@@ -366,6 +642,11 @@ class TapStats:
     frames_forwarded: int = 0
     plis_sent: int = 0
     encode_refused: int = 0
+    #: RTCP sender reports received by tapped receivers (lip sync).
+    sender_reports: int = 0
+    #: A forwarding sender's reports sent with the publisher's clock / withheld (none yet).
+    sender_reports_translated: int = 0
+    sender_reports_withheld: int = 0
     decoders_created: dict[str, int] = field(default_factory=dict)
     #: (width, height) of the first picture each recorder video decoder made.
     decoded_sizes: list[tuple[int, int]] = field(default_factory=list)

@@ -4,6 +4,8 @@
   whichever publisher the slot carries now (switchable, no renegotiation). After
   a switch it starts at a keyframe (and asks the publisher for one), and it keeps
   RTP timestamps continuous across publishers. Nothing is decoded or encoded.
+  Each frame keeps its capture time on the publisher's clock (``ntp``), which
+  the forwarding sender's RTCP sender reports carry (lip sync at the far end).
 * :class:`DecodedTrack` is the recorder's copy: the only place the server
   (or a recorder process) decodes, one decoder per participant and kind, and
   only while the recorder reads it (it decodes on ``recv``). The recorder
@@ -153,7 +155,7 @@ class ForwardTrack(MediaStreamTrack):
                     self.keyframes_sent += 1
             self.frames_sent += 1
             return EncodedFrame(
-                frame.codec, frame.data, self._rebase(frame.timestamp), frame.keyframe
+                frame.codec, frame.data, self._rebase(frame.timestamp), frame.keyframe, frame.ntp
             )
 
     def stop(self) -> None:

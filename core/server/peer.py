@@ -206,7 +206,14 @@ class IngestPeer:
         video = DecodedTrack(self.video) if self.video is not None else None
         audio = DecodedTrack(self.audio) if self.audio is not None else None
         self._recorder_tracks.extend(t for t in (video, audio) if t is not None)
-        return ParticipantMedia(self.participant, video=video, audio=audio)
+        # A decoded frame's pts is the tap's timestamp: the publisher's sender
+        # reports place it on their clock (lip sync, see recfw.media.lipsync).
+        clocks = {
+            tap.kind: tap.sender_clock
+            for tap in (self.video, self.audio)
+            if tap is not None and tap.sender_clock is not None
+        }
+        return ParticipantMedia(self.participant, video=video, audio=audio, clocks=clocks)
 
     def release_media(self) -> None:
         """Stop the copies handed out by :meth:`media` (a recording ended)."""

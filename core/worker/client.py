@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 import aiohttp
@@ -71,7 +71,10 @@ class RecorderClient:
     theirs or ours); ``on_gone(participant_id)`` when they are in no slot any
     more; ``on_reconnecting(participant_id, bool)`` when their media stops or
     flows again. The media are fresh decoded copies of the received (tapped)
-    tracks, stopped once they are replaced or the person is gone.
+    tracks, stopped once they are replaced or the person is gone. They carry
+    each track's :class:`~recfw.server.aiortc_tap.SenderClock`: the server
+    forwards each publisher's RTCP sender reports (their capture clock), by
+    which the recorder lines each person's video up with their audio.
     """
 
     def __init__(
@@ -347,6 +350,7 @@ class RecorderClient:
                 self._people[pid],
                 video=DecodedTrack(taps[pid]["video"]),
                 audio=DecodedTrack(taps[pid]["audio"]),
+                clocks=_clocks(taps[pid].values()),
             )
             self._janus_media[pid] = media
             self.on_person(self._people[pid], media)
@@ -373,7 +377,10 @@ class RecorderClient:
             return
         participant = _participant(peer)
         media = ParticipantMedia(
-            participant, video=DecodedTrack(taps[0]), audio=DecodedTrack(taps[1])
+            participant,
+            video=DecodedTrack(taps[0]),
+            audio=DecodedTrack(taps[1]),
+            clocks=_clocks(taps),
         )
         self._media[slot] = media
         self.on_person(participant, media)
@@ -420,6 +427,12 @@ def _participant(peer: dict[str, Any]) -> Participant:
     role_name = str(peer.get("role"))
     role = Role(role_name) if role_name in {str(r) for r in Role} else Role.VISITOR
     return Participant(id=pid, display_name=str(peer.get("name") or pid), role=role)
+
+
+def _clocks(taps: Iterable[ReceiverTap]) -> dict[str, Any]:
+    """Each tapped track's sender clock, by kind: a decoded frame's pts is the tap's
+    timestamp, which the publisher's sender reports place on their clock (lip sync)."""
+    return {t.kind: t.sender_clock for t in taps if t.sender_clock is not None}
 
 
 def report(out: IO[str], state: str, **fields: Any) -> None:

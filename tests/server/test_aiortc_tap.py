@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import fractions
+import time
 from pathlib import Path
 
 import av
 import pytest
+from aiortc import MediaStreamTrack
 from recfw.errors import RecfwError
 from recfw.server import aiortc_tap
 from recfw.server.aiortc_tap import (
@@ -115,3 +118,163 @@ def test_the_room_codec_goes_first_with_its_rtx():
     assert sending_codecs(sdp) == [("audio", "opus"), ("video", "vp8")]
     with pytest.raises(RecfwError, match=r"m-line 1 \(video\) has no H264.*offered: vp9, vp8"):
         prefer_codecs(OFFER, "H264")
+
+
+# --- RTCP sender reports (lip sync) ---------------------------------------------------
+
+
+def test_changed_sender_report_internals_fail_loudly(monkeypatch):
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+    async def _handle_rtcp_packet(self, packet):  # a rewrite that no longer reads reports
+        return None
+
+    monkeypatch.setattr(RTCRtpReceiver, "_handle_rtcp_packet", _handle_rtcp_packet)
+    with pytest.raises(AiortcTapError, match="_handle_rtcp_packet no longer uses sender_info"):
+        check_aiortc()
+
+
+def test_ntp_timestamps_round_trip():
+    for seconds in (0.0, 1.5, 3_900_000_000.123456, 4_294_967_295.999999):
+        assert abs(aiortc_tap.ntp_seconds(aiortc_tap.ntp_timestamp(seconds)) - seconds) < 1e-6
+
+
+class _Receiver:
+    """Just the receiver state a SenderClock reads: aiortc's own TimestampMapper."""
+
+    def __init__(self):
+        from aiortc.rtcrtpreceiver import TimestampMapper
+
+        self._RTCRtpReceiver__timestamp_mapper = TimestampMapper()
+
+
+def _sr(ssrc: int, ntp: float, rtp: int):
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+
+    info = RtcpSenderInfo(
+        ntp_timestamp=aiortc_tap.ntp_timestamp(ntp),
+        rtp_timestamp=rtp % (1 << 32),
+        packet_count=1,
+        octet_count=1,
+    )
+    return RtcpSrPacket(ssrc=ssrc, sender_info=info)
+
+
+def test_sender_clock_maps_frame_timestamps_through_the_latest_report_and_rtp_wraps():
+    receiver = _Receiver()
+    mapper = receiver._RTCRtpReceiver__timestamp_mapper
+    clock = aiortc_tap.SenderClock(receiver, "video")  # 90 kHz
+    first = (1 << 32) - 9000  # 0.1 s before the 32-bit RTP timestamp wraps
+    assert mapper.map(first) == 0
+    assert clock.seconds(0) is None  # no report yet
+    clock._report(_sr(7, 1000.0, first + 4500))  # the sender's clock at 0.05 s in
+    assert clock.seconds(0) == pytest.approx(999.95, abs=1e-6)
+    wrapped = mapper.map((first + 18000) % (1 << 32))  # 0.2 s in, past the wrap
+    assert wrapped == 18000
+    assert clock.seconds(wrapped) == pytest.approx(1000.15, abs=1e-6)
+    # A report that puts the frames later (a sender that reports when it sent a
+    # packet, here 30 ms after its capture) changes nothing ...
+    clock._report(_sr(7, 1000.18, (first + 18000) % (1 << 32)))
+    assert clock.seconds(wrapped) == pytest.approx(1000.15, abs=1e-6)
+    # ... one that puts them earlier (its RTP clock ran 2 ms fast) takes over.
+    clock._report(_sr(7, 1000.148, (first + 18000) % (1 << 32)))
+    assert clock.seconds(wrapped) == pytest.approx(1000.148, abs=1e-6)
+    assert clock.seconds(0) == pytest.approx(999.948, abs=1e-6)
+    # A report about frames before ``since`` (another publisher on this stream) is unused.
+    assert clock.seconds(27000, since=20000) is None
+    assert clock.seconds(27000, since=18000) == pytest.approx(1000.248, abs=1e-6)
+    assert clock.reports == 3 and clock.report.ssrc == 7
+    # Reports older than the window are forgotten (here: the two early ones).
+    later = clock.report.received_at + aiortc_tap.REPORT_WINDOW + 1
+    clock._report(_sr(7, 1000.2, (first + 27000) % (1 << 32)), now=later)
+    assert clock.seconds(wrapped) == pytest.approx(1000.1, abs=1e-6)
+    # An audio receiver counts 48 kHz.
+    audio = aiortc_tap.SenderClock(_Receiver(), "audio")
+    audio.receiver._RTCRtpReceiver__timestamp_mapper.map(5000)
+    audio._report(_sr(8, 50.0, 5000 + 960))
+    assert audio.seconds(0) == pytest.approx(49.98, abs=1e-6)
+
+
+class _EncodedTrack(MediaStreamTrack):
+    """Encoded frames with a known capture clock, paced like a sender (20 ms / 33 ms)."""
+
+    BASE = 1_000_000_000.0  # 1931: far from the machine's clock, only translation gets there
+
+    def __init__(self, kind: str, clock_seconds_known_after: float):
+        super().__init__()
+        self.kind = kind
+        self.codec = "opus" if kind == "audio" else "vp8"
+        self.step = 960 if kind == "audio" else 3000
+        self.rate = 48000 if kind == "audio" else 90000
+        self.period = self.step / self.rate
+        self.known_after = clock_seconds_known_after
+        self.count = 0
+        self._start: float | None = None
+
+    def ntp(self, index: int) -> float:
+        return self.BASE + 0.25 + index * self.period
+
+    async def recv(self):  # type: ignore[override]  # encoded frames, sent as they are
+        if self._start is None:
+            self._start = time.monotonic()
+        await asyncio.sleep(max(0.0, self._start + self.count * self.period - time.monotonic()))
+        i = self.count
+        self.count += 1
+        known = time.monotonic() - self._start >= self.known_after
+        # Unique payloads (the index): the tapped receiver never decodes them.
+        data = b"\x00" + i.to_bytes(4, "big") + bytes(40)
+        return EncodedFrame(self.codec, data, i * self.step, True, self.ntp(i) if known else None)
+
+
+async def test_sender_reports_are_tapped_and_forwarded_with_the_publishers_clock():
+    """A forwarding sender's reports carry its frames' capture clock (never its own);
+    the far end's tapped receiver stamps each frame with that clock, exactly."""
+    from aiortc import RTCConfiguration, RTCPeerConnection
+    from recfw.server.aiortc_tap import STATS, install_forwarder, tap_receiver
+    from recfw.server.ice import restrict_host_addresses, unrestrict_host_addresses
+
+    restrict_host_addresses(["127.0.0.1"])
+    sources = {
+        kind: _EncodedTrack(kind, clock_seconds_known_after=2.0) for kind in ("audio", "video")
+    }
+    pc1 = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc2 = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    got: dict[str, list] = {"audio": [], "video": []}
+    reports: dict[str, list] = {"audio": [], "video": []}
+    withheld = STATS.sender_reports_withheld
+    try:
+        for kind in ("audio", "video"):
+            transceiver = pc1.addTransceiver(kind, direction="sendonly")
+            transceiver.sender.replaceTrack(sources[kind])
+            install_forwarder(transceiver.sender, lambda: None)
+        await pc1.setLocalDescription(await pc1.createOffer())
+        await pc2.setRemoteDescription(pc1.localDescription)
+        for transceiver in pc2.getTransceivers():
+            kind = transceiver.kind
+            tap = tap_receiver(transceiver.receiver, kind)
+            tap.on_frame.append(got[kind].append)
+            tap.sender_clock.on_report.append(reports[kind].append)
+        await pc2.setLocalDescription(await pc2.createAnswer())
+        await pc1.setRemoteDescription(pc2.localDescription)
+        async with asyncio.timeout(30):
+            while not all(
+                len(reports[k]) >= 2 and sum(f.ntp is not None for f in got[k]) >= 10
+                for k in reports
+            ):
+                await asyncio.sleep(0.05)
+    finally:
+        await pc1.close()
+        await pc2.close()
+        unrestrict_host_addresses()
+    # While the frames had no capture time, the sender said nothing about its clock.
+    assert STATS.sender_reports_withheld > withheld
+    for kind in ("audio", "video"):
+        source = sources[kind]
+        assert all(source.BASE < r.ntp < source.BASE + 60 for r in reports[kind]), reports[kind]
+        stamped = [f for f in got[kind] if f.ntp is not None]
+        for frame in stamped:
+            index = int.from_bytes(frame.data[1:5], "big")
+            assert frame.ntp == pytest.approx(source.ntp(index), abs=1e-4), (kind, index)
+        # Frames before the first report have none; after it, every one has it.
+        first = got[kind].index(stamped[0])
+        assert all(f.ntp is not None for f in got[kind][first:])
