@@ -216,19 +216,26 @@ async def _offline_child(args) -> dict:
         feeders = []
 
         async def feed(tap, payloads, rate, clock_rate, mime, network) -> None:
-            i = index = 0
+            # Paced on the output: frames up to half a second ahead of it. A keyframe
+            # request restarts the loop at its keyframe, sent at once (as a publisher
+            # answers a PLI), and the pacing starts again from there.
+            n = k = index = 0
+            base = 0.0
 
             def restart() -> None:
-                nonlocal index
-                index = 0
+                nonlocal index, k, base
+                index, k, base = 0, 0, rec.position
 
             network.on_pli = restart
             while True:
-                if i / rate - 0.5 > rec.position:  # at most half a second ahead of the output
-                    await rec._wait_for_position(i / rate - 0.5)
-                tap._frame(mime, payloads[index], round(i * clock_rate / rate))
+                due = base + k / rate - 0.5
+                if due > rec.position:
+                    await rec._wait_for_position(due)
+                    continue
+                tap._frame(mime, payloads[index], round(n * clock_rate / rate))
                 index = (index + 1) % len(payloads)
-                i += 1
+                n += 1
+                k += 1
 
         for media in sources:
             taps = []
