@@ -11,6 +11,16 @@ Options (from the ``encoder`` settings): ``preset`` (default ``veryfast``),
 ``crf`` (default 23) or ``bitrate`` (bits/s, e.g. ``"2500k"``; replaces CRF),
 ``gop`` (keyframe interval in frames, default 2 s worth), ``audio_bitrate``
 (default 128k).
+
+Live recordings can step x264's preset down when the encoder cannot keep up
+(and back up when it can): :meth:`_Stream.speed_steps` and :meth:`_Stream.set_speed`.
+FFmpeg cannot change a running x264 encoder's preset, so a step opens a new x264
+encoder whose first picture is an IDR frame and muxes its packets into the same
+H.264 stream. That is only sound if the new encoder's parameter sets (SPS/PPS,
+the stream's ``extradata``) are byte for byte the ones in the file header: a
+live stream pins the options that shape them (``bframes=0`` and the configured
+preset's ``ref``, ``cabac``, ``8x8dct``, ``weightp``), and every new encoder's
+extradata is compared before it is used (a mismatch keeps the running encoder).
 """
 
 from __future__ import annotations
@@ -34,6 +44,28 @@ PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
     "veryslow", "placebo",
 )  # fmt: skip
+
+#: x264's header-shaping settings per preset (from x264's preset table): ``(ref,
+#: cabac, 8x8dct, weightp, chroma QP offset)``. They decide the SPS/PPS; a live
+#: stream pins the configured preset's values in every encoder it opens (see
+#: set_speed). The chroma QP offset is x264's effective one: psy-RD (on from
+#: subme 6, i.e. ``fast`` and slower) lowers it by 2.
+_HEADER_SETTINGS = {
+    "ultrafast": (1, 0, 0, 0, 0), "superfast": (1, 1, 1, 1, 0), "veryfast": (1, 1, 1, 1, 0),
+    "faster": (2, 1, 1, 1, 0), "fast": (2, 1, 1, 2, -2), "medium": (3, 1, 1, 2, -2),
+    "slow": (5, 1, 1, 2, -2), "slower": (8, 1, 1, 2, -2), "veryslow": (16, 1, 1, 2, -2),
+    "placebo": (16, 1, 1, 2, -2),
+}  # fmt: skip
+
+#: The faster presets a live recording steps down to, in order (those faster
+#: than the configured one).
+SPEED_LADDER = ("veryfast", "superfast", "ultrafast")
+
+
+def speed_ladder(preset: str) -> tuple[str, ...]:
+    """``preset``, then the presets of :data:`SPEED_LADDER` faster than it."""
+    rank = PRESETS.index(preset)
+    return (preset,) + tuple(p for p in SPEED_LADDER if PRESETS.index(p) < rank)
 
 
 class _OptionError(ValueError):
@@ -147,6 +179,12 @@ class _Stream:
     ):
         self.output = output
         self.fmt = fmt
+        self.settings = settings
+        #: Live only (see prefer_low_latency): the presets set_speed can switch to.
+        self._ladder: tuple[str, ...] = (settings.preset,)
+        self._speed = 0
+        #: After a speed step: the encoder that replaced the stream's own.
+        self._codec: av.VideoCodecContext | None = None
         self.container = av.open(output, "w", format=container_format, options=container_options)
         v = self.container.add_stream("libx264", rate=fmt.fps)
         v.width, v.height, v.pix_fmt = fmt.width, fmt.height, "yuv420p"
@@ -160,16 +198,9 @@ class _Stream:
         # slice threads (see prefer_low_latency).
         v.codec_context.thread_type = "FRAME"
         v.codec_context.thread_count = 0  # x264's auto: 1.5 x the processors
-        opts: dict[str, object] = {
-            "preset": settings.preset,
-            "keyint_min": str(settings.gop),
-            "sc_threshold": "0",
-        }
-        if settings.crf is not None:
-            opts["crf"] = str(settings.crf)
-        else:
+        if settings.crf is None:
             v.codec_context.bit_rate = settings.bitrate
-        v.options = opts
+        v.options = {**self._x264_options(settings.preset)}  # (typed dict[str, object])
         rate = fmt.sample_rate
         if audio_codec == "libopus" and rate not in OPUS_RATES:
             rate = 48000  # PyAV resamples the frames to the codec's rate
@@ -192,6 +223,84 @@ class _Stream:
         slices keep up. Costs a few percent more bits and no more CPU.
         """
         self.video.codec_context.thread_type = "SLICE"
+        # The presets set_speed may switch to make the same SPS/PPS: no B-frames
+        # (also no B-frame delay), and the configured preset's header settings.
+        ref, cabac, dct8, weightp, _ = _HEADER_SETTINGS[self.settings.preset]
+        self._pinned = f"bframes=0:ref={ref}:cabac={cabac}:8x8dct={dct8}:weightp={weightp}"
+        self.video.options = {**self._x264_options(self.settings.preset)}
+        self._ladder = speed_ladder(self.settings.preset)
+
+    _pinned = ""
+
+    def _x264_options(self, preset: str) -> dict[str, str]:
+        opts = {"preset": preset, "keyint_min": str(self.settings.gop), "sc_threshold": "0"}
+        if self.settings.crf is not None:
+            opts["crf"] = str(self.settings.crf)
+        if self._pinned:
+            opts["x264-params"] = self._pinned
+            chroma = _HEADER_SETTINGS[self.settings.preset][4]
+            if chroma != _HEADER_SETTINGS[preset][4]:
+                # x264 only lowers it itself with psy-RD, which the faster presets lack.
+                opts["x264-params"] += f":chroma-qp-offset={chroma}"
+        return opts
+
+    # --- preset steps (live) -----------------------------------------------------
+
+    def speed_steps(self) -> tuple[str, ...]:
+        """The presets :meth:`set_speed` switches between, slowest (the configured one)
+        first; one entry (no steps) unless :meth:`prefer_low_latency` was called."""
+        return self._ladder
+
+    @property
+    def speed(self) -> int:
+        """The step in use (an index into :meth:`speed_steps`)."""
+        return self._speed
+
+    def set_speed(self, step: int) -> bool:
+        """Encode from the next picture on with preset ``speed_steps()[step]``.
+
+        Opens a new x264 encoder with the new preset and otherwise the same
+        settings, checks that its parameter sets are the ones in the file header,
+        drains the running encoder into the file and hands over: the next picture
+        is the new encoder's first, an IDR frame. Returns False (and keeps the
+        running encoder) if the parameter sets differ.
+        """
+        if step == self._speed:
+            return True
+        if not 0 <= step < len(self._ladder):
+            raise ValueError(f"speed step {step} is not one of 0..{len(self._ladder) - 1}")
+        first = self.video.codec_context
+        if not first.is_open:
+            # Nothing encoded yet: the stream's own encoder opens with the new preset.
+            self.video.options = {**self._x264_options(self._ladder[step])}
+            self._speed = step
+            return True
+        codec = av.CodecContext.create("libx264", "w")
+        assert isinstance(codec, av.VideoCodecContext)
+        codec.width, codec.height, codec.pix_fmt = first.width, first.height, first.pix_fmt
+        codec.time_base = self.fmt.video_time_base
+        codec.framerate = first.framerate
+        codec.gop_size = self.settings.gop
+        codec.thread_type = first.thread_type
+        codec.thread_count = first.thread_count
+        codec.flags = first.flags  # GLOBAL_HEADER: parameter sets in extradata, as the stream's
+        if self.settings.crf is None:
+            codec.bit_rate = self.settings.bitrate
+        codec.options = self._x264_options(self._ladder[step])
+        codec.open()
+        if bytes(codec.extradata or b"") != bytes(first.extradata or b""):
+            log.warning(
+                "x264 preset %s makes other parameter sets than the stream's %s: "
+                "not switching (the file would not decode in every player)",
+                self._ladder[step],
+                self._ladder[self._speed],
+            )
+            return False
+        running = self._codec or first
+        self._mux_video(running.encode(None))  # its delayed pictures, in order
+        self._codec = codec
+        self._speed = step
+        return True
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
@@ -204,8 +313,16 @@ class _Stream:
             self._since_flush = 0
             self.output.flush()
 
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            packet.stream = self.video
+        self._mux(packets)
+
     def write_video(self, frame: av.VideoFrame) -> None:
-        self._mux(self.video.encode(frame))
+        if self._codec is None:
+            self._mux(self.video.encode(frame))
+        else:
+            self._mux_video(self._codec.encode(frame))
 
     def write_audio(self, frame: av.AudioFrame) -> None:
         self._mux(self.audio.encode(frame))
@@ -215,7 +332,10 @@ class _Stream:
             return
         self.closed = True
         try:
-            self._mux(self.video.encode(None))
+            if self._codec is None:
+                self._mux(self.video.encode(None))
+            else:
+                self._mux_video(self._codec.encode(None))
             self._mux(self.audio.encode(None))
         finally:
             self.container.close()

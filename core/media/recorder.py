@@ -26,6 +26,12 @@ tile is not scaled, and a track that can pause (``pause()``/``resume()``, as the
 recorder's decoded tracks do) is paused: it decodes nothing until the person
 gets a tile again (it resumes at a keyframe). Everyone's audio is mixed.
 
+When pictures have to be dropped, the x264 preset steps down (``veryfast`` ->
+``superfast`` -> ``ultrafast``) and back up once none have been dropped for a
+while (:mod:`.speed` decides; the stream switches encoders at a keyframe, see
+the built-in encoders' ``set_speed``). Streams without ``speed_steps`` /
+``set_speed`` simply keep their settings.
+
 A live recording that falls more than :data:`BEHIND_WARNING` seconds behind
 the wall clock is reported once (with how far behind and how fast it runs),
 before any media has to be dropped; :class:`RecordingStats` tells afterwards
@@ -51,6 +57,7 @@ from .activegrid import Candidate, GridChoice, GridPolicy, choose, level_dbfs, o
 from .compositor import Compositor, Tile
 from .lipsync import LipSync
 from .mixer import Mixer
+from .speed import SpeedGovernor
 from .timeline import AudioTrackBuffer, TimingPolicy, VideoTrackBuffer
 from .worker import EncodeWorker
 
@@ -132,6 +139,9 @@ class RecordingStats:
     #: Input pictures placed by their sender's capture clock (lip sync, see
     #: :mod:`recfw.media.lipsync`) rather than by when they arrived.
     synced_video_frames: int = 0
+    #: Live: the encoder's speed steps, ``(seconds of output, x264 preset)`` each
+    #: (empty: it ran at the configured preset throughout).
+    preset_changes: list[tuple[float, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -232,6 +242,13 @@ class CompositeRecorder:
         #: Live: output pictures dropped because the encoder queue was full.
         self.dropped_video_frames = 0
         self._warned_dropping = False
+        #: Live: chooses the encoder's speed step (tests may tune its timings before start()).
+        self.speed = SpeedGovernor(1)
+        self._presets: tuple[str, ...] = ()
+        self._speed_failed = False
+        self._preset_changes: list[tuple[float, str]] = []
+        self._preset_step = 0
+        self._speed_mark = 0  # pictures posted before the last speed change
         self._pictures_posted = 0  # written by the event loop only
         self._pictures_done = 0  # written by the worker thread only
         # Output frame n shows the input frame nearest to n/fps (not the latest
@@ -466,6 +483,11 @@ class CompositeRecorder:
             tune = getattr(self._stream, "prefer_low_latency", None)
             if self.realtime and callable(tune):
                 await self._worker.call(tune)
+            steps = getattr(self._stream, "speed_steps", None)
+            can_step = callable(getattr(self._stream, "set_speed", None))
+            if self.realtime and callable(steps) and can_step:
+                self._presets = tuple(await self._worker.call(steps))
+                self.speed.steps = len(self._presets)
         except Exception:
             self._abandon()
             raise
@@ -535,6 +557,7 @@ class CompositeRecorder:
             max_behind_s=self.max_behind,
             dropped_video_frames=self.dropped_video_frames,
             synced_video_frames=sum(sync.synced_frames for sync in self._syncs),
+            preset_changes=list(self._preset_changes),
         )
         log.info("recording stopped: %s", self._stats)
         return self._stats
@@ -683,12 +706,25 @@ class CompositeRecorder:
         worker = self._worker
         if worker.error is not None:
             raise worker.error
-        if self._encoder_behind(n):
+        dropped = self._encoder_behind(n)
+        if dropped:
             self._drop_picture(n)
             worker.post(self._encode, n, None, pcm, s0)
         else:
             self._pictures_posted += 1
             worker.post(self._encode, n, tiles, pcm, s0)
+        # The speed governor counts in seconds of output, and only once a picture made
+        # after its last change was encoded: drops while the encoder still works off
+        # the pictures queued before say nothing about the new preset.
+        if (
+            self.realtime
+            and not self._stopping
+            and not self._speed_failed
+            and self._pictures_done > self._speed_mark
+        ):
+            step = self.speed.observe(n / self.fmt.fps, dropped)
+            if step is not None:
+                self._step_speed(n, step)
         await worker.throttle()
         if worker.error is not None:
             raise worker.error
@@ -764,6 +800,58 @@ class CompositeRecorder:
                 (n / self.fmt.fps) / elapsed if elapsed > 0 else 0.0,
                 len(self._people),
             )
+
+    def _step_speed(self, n: int, step: int) -> None:
+        """Live: switch the encoder to speed step ``step`` from the next picture on."""
+        old, new = self._presets[self._preset_step], self._presets[step]
+        down = step > self._preset_step
+        self._preset_step = step
+        self._preset_changes.append((n / self.fmt.fps, new))
+        elapsed = self.now()
+        figures = (
+            f"{self.dropped_video_frames} pictures dropped so far, pictures queued "
+            f"{self._pictures_posted - self._pictures_done}/{MAX_PICTURES_PENDING} at "
+            f"{n / self.fmt.fps:.1f} s of output in {elapsed:.1f} s "
+            f"({(n / self.fmt.fps) / elapsed if elapsed > 0 else 0.0:.2f}x real time), "
+            f"{len(self._people)} participants"
+        )
+        if down and len(self._preset_changes) == 1:
+            log.warning(
+                "the encoder cannot keep up: x264 preset %s -> %s (faster, a little larger "
+                "file; back to %s once it keeps up): %s",
+                old,
+                new,
+                self._presets[0],
+                figures,
+            )
+        elif down:
+            log.info(
+                "the encoder still cannot keep up: x264 preset %s -> %s: %s",
+                old,
+                new,
+                figures,
+            )
+        else:
+            log.info(
+                "the encoder keeps up: x264 preset %s -> %s (no picture dropped for %.0f s): %s",
+                old,
+                new,
+                self.speed.up_after,
+                figures,
+            )
+        self._speed_mark = self._pictures_posted
+        self._worker.post(self._set_speed, step)
+
+    def _set_speed(self, step: int) -> None:
+        """Worker thread: the stream switches presets; a failure keeps the running one."""
+        assert self._stream is not None
+        try:
+            switched = self._stream.set_speed(step)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - the recording goes on at the current preset
+            log.exception("switching the x264 preset failed; it stays as it is")
+            switched = False
+        if not switched:
+            self._speed_failed = True
 
     def _encode(self, n: int, tiles: list[Tile] | None, pcm: np.ndarray, s0: int) -> None:
         """Worker thread: composite frame ``n`` and encode it with its audio

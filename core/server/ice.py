@@ -22,6 +22,8 @@ from collections.abc import Iterable
 
 import aioice.ice
 
+from . import consent
+
 log = logging.getLogger(__name__)
 
 _original_get_host_addresses = aioice.ice.get_host_addresses
@@ -52,6 +54,8 @@ def restrict_host_addresses(addresses: Iterable[str]) -> None:
     aioice.ice.get_host_addresses = get_host_addresses
     # A deliberate patch of aioice's method, for this process (see the module docstring).
     aioice.ice.Connection.request_received = _guarded_request_received  # type: ignore[method-assign]
+    # Consent checks that a busy machine's late answers do not fail (recfw.server.consent).
+    consent.install()
     log.info("ICE host candidates restricted to %s", ", ".join(_allowed))
 
 
@@ -61,6 +65,7 @@ def unrestrict_host_addresses() -> None:
     _allowed = None
     aioice.ice.get_host_addresses = _original_get_host_addresses
     aioice.ice.Connection.request_received = _original_request_received  # type: ignore[method-assign]
+    consent.uninstall()
 
 
 def is_loopback_only(addresses: Iterable[str]) -> bool:

@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import av
-import pytest
 from recfw.config import Config
 from recfw.engine import RoomEngine
 from recfw.rooms import Participant, Role
@@ -121,17 +120,39 @@ async def test_manual_trigger_refuses_visitor_and_obeys_host(plugins, tmp_path):
 
 
 async def test_maximum_duration_stops_and_does_not_restart(plugins, tmp_path):
+    # Bounds from what the test observes (any machine speed): the engine's clock
+    # when the recording started and when it began to stop, and the recorder's own.
+    seen: list[tuple[str, float, float | None]] = []
+
+    def changed(engine):
+        seen.append((engine.status, engine._now(), engine.state.recording_since))
+
     settings = settings_for(plugins, tmp_path, maxDuration=1.0)
-    engine = make_engine(plugins, settings, tmp_path)
+    engine = make_engine(plugins, settings, tmp_path, on_change=changed)
     await engine.join(HOST)
-    await asyncio.sleep(2.0)
+    [session] = engine.sessions
+    recorder = session._recorder
+    for _ in range(6000):  # (at most a minute, however slow the machine)
+        if engine.status == "stopped":
+            break
+        await asyncio.sleep(0.01)
     assert engine.status == "stopped"
     await engine.join(GUEST)  # people still there: no automatic restart
     assert len(engine.sessions) == 1
     await engine.close()
-    session = engine.sessions[0]
     assert session.status == "stored"
-    assert session.duration_s == pytest.approx(1.0, abs=0.4)
+    since = next(s for status, _, s in seen if status == "started")
+    stopping = next(t for status, t, _ in seen if status == "stopping")
+    stopped = next(t for status, t, _ in seen if status == "stopped")
+    assert since is not None and stopping >= since + 1.0  # not before the maximum
+    # The file holds what the recorder made until it was told to stop (its clock
+    # started when its encoder was open, after `since`), no more: never longer
+    # than the maximum plus however late the stop came.
+    loop_t0 = asyncio.get_running_loop().time() - engine._now()
+    started = recorder._t0 - loop_t0  # the recorder's clock is the loop's (time.monotonic)
+    frame = 1 / 30
+    assert stopping - started - frame <= session.duration_s <= stopped - started + frame
+    assert session.duration_s <= stopped - since + frame
 
 
 async def test_type_none_never_records(plugins, tmp_path):

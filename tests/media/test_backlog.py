@@ -146,11 +146,25 @@ async def test_audio_three_times_faster_than_real_time(tmp_path, timestamps):
     for samples, behind in seen:
         assert samples / RATE <= behind + slack, (samples / RATE, behind)
     d = check_output(path, stats)
-    # The tone is played all along (after the first frame's latency), no holes
-    # (but the last 0.1 s: where the wall clock stood when stop() was called).
-    a = d.audio[round((LATENCY + 0.1) * RATE) : -round(0.1 * RATE)]
+    # The tone is played all along from when the track's first frame reached the
+    # recorder (its time on the recording's clock, as observed: on a loaded machine
+    # the reader may get its first turn later than the output's latency), no holes
+    # (but the last 0.1 s: where the wall clock stood when stop() was called) ...
+    assert media.audio.start is not None and rec._t0 is not None
+    first = max(LATENCY, media.audio.start - rec._t0)
+    a = d.audio[round((first + 0.1) * RATE) : -round(0.1 * RATE)]
     rms = np.sqrt(np.mean(a[: len(a) // 960 * 960].reshape(-1, 960) ** 2, axis=1))
-    assert rms.min() > 0.03, rms.min()
+    silent = np.count_nonzero(rms <= 0.03) * 960 / RATE
+    # ... but what the recorder reports it dropped because the output fell more than
+    # max_queued_audio behind real time (by design; a starved machine can get there).
+    holes = 1 + np.count_nonzero(np.diff(np.flatnonzero(rms <= 0.03)) > 1)
+    assert silent <= stats.dropped_audio_s + holes * 2 * 960 / RATE, (
+        silent,
+        stats.dropped_audio_s,
+        stats.max_behind_s,
+    )
+    if stats.max_behind_s < rec.policy.max_queued_audio:
+        assert stats.dropped_audio_s == 0 and silent == 0, (silent, stats)
 
 
 async def test_encoder_behind_real_time_drops_pictures_and_keeps_all_audio(tmp_path, caplog):
@@ -183,7 +197,9 @@ async def test_encoder_behind_real_time_drops_pictures_and_keeps_all_audio(tmp_p
     # All the audio is there: a beep at every marker (none lost), each in sync with
     # its flash where that picture was encoded.
     flashes, beeps = flash_times(d), beep_times(d)
-    assert len(beeps) == 4, beeps
+    # (the file is as long as the wall-clock time it took, which a loaded machine stretches)
+    markers = [k for k in range(1, int(stats.duration_s) + 1) if k + 0.15 < stats.duration_s]
+    assert len(markers) >= 4 and len(beeps) == len(markers), (beeps, stats.duration_s)
     for flash, beep in match(flashes, beeps, FRAME + 0.005):
         assert beep is not None, f"no beep at the flash at {flash:.3f} s: {beeps}"
 
