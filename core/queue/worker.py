@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -43,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..session import _create_spool_file
 from ..spool import SpoolLock
-from ..worker.job import STATE_PREFIX
+from ..worker.job import parse_state_line
 from ..worker.supervisor import exit_cause, worker_command
 from .cost import RULE, admits, cost
 from .redisq import FINAL_STATES, JobQueue, QueuedJob
@@ -300,14 +299,8 @@ class QueueWorker:
                 line = await proc.stdout.readline()
                 if not line:
                     break
-                text = line.decode(errors="replace").strip()
-                if not text.startswith(STATE_PREFIX):
-                    continue
-                try:
-                    state = json.loads(text[len(STATE_PREFIX) :])
-                except ValueError:
-                    continue
-                if not isinstance(state, dict):
+                state = parse_state_line(line)
+                if state is None:
                     continue
                 kind = str(state.get("state"))
                 if kind != "progress":

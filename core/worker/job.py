@@ -58,6 +58,18 @@ class RecordingJob:
         return cls(**data)
 
 
+def parse_state_line(line: bytes) -> dict[str, Any] | None:
+    """A worker's state report from one line of its stdout (``None``: not a report)."""
+    text = line.decode(errors="replace").strip()
+    if not text.startswith(STATE_PREFIX):
+        return None
+    try:
+        state = json.loads(text[len(STATE_PREFIX) :])
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) else None
+
+
 def state_line(state: str, **fields: Any) -> str:
     """One state report of a worker (a line on its stdout)."""
     return STATE_PREFIX + json.dumps({"state": state, **fields}, default=str)

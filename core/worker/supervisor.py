@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -35,7 +34,7 @@ from ..events import RECORDING_STARTED, Event
 from ..naming import recording_file_name
 from ..session import RecordingSession, SessionStatus, _create_spool_file
 from ..spool import SpoolLock
-from .job import STATE_PREFIX, RecordingJob
+from .job import RecordingJob, parse_state_line
 
 if TYPE_CHECKING:
     from ..sources import ParticipantMedia
@@ -219,22 +218,17 @@ class SupervisedSession(RecordingSession):
             line = await proc.stdout.readline()
             if not line:
                 break
-            text = line.decode(errors="replace").strip()
-            if not text.startswith(STATE_PREFIX):
+            state = parse_state_line(line)
+            if state is None:
                 continue
-            try:
-                state = json.loads(text[len(STATE_PREFIX) :])
-            except ValueError:
-                continue
-            if isinstance(state, dict) and state.get("state") == "progress":
+            if state.get("state") == "progress":
                 with contextlib.suppress(KeyError, TypeError, ValueError):
                     self.position = float(state["position"])
                 continue
-            if isinstance(state, dict):
-                self.worker_state = str(state.get("state"))
-                if self.worker_state in ("stopped", "failed"):
-                    self._final = state
-                self._states.put_nowait(state)
+            self.worker_state = str(state.get("state"))
+            if self.worker_state in ("stopped", "failed"):
+                self._final = state
+            self._states.put_nowait(state)
         await proc.wait()
         self._states.put_nowait({"state": "exited", "returncode": proc.returncode})
         if self.status == SessionStatus.RECORDING and not self._stopping:
