@@ -74,6 +74,10 @@ class _Reader:
         self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
         self._thread: threading.Thread | None = None
         self._stopped = False
+        #: The thread waits for its tracks to be read: when it began to, every track
+        #: still read held AHEAD frames or more; it is woken when one is down to half
+        #: (or empty), so a track may hold fewer than AHEAD while the thread is idle.
+        self.idle = False
 
     # --- the tracks' side ------------------------------------------------------------
 
@@ -128,7 +132,11 @@ class _Reader:
                 waiter[0].call_soon_threadsafe(_resolve, waiter[1])
 
     def _needed(self) -> bool:
-        """Decode more? Yes while a track still read holds fewer than AHEAD frames."""
+        """Decode more? Yes while a track still read holds fewer than AHEAD frames.
+
+        (Checked when the thread is running or woken; an idle thread is woken only
+        when a track is down to half of AHEAD, so this may be true while it sleeps.)
+        """
         return any(len(self.queues[k]) < AHEAD[k] for k in self.open)
 
     def _frames(self) -> Generator[tuple[str, av.VideoFrame | av.AudioFrame], None, None]:
@@ -178,7 +186,9 @@ class _Reader:
             while True:
                 with self._cond:
                     while not self._stopped and not self._needed():
+                        self.idle = True
                         self._cond.wait()
+                        self.idle = False
                     if self._stopped:
                         return
                 kind, frame = next(frames)
