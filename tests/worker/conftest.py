@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -82,24 +85,23 @@ def decoded_seconds(path: Path) -> tuple[float, float]:
     return video, audio
 
 
-@pytest.fixture
-async def supervised_server(builtin_plugins, tmp_path, monkeypatch):
-    """``await supervised_server(trigger)`` -> a started :class:`RoomServer` that records
-    in recorder processes, with a real SQLite control plane (``server.control``);
-    keyword arguments are ``[server]`` settings (e.g. ``mediaTimeout=2``)."""
+@contextlib.asynccontextmanager
+async def room_servers(plugins, tmp_path: Path, config_of: Callable[..., Any]):
+    """``make(*args, **kwargs)`` -> a started :class:`RoomServer` on ``config_of(*args,
+    **kwargs)`` that records in recorder processes, with a real SQLite control plane
+    (``server.control``); every server made is closed at the end."""
     servers: list[RoomServer] = []
     dbs: list[Database] = []
-    monkeypatch.chdir(tmp_path)
 
-    async def make(trigger: str = "none", **server_settings) -> RoomServer:
+    async def make(*args: Any, **kwargs: Any) -> RoomServer:
         db = Database(
             f"sqlite:///{tmp_path}/recfw.db", Cipher([new_key().encode()], "test"), source="test"
         )
         db.upgrade()
         dbs.append(db)
         server = RoomServer(
-            worker_config(trigger, Path("recordings"), **server_settings),
-            builtin_plugins,
+            config_of(*args, **kwargs),
+            plugins,
             host_secret=HOST_SECRET,
             spool_dir=tmp_path / "spool",
             db=db,
@@ -110,9 +112,25 @@ async def supervised_server(builtin_plugins, tmp_path, monkeypatch):
         servers.append(server)
         return server
 
-    yield make
-    for server in servers:
-        await server.close()
-    for db in dbs:
-        db.dispose()
-    unrestrict_host_addresses()
+    try:
+        yield make
+    finally:
+        for server in servers:
+            await server.close()
+        for db in dbs:
+            db.dispose()
+        unrestrict_host_addresses()
+
+
+@pytest.fixture
+async def supervised_server(builtin_plugins, tmp_path, monkeypatch):
+    """``await supervised_server(trigger)`` -> a started :class:`RoomServer` that records
+    in recorder processes, with a real SQLite control plane (``server.control``);
+    keyword arguments are ``[server]`` settings (e.g. ``mediaTimeout=2``)."""
+    monkeypatch.chdir(tmp_path)
+
+    def config_of(trigger: str = "none", **server_settings: Any) -> Any:
+        return worker_config(trigger, Path("recordings"), **server_settings)
+
+    async with room_servers(builtin_plugins, tmp_path, config_of) as make:
+        yield make

@@ -8,16 +8,12 @@ from pathlib import Path
 
 import pytest
 from recfw.config import parse_config
-from recfw.control.crypto import Cipher, new_key
-from recfw.control.db import Database
-from recfw.control.events import ControlEvents
 from recfw.secrets import Secret
 from recfw.server import RoomServer
 from recfw.server.client import HeadlessParticipant
-from recfw.server.ice import unrestrict_host_addresses
 from recfw.server.janus import JanusSession
 
-from .conftest import BLUE, HOST_SECRET, RED, is_colour, synthetic, tile_colours
+from .conftest import BLUE, RED, is_colour, room_servers, synthetic, tile_colours
 
 
 def janus_config(trigger: str, janus, **rooms) -> object:
@@ -44,35 +40,13 @@ def janus_config(trigger: str, janus, **rooms) -> object:
 async def janus_room_server(builtin_plugins, tmp_path, monkeypatch, janus_server):
     """``await janus_room_server(trigger, **rooms)``: a room server whose rooms are on Janus,
     recording in recorder processes, with a SQLite control plane."""
-    servers: list[RoomServer] = []
-    dbs: list[Database] = []
     monkeypatch.chdir(tmp_path)
 
-    async def make(trigger: str = "automatic", **rooms) -> RoomServer:
-        db = Database(
-            f"sqlite:///{tmp_path}/recfw.db", Cipher([new_key().encode()], "test"), source="test"
-        )
-        db.upgrade()
-        dbs.append(db)
-        server = RoomServer(
-            janus_config(trigger, janus_server, **rooms),
-            builtin_plugins,
-            host_secret=HOST_SECRET,
-            spool_dir=tmp_path / "spool",
-            db=db,
-            control=ControlEvents(db),
-            supervise=True,
-        )
-        await server.start()
-        servers.append(server)
-        return server
+    def config_of(trigger: str = "automatic", **rooms) -> object:
+        return janus_config(trigger, janus_server, **rooms)
 
-    yield make
-    for server in servers:
-        await server.close()
-    for db in dbs:
-        db.dispose()
-    unrestrict_host_addresses()
+    async with room_servers(builtin_plugins, tmp_path, config_of) as make:
+        yield make
 
 
 async def janus_has_room(janus_server, room_id: str) -> bool:
