@@ -229,6 +229,11 @@ class DecodedTrack(MediaStreamTrack):
             self.tap.request_keyframe()
         self._resumed.set()
 
+    async def first_picture(self) -> None:
+        """Wait until a picture is decoded; it is kept for the next :meth:`recv`."""
+        if not self._ready:
+            self._ready.appendleft(await self.recv())
+
     def _decode(self, frame: EncodedFrame) -> list:
         if self._decoder is None or frame.codec != self._codec:
             self._decoder = _DECODERS[frame.codec]()
@@ -261,7 +266,9 @@ class DecodedTrack(MediaStreamTrack):
                     frames = await loop.run_in_executor(None, self._decode, frame)
                     if frames and not self._sized:
                         self._sized = True
-                        STATS.decoded_sizes.append((frames[0].width, frames[0].height))
+                        size = (frames[0].width, frames[0].height)
+                        STATS.decoded_sizes.append(size)
+                        log.info("the recorder decodes %s video at %dx%d", frame.codec, *size)
                 except Exception as exc:  # a corrupt frame: wait for the next keyframe
                     log.warning("decoding %s for the recorder failed: %s", frame.codec, exc)
                     sub.need_keyframe = True

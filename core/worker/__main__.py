@@ -5,4 +5,7 @@ import sys
 from ..cli import main
 
 if __name__ == "__main__":
-    main(["worker", *sys.argv[1:]], prog_name="recfw")
+    # Leading -v/-vv are recfw's own (log verbosity), the rest are the worker's.
+    args = sys.argv[1:]
+    verbose = [a for a in args[:1] if a in ("-v", "-vv")]
+    main([*verbose, "worker", *args[len(verbose) :]], prog_name="recfw")

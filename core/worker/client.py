@@ -467,6 +467,42 @@ def _try_lock(path: str) -> Any:
 
 #: Seconds between the worker's ``progress`` reports (its output position).
 PROGRESS_EVERY = 0.5
+#: Seconds the recorder waits, before its clock starts, for a first picture from
+#: everyone already in the room (so the file shows them from its first second).
+FIRST_PICTURE_WAIT = 5.0
+
+
+async def _first_pictures(room: str, people: dict[str, Any]) -> None:
+    """Wait (at most :data:`FIRST_PICTURE_WAIT` s) until each person's video has a
+    decoded picture: the keyframe the server asked their browser for on our behalf."""
+    loop = asyncio.get_running_loop()
+    waits = {
+        pid: asyncio.ensure_future(media.video.first_picture())
+        for pid, media in people.items()
+        if media.video is not None and hasattr(media.video, "first_picture")
+    }
+    if not waits:
+        return
+    began = loop.time()
+    _, pending = await asyncio.wait(waits.values(), timeout=FIRST_PICTURE_WAIT)
+    for task in pending:
+        task.cancel()
+    late = sorted(pid for pid, task in waits.items() if task in pending)
+    if late:
+        log.warning(
+            "recorder for room %r: no picture from %s within %.0f s; their tiles show a "
+            "placeholder until one comes",
+            room,
+            ", ".join(late),
+            FIRST_PICTURE_WAIT,
+        )
+    else:
+        log.info(
+            "recorder for room %r: a picture from all %d people after %.2f s",
+            room,
+            len(waits),
+            loop.time() - began,
+        )
 
 
 async def _progress(recorder: Any, out: IO[str]) -> None:
@@ -509,7 +545,10 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
 
     recorder.on_failure = encoder_failed
 
+    people: dict[str, Any] = {}
+
     def on_person(participant: Participant, media: Any) -> None:
+        people[participant.id] = media
         recorder.add(media)  # someone already in the composite keeps their tile
 
     client = RecorderClient(job, on_person, recorder.remove, recorder.set_reconnecting)
@@ -517,6 +556,7 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
     try:
         await client.connect()
         report(out, "joined")
+        await _first_pictures(job.room, people)
         await recorder.start()
         report(out, "recording")
         log.info("recorder for room %r: recording into %s", job.room, job.spool_path)

@@ -18,13 +18,17 @@ test has not yet been shown to pass on the loaded box; see docs/rooms.md.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import av
 import numpy as np
 import pytest
-from browser_helpers import open_room, wait_for
+from browser_helpers import open_room, wait_for, wait_status
 from conftest import CHROMIUM, CHROMIUM_ARGS, HOST_SECRET
 from recfw.config import parse_config
 from recfw.media.layout import fit, grid
@@ -34,7 +38,6 @@ from recfw.server.aiortc_tap import STATS
 from recfw.server.client import HeadlessParticipant
 from recfw.server.encoded_source import PreEncodedAudio, PreEncodedVideo
 from recfw.server.ice import unrestrict_host_addresses
-from recfw.server.room import Room
 from recfw.sources import ParticipantMedia
 
 pytestmark = [
@@ -45,6 +48,7 @@ pytestmark = [
     ),
 ]
 
+API_KEY = "group-test-api-key-3c9a"
 COLOURS = [(200, 40, 40), (40, 170, 40), (40, 60, 210), (210, 200, 40), (190, 40, 190)]
 W, H = 1280, 720
 #: Frames per second of every camera: 720p is what is tested; a low rate keeps five
@@ -122,44 +126,69 @@ def _closest(colour) -> int | None:
     return best if distances[best] < 90 else None
 
 
-async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(builtin_plugins, tmp_path):
-    chromiums = int(os.environ.get("RECFW_GROUP_CHROMIUMS", "3"))
+async def _group_meeting(server: RoomServer) -> dict:
+    """A ``roomMode: "group"`` meeting, made through the REST API as a customer would."""
+    end = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    body = {"endDate": end, "roomMode": "group", "fields": ["hostRoomUrl"]}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            server.base_url + "/v1/meetings",
+            json=body,
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        ) as response,
+    ):
+        created = await response.json()
+        assert response.status == 201, created
+        return created
+
+
+async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(
+    builtin_plugins, tmp_path, monkeypatch, caplog, capfd
+):
+    chromiums = int(os.environ.get("RECFW_GROUP_CHROMIUMS", "5"))
+    monkeypatch.chdir(tmp_path)
+    # INFO: the recorder process is started with -v and says what it decodes.
+    caplog.set_level(logging.INFO, "recfw")
     config = parse_config(
         {
             "recording": {
                 "type": "local",
                 "startTrigger": "none",
-                "destination": {"provider": "local", "bucket": str(tmp_path / "rec")},
+                "destination": {"provider": "local", "bucket": "recordings"},
             },
             "server": {
                 "host": "127.0.0.1",
                 "port": 0,
                 "iceAddresses": ["127.0.0.1"],
                 "videoFps": FPS,
+                "apiKey": API_KEY,
             },
         },
         environ={},
     )
-    # Encoded before anyone joins: encoding 720p blocks the event loop the server runs on
-    # (long enough, on a busy machine, for ICE consent to expire).
+    # Encoded before anyone joins: encoding 720p blocks the event loop the server runs on.
     stand_ins = {i: _coloured_vp8(COLOURS[i]) for i in range(chromiums, 5)}
     fake_cameras = [write_y4m(tmp_path / f"person{i}.y4m", COLOURS[i]) for i in range(chromiums)]
-    server = RoomServer(config, builtin_plugins, host_secret=HOST_SECRET, spool_dir=tmp_path / "s")
-    await server.start()
-    server.rooms["team"] = Room(
-        "team", server.settings, config, builtin_plugins, loopback_only=True, mode="group"
+    # The product's default: each recording is made by a recorder process (recfw worker).
+    server = RoomServer(
+        config, builtin_plugins, host_secret=HOST_SECRET, spool_dir=tmp_path / "s", supervise=True
     )
-    visitor_link, host_link = server.links("team")
+    await server.start()
     from playwright.async_api import async_playwright
 
+    decoders, decoded_sizes = dict(STATS.decoders_created), len(STATS.decoded_sizes)
+    refused, forwarded = STATS.encode_refused, STATS.frames_forwarded
     browsers, pages, headless = [], [], []
     try:
+        meeting = await _group_meeting(server)
+        room_name = meeting["roomName"].strip("/")
         async with async_playwright() as pw:
             for i in range(chromiums):
                 args = CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={fake_cameras[i]}"]
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
                 browsers.append(browser)
-                link = host_link if i == 0 else visitor_link
+                link = meeting["hostRoomUrl"] if i == 0 else meeting["roomUrl"]
                 pages.append(await open_room(browser, link, f"P{i}"))
             for i in range(chromiums, 5):
                 media = ParticipantMedia(
@@ -167,10 +196,10 @@ async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(builtin_plu
                     video=PreEncodedVideo(W, H, FPS, payloads=stand_ins[i]),
                     audio=PreEncodedAudio(),
                 )
-                participant = HeadlessParticipant(visitor_link, media, name=f"P{i}")
-                await participant.connect()
+                participant = HeadlessParticipant(meeting["roomUrl"], media, name=f"P{i}")
+                await participant.connect(timeout=60)
                 headless.append(participant)
-            room = server.rooms["team"]
+            room = server.rooms[room_name]
             assert len(room.clients) == 5 and room.capacity == 12
 
             # Every person's video reaches the server at 1280x720 (read from the VP8 bitstream).
@@ -191,48 +220,23 @@ async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(builtin_plu
                     )
                 except AssertionError:
                     print("page state:", await page.evaluate(PAGE_STATE_JS))
+                    for c in room.clients.values():
+                        for slot in c.peer.slots if c.peer else ():
+                            v = slot.video
+                            print(
+                                c.participant.id, slot.index, slot.peer_id, v.frames_sent,
+                                v.keyframes_sent, v._need_keyframe, v.tap and v.tap.frames,
+                                v._sub and v._sub.queue.qsize(), v.readyState,
+                            )
                     raise
-            decoders_before = sum(STATS.decoders_created.values())
-            sizes_before = len(STATS.decoded_sizes)
             await pages[0].evaluate("window.recfw.startRecording()")
-            started = asyncio.get_running_loop().time()
-
-            def decoding():
-                return [
-                    (c.participant.display_name, t.kind, t._codec)
-                    for c in room.clients.values()
-                    for t in c.peer._recorder_tracks
-                ]
-
-            try:
-                await wait_for(lambda: all(d[2] for d in decoding()), 60, what="decoders")
-            finally:
-                print("recorder decoding:", decoding())
-                for c in room.clients.values():
-                    for t in c.peer._recorder_tracks:
-                        sub = t._sub
-                        print(
-                            c.participant.display_name,
-                            t.kind,
-                            t.readyState,
-                            t.tap.frames,
-                            t.tap.keyframes,
-                            t.tap.ended,
-                            sub and sub.queue.qsize(),
-                            sub and sub.need_keyframe,
-                            t.tap.subscribers,
-                        )
-            took = asyncio.get_running_loop().time() - started
-            print(f"the recorder decoded everyone {took:.2f} s after the start command")
-            await asyncio.sleep(3)
+            await wait_status(pages[0], "started", timeout=120)
+            session = room.engine.current_session
+            assert session is not None
+            await wait_for(lambda: session.position > 4.0, 120, what="4 s recorded")
             await pages[0].evaluate("window.recfw.stopRecording()")
-            engine = room.engine
-            await wait_for(lambda: engine.status == "stopped", 30, what="the recording to stop")
-            await engine.wait_stored()
-            # The recorder decoded each person once (5 video + 5 audio decoders), no more.
-            assert sum(STATS.decoders_created.values()) - decoders_before == 10
-            # ... and what it decoded is each person's 1280x720, not an upscale.
-            assert STATS.decoded_sizes[sizes_before:] == [(W, H)] * 5
+            await wait_status(pages[0], "stopped", timeout=120)
+            await asyncio.wait_for(room.engine.wait_stored(), 120)
     finally:
         for participant in headless:
             await participant.close()
@@ -241,9 +245,18 @@ async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(builtin_plu
         await server.close()
         unrestrict_host_addresses()
 
-    (session,) = engine.sessions
-    assert session.status == "stored", session.error
-    path = Path(session.stored.location.removeprefix("file://"))
+    # The server forwarded: it decoded nothing and refused nothing to re-encode (the
+    # recorder process, not the server, decodes; see STATS in recfw.server.aiortc_tap).
+    assert STATS.decoders_created == decoders and len(STATS.decoded_sizes) == decoded_sizes
+    assert STATS.encode_refused == refused and STATS.frames_forwarded > forwarded
+    # The recorder process decoded each person's own 1280x720, not an upscale.
+    log = capfd.readouterr().err
+    decoded = re.findall(r"the recorder decodes vp8 video at (\d+x\d+)", log)
+    assert decoded == [f"{W}x{H}"] * 5, decoded
+
+    (stored,) = room.engine.sessions
+    assert stored.status == "stored", stored.error
+    path = Path("recordings") / stored.file_name
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 30)

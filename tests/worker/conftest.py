@@ -43,13 +43,16 @@ def synthetic(plugins, pid: str, color):
     return source.create(Participant(id=pid, display_name=pid), options)
 
 
-def tile_colours(path: Path, tiles: int = 2) -> list[tuple[float, float, float]]:
-    """Mean RGB of each grid tile over the middle third of the file (must be 1280x720)."""
+def tile_colours(
+    path: Path, tiles: int = 2, *, first: bool = False
+) -> list[tuple[float, float, float]]:
+    """Mean RGB of each grid tile over the middle third of the file (must be 1280x720),
+    or (``first``) in its very first picture."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         assert (stream.width, stream.height) == (1280, 720)
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-    middle = frames[len(frames) // 3 : 2 * len(frames) // 3]
+    middle = frames[:1] if first else frames[len(frames) // 3 : 2 * len(frames) // 3]
     colours = []
     for cell in grid(tiles, 1280, 720):
         r = fit(320, 240, cell)

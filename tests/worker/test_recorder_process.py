@@ -76,6 +76,10 @@ async def test_a_recorder_process_records_everyone_and_is_no_tile(
     assert any(is_colour(c, RED) for c in colours) and any(is_colour(c, BLUE) for c in colours), (
         colours
     )
+    # The recorder waited for a picture from each before its clock started: the file
+    # shows both people from its very first picture, not placeholders.
+    first = tile_colours(path, 2, first=True)
+    assert any(is_colour(c, RED) for c in first) and any(is_colour(c, BLUE) for c in first), first
     # The server decoded nothing: no recorder copies were made of anyone's tracks.
     assert all(not c.peer._recorder_tracks for c in room.clients.values() if c.peer is not None)
 
