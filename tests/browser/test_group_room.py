@@ -6,13 +6,19 @@ recording can be told apart. ``RECFW_GROUP_CHROMIUMS`` (default 5) sets how many
 of the five are Chromium; the rest are headless participants sending pre-encoded
 1280x720 VP8 of their colour (for machines too small for five browsers).
 
-It is heavy (three or five Chromiums each decoding four 720p streams, the
-recorder decoding five): it runs only with ``RECFW_GROUP_TEST=1``. On the shared
-2-core build box (load average 15-25 from other jobs) the Chromium peers'
-connections dropped 8-60 s after joining (aiortc's DTLS transport got a
-ConnectionError: ICE consent lost), before the recording. The cause was aioice's
-consent checks failing on late answers; recfw.server.consent fixes that, but the
-test has not yet been shown to pass on the loaded box; see docs/rooms.md.
+The room is a ``roomMode: "group"`` meeting made through the REST API, recorded
+by a recorder process (``recfw worker``, the product's default): the server
+forwards and decodes nothing, and the recorder process says what it decodes
+(each person's 1280x720). The file shows all five from its first second: the
+recorder waits for a first picture from everyone before its clock starts.
+
+It is heavy (five Chromiums each encoding 720p and decoding four 720p streams,
+the recorder decoding five): it runs only with ``RECFW_GROUP_TEST=1``. It passes
+on a 2-core box with room to spare (61-88 s); with a busy loop on each core plus
+other jobs (load average 10-20) the Chromiums and the server starve, the
+browsers' ICE fails (both ends stop hearing each other's checks for 30 s), the
+pages reconnect, and the first second of the file may show a reconnecting
+person; see docs/rooms.md.
 """
 
 from __future__ import annotations
@@ -224,9 +230,15 @@ async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(
                         for slot in c.peer.slots if c.peer else ():
                             v = slot.video
                             print(
-                                c.participant.id, slot.index, slot.peer_id, v.frames_sent,
-                                v.keyframes_sent, v._need_keyframe, v.tap and v.tap.frames,
-                                v._sub and v._sub.queue.qsize(), v.readyState,
+                                c.participant.id,
+                                slot.index,
+                                slot.peer_id,
+                                v.frames_sent,
+                                v.keyframes_sent,
+                                v._need_keyframe,
+                                v.tap and v.tap.frames,
+                                v._sub and v._sub.queue.qsize(),
+                                v.readyState,
                             )
                     raise
             await pages[0].evaluate("window.recfw.startRecording()")
@@ -252,7 +264,8 @@ async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(
     # The recorder process decoded each person's own 1280x720, not an upscale.
     log = capfd.readouterr().err
     decoded = re.findall(r"the recorder decodes vp8 video at (\d+x\d+)", log)
-    assert decoded == [f"{W}x{H}"] * 5, decoded
+    # (A person whose media reconnected is decoded anew: more than five lines then.)
+    assert len(decoded) >= 5 and set(decoded) == {f"{W}x{H}"}, decoded
 
     (stored,) = room.engine.sessions
     assert stored.status == "stored", stored.error
