@@ -86,6 +86,7 @@ class QueuedSession(SupervisedSession):
         self.cost: float | None = None
         self._last = "0-0"
         self._done = asyncio.Event()
+        self._stop_error: Exception | None = None
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -188,15 +189,17 @@ class QueuedSession(SupervisedSession):
         self.stopped_at = datetime.now(UTC)
         self._stopping = True
         error: str | None = None
+        final: dict[str, Any] = {}
+        self._stop_error = None
         try:
-            await self.queue.command(self.job_id, {"type": "stop"})
-            final = await asyncio.wait_for(self._until("stopped"), STOP_TIMEOUT)
+            await asyncio.wait_for(self._tell_stop(), STOP_TIMEOUT)
         except TimeoutError:
-            error = f"the recorder did not finish the file within {STOP_TIMEOUT:g} s"
-            final = {}
-        except Exception as exc:  # noqa: BLE001 - Redis is gone: the worker stops by itself
-            error = f"could not tell the worker to stop: {self.queue.error(exc)}"
-            final = {}
+            error = f"could not tell the worker to stop: {self._stop_error}"
+        if error is None:
+            try:
+                final = await asyncio.wait_for(self._until("stopped"), STOP_TIMEOUT)
+            except TimeoutError:
+                error = f"the recorder did not finish the file within {STOP_TIMEOUT:g} s"
         if error is None and final.get("state") != "stopped":
             error = final.get("reason") or "the recorder stopped without finishing the file"
         if final.get("durationSeconds") is not None:
@@ -229,21 +232,41 @@ class QueuedSession(SupervisedSession):
     # --- following the job ----------------------------------------------------
 
     async def _follow(self) -> None:
-        """Read the job's state stream; notice when its worker dies."""
+        """Read the job's state stream; notice when its worker dies.
+
+        While Redis is unreachable nothing is concluded: the worker keeps the states it
+        could not report and sends them when Redis is back. A Redis that comes back
+        (maybe empty: no heartbeat key yet) gets ``deadAfter`` seconds for the worker's
+        next heartbeat before a missing one means a dead worker."""
+        loop = asyncio.get_running_loop()
+        trust_heartbeats_at = 0.0
+        down = False
         try:
             while True:
                 try:
                     entries = await self.queue.states(self.job_id, self._last, READ_BLOCK_MS)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - Redis hiccup: retry, say once
-                    log.warning("room %r: reading the job's state: %s", self.room_name, exc)
+                except Exception as exc:  # noqa: BLE001 - Redis down: retry, say once
+                    if not down:
+                        log.warning(
+                            "room %r: reading the job's state: %s (retrying)",
+                            self.room_name,
+                            self.queue.error(exc),
+                        )
+                    down = True
+                    trust_heartbeats_at = loop.time() + self.workers.dead_after
                     await asyncio.sleep(1.0)
-                    entries = []
+                    continue
+                if down:
+                    log.info("room %r: the job's state is readable again", self.room_name)
+                    down = False
                 for entry_id, state in entries:
                     self._last = entry_id
                     if self._take(state):
                         return
+                if loop.time() < trust_heartbeats_at:
+                    continue
                 if self.worker is not None and not await self._worker_alive():
                     self._died(
                         f"worker {self.worker} stopped sending heartbeats "
@@ -300,6 +323,17 @@ class QueuedSession(SupervisedSession):
                 self.on_died(self)
             except Exception:
                 log.exception("room %r: on_died failed", self.room_name)
+
+    async def _tell_stop(self) -> None:
+        """Send ``stop``, retrying while Redis is down (bounded by the caller); a worker
+        cut off from Redis for ``deadAfter`` stops its recorder by itself anyway."""
+        while True:
+            try:
+                await self.queue.command(self.job_id, {"type": "stop"})
+                return
+            except Exception as exc:  # noqa: BLE001 - retried: the caller bounds it
+                self._stop_error = self.queue.error(exc)
+                await asyncio.sleep(1.0)
 
     async def _fence(self) -> None:
         with contextlib.suppress(Exception):
