@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,10 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..encoding import write_error_text
 from ..events import RECORDING_FINISHED, RECORDING_STARTED, Event
-from ..naming import recording_file_name
 from ..session import SessionStatus
 from ..storage import StoredObject
-from ..worker.job import RecordingJob
 from ..worker.supervisor import START_TIMEOUT, STOP_TIMEOUT, SupervisedSession
 from .cost import cost
 from .redisq import FINAL_STATES, JobQueue, QueuedJob
@@ -93,29 +90,11 @@ class QueuedSession(SupervisedSession):
     async def start(self, media: list[ParticipantMedia]) -> None:
         """Queue the job, wait until a worker takes it and records."""
         del media  # the worker subscribes to everyone itself
-        self.status = SessionStatus.STARTING
-        self.started_at = datetime.now(UTC)
         try:
-            base = self._base_url()
-            if not base:
-                raise RuntimeError("the room server is not listening yet")
-            self.file_name = recording_file_name(
-                self.room_name, self.started_at, self.encoder.extension
-            )
-            self.key = self.file_name
-            token = secrets.token_urlsafe(32)
-            self._register_token(token)
-            job = RecordingJob(
-                base_url=base,
-                room=self.room_name,
-                token=token,
-                recording_id=self.recording_id,
-                spool_path=self.file_name,
-                file_format=self.destination.file_format,
-                meeting_id=self.meeting_id,
-                encoder=dict(self.config.encoder),
-                realtime=self.realtime,
-            )
+            base = self._begin()
+            assert self.file_name is not None
+            # Only the file's name: the worker that takes the job makes it in its spool.
+            job = self._recording_job(base, self.file_name)
             server = self.config.server
             people = max(int(self._people()), 1)
             self.cost = cost(
