@@ -113,6 +113,8 @@ class RecorderClient:
         #: Janus rooms: the person (by participant id) whose media each mid carries.
         self._mids: dict[str, dict[str, Any]] = {}
         self._people: dict[str, Participant] = {}
+        #: Every person's decoded video tracks so far (old ones too): what was decoded.
+        self._video_tracks: dict[str, list[DecodedTrack]] = {}
         #: Janus rooms: the tapped receivers by mid, and each person's decoded copies.
         self._mid_taps: dict[str, ReceiverTap] = {}
         self._janus_media: dict[str, ParticipantMedia] = {}
@@ -346,9 +348,11 @@ class RecorderClient:
         for pid in [p for p in taps if p in wanted and p not in self._janus_media]:
             # Decoded only while the recorder reads them; a copy that waits for a
             # keyframe asks the publisher for one (Janus passes the PLI on).
+            video = DecodedTrack(taps[pid]["video"])
+            self._video_tracks.setdefault(pid, []).append(video)
             media = ParticipantMedia(
                 self._people[pid],
-                video=DecodedTrack(taps[pid]["video"]),
+                video=video,
                 audio=DecodedTrack(taps[pid]["audio"]),
                 clocks=_clocks(taps[pid].values()),
             )
@@ -376,9 +380,11 @@ class RecorderClient:
                 old.stop()
             return
         participant = _participant(peer)
+        video = DecodedTrack(taps[0])
+        self._video_tracks.setdefault(str(pid), []).append(video)
         media = ParticipantMedia(
             participant,
-            video=DecodedTrack(taps[0]),
+            video=video,
             audio=DecodedTrack(taps[1]),
             clocks=_clocks(taps),
         )
@@ -398,6 +404,11 @@ class RecorderClient:
                 if media is not None:
                     media.stop()
         self.on_gone(pid)
+
+    def decoded_video_frames(self) -> dict[str, int]:
+        """Video frames decoded per person (participant id) over the whole recording:
+        a person without a tile (the active grid) costs no decoding."""
+        return {pid: sum(t.decoded for t in tracks) for pid, tracks in self._video_tracks.items()}
 
     async def close(self) -> None:
         self._closing = True
@@ -566,5 +577,6 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
         skippedFrames=stats.skipped_frames,
         droppedAudioSeconds=stats.dropped_audio_s,
         maxBehindSeconds=stats.max_behind_s,
+        decodedVideoFrames=client.decoded_video_frames(),
     )
     return 0

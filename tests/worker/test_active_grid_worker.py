@@ -96,6 +96,7 @@ async def test_a_recorder_process_shows_two_tiles_and_the_speaker_of_four(server
     try:
         for p in people:  # one after the other: the join order is 0, 1, 2, 3
             await p.connect(30)
+        ids = [p.result.participant_id for p in people]
         room = server.rooms["standup"]
         engine = room.engine
         assert people[0]._ws is not None
@@ -114,6 +115,14 @@ async def test_a_recorder_process_shows_two_tiles_and_the_speaker_of_four(server
         for p in people:
             await p.close()
     assert session.status == "stored", session.error
+    # The recorder decodes only the video it shows: 2 never had a tile, 3 only after
+    # it spoke (counted by the recorder process's decoders, reported when it stopped).
+    decoded = session._final["decodedVideoFrames"]
+    print("video frames decoded per person:", [decoded.get(pid) for pid in ids])
+    shown = min(decoded[ids[0]], decoded[ids[1]])
+    assert shown >= FPS, decoded  # shown from the start: decoded all along
+    assert decoded.get(ids[2], 0) <= max(3, 0.1 * shown), decoded  # never shown: ~nothing
+    assert decoded.get(ids[3], 0) < 0.9 * decoded[ids[0]], decoded  # shown later: less
     frames = _who(Path(session.stored.location.removeprefix("file://")))
     before = [who for t, who, _ in frames if 1.0 <= t < spoke_at]
     after = [who for t, who, _ in frames if spoke_at + 2.5 <= t]
