@@ -115,6 +115,8 @@ class RecorderClient:
         self._people: dict[str, Participant] = {}
         #: Every person's decoded video tracks so far (old ones too): what was decoded.
         self._video_tracks: dict[str, list[DecodedTrack]] = {}
+        #: People whose video the recorder shows no tile (the room server forwards none).
+        self._hidden_video: set[str] = set()
         #: Janus rooms: the tapped receivers by mid, and each person's decoded copies.
         self._mid_taps: dict[str, ReceiverTap] = {}
         self._janus_media: dict[str, ParticipantMedia] = {}
@@ -176,6 +178,8 @@ class RecorderClient:
             assert self.pc is not None
             sdp = filter_sdp(message["sdp"], self._loopback)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+            if self._hidden_video:  # a new connection: its slots forward everything
+                await self._send_view()
         elif kind == "slot":
             self._peers[int(message["index"])] = message.get("peer")
             self._sync(int(message["index"]))
@@ -381,6 +385,7 @@ class RecorderClient:
             return
         participant = _participant(peer)
         video = DecodedTrack(taps[0])
+        video.on_shown = lambda shown, pid=str(pid): self._video_shown(pid, shown)
         self._video_tracks.setdefault(str(pid), []).append(video)
         media = ParticipantMedia(
             participant,
@@ -397,6 +402,7 @@ class RecorderClient:
 
     def _left(self, pid: str) -> None:
         """``pid`` left the room: their tile goes."""
+        self._hidden_video.discard(pid)
         for slot, shown in list(self._shown.items()):
             if shown == pid:
                 self._shown[slot] = None
@@ -404,6 +410,25 @@ class RecorderClient:
                 if media is not None:
                     media.stop()
         self.on_gone(pid)
+
+    def _video_shown(self, pid: str, shown: bool) -> None:
+        """The recorder gave ``pid`` a tile or took it: tell the room server, which
+        forwards only the video of people with a tile (audio always)."""
+        before = set(self._hidden_video)
+        if shown:
+            self._hidden_video.discard(pid)
+        else:
+            self._hidden_video.add(pid)
+        if self._hidden_video != before:
+            asyncio.ensure_future(self._send_view())
+
+    async def _send_view(self) -> None:
+        if self._ws is None or self._ws.closed:
+            return
+        with contextlib.suppress(Exception):
+            await self._ws.send_json(
+                {"type": "recorder_view", "hidden": sorted(self._hidden_video)}
+            )
 
     def decoded_video_frames(self) -> dict[str, int]:
         """Video frames decoded per person (participant id) over the whole recording:
