@@ -228,4 +228,3 @@ async def test_only_the_recorder_may_say_whose_video_it_hides(make_server):
     finally:
         await ws.close()
         await session.close()
-
