@@ -11,20 +11,26 @@ import asyncio
 import contextlib
 import os
 import signal
-import time
 
 from recfw.rooms import Role
 from recfw.server.client import HeadlessParticipant
 from recfw.session import SessionStatus
 
 from .conftest import BLUE, RED, synthetic
+from .test_active_grid_worker import _until
 
 
-async def _until(predicate, timeout: float = 120.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+async def _recording_alone(engine, session) -> None:
+    """The held recording records, and it is the room's only one."""
+    await _until(lambda: engine.status == "started", what="the recording")
+    assert engine.sessions == [session] and session.status == SessionStatus.RECORDING
+    await asyncio.sleep(1.0)
+
+
+async def _stored_once(engine) -> None:
+    await _until(lambda: engine.status == "stopped", what="the stop")
+    await engine.wait_stored()
+    assert [s.status for s in engine.sessions] == [SessionStatus.STORED]
 
 
 @contextlib.asynccontextmanager
@@ -59,15 +65,11 @@ async def test_joins_go_on_while_the_recorder_starts(supervised_server, builtin_
             assert session.status == SessionStatus.STARTING
             assert not any(c.participant.role == Role.RECORDER for c in room.clients.values())
             assert sum(1 for c in room.clients.values() if c.participant.is_person) == 2
-        await _until(lambda: engine.status == "started", what="the recording")
-        assert engine.sessions == [session] and session.status == SessionStatus.RECORDING
-        await asyncio.sleep(1.0)
+        await _recording_alone(engine, session)
     finally:
         await a.close()
         await b.close()
-    await _until(lambda: engine.status == "stopped", what="the stop")
-    await engine.wait_stored()
-    assert [s.status for s in engine.sessions] == [SessionStatus.STORED]
+    await _stored_once(engine)
 
 
 async def test_a_stop_then_a_start_while_starting_make_one_recording(
@@ -85,15 +87,11 @@ async def test_a_stop_then_a_start_while_starting_make_one_recording(
             assert engine.status == "stopping" and session.status == SessionStatus.STARTING
             await host.command("start_recording")  # the stop that was due is withdrawn
             assert engine.status == "starting" and engine.sessions == [session]
-        await _until(lambda: engine.status == "started", what="the recording")
-        assert engine.sessions == [session] and session.status == SessionStatus.RECORDING
-        await asyncio.sleep(1.0)
+        await _recording_alone(engine, session)
         await host.command("stop_recording")
-        await _until(lambda: engine.status == "stopped", what="the stop")
     finally:
         await host.close()
-    await engine.wait_stored()
-    assert [s.status for s in engine.sessions] == [SessionStatus.STORED]
+    await _stored_once(engine)
 
 
 async def test_a_stop_while_starting_stops_the_recording_once_it_started(
