@@ -400,7 +400,8 @@ class QueueWorker:
         try:
             await self.queue.report(job_id, **state)
         except Exception as exc:  # noqa: BLE001 - Redis down: the recorder records on
-            log.warning(
+            log.log(
+                logging.DEBUG if state.get("state") == "progress" else logging.WARNING,
                 "worker %s: could not report %s of job %s: %s",
                 self.name,
                 state.get("state"),
