@@ -123,6 +123,16 @@ class ControlEvents:
         with self._lock:
             return recording_id in self._live
 
+    def keep_live(self, recording_id: str, live: bool = True) -> None:
+        """Say that this process owns the recording (``live=False``: no longer), though
+        no session of it runs here: a queue worker's job, whose row the room server
+        finishes. The background uploader never takes such a row for a crashed one."""
+        with self._lock:
+            if live:
+                self._live.add(recording_id)
+            else:
+                self._live.discard(recording_id)
+
     # --- from the engine ----------------------------------------------------------
 
     def recording_opened(self, session: RecordingSession) -> None:

@@ -65,6 +65,10 @@ READ_BLOCK_MS = 1000
 MIN_COST = cost(1, 160, 120, 1)
 #: Seconds running recorders get to finish their files when the worker is stopped.
 DRAIN_TIMEOUT = 90.0
+#: Seconds a job's row stays this worker's after its last state was reported (the room
+#: server marks it stored or kept meanwhile); until then this worker's uploader never
+#: takes the row, still ``recording``, for one a crash left.
+RELEASE_AFTER = 120.0
 
 
 def default_name() -> str:
@@ -166,6 +170,9 @@ class QueueWorker:
         await self.queue.ping()
         await self.queue.ensure_group()
         await self.queue.heartbeat(self.name, self.info(), self.settings.dead_after)
+        if self.events is not None:
+            for job_id in self.reports.jobs():  # their rows are ours until reported
+                self.events.keep_live(job_id)
         await self._send_reports()  # before recovering: a job whose end is on disk is not lost
         await self._recover_own()
         loops = [
@@ -240,6 +247,8 @@ class QueueWorker:
         output.close()
         running = Running(entry_id, entry, path, lock=SpoolLock(path))
         self.running[entry.job_id] = running
+        if self.events is not None:
+            self.events.keep_live(entry.job_id)
         self.taken += 1
         self._changed.set()
         task = asyncio.ensure_future(self._run_job(running))
@@ -282,6 +291,7 @@ class QueueWorker:
             else:
                 with contextlib.suppress(Exception):
                     await self.queue.done(running.entry_id)
+                self._release_later(job_id)
 
     async def _record(self, running: Running) -> None:
         """Run the recorder process; relay its states out and the server's commands in."""
@@ -423,6 +433,14 @@ class QueueWorker:
         for job_id, state in sent:
             if state.get("state") == "stored" and self.db is not None and self.events is not None:
                 await asyncio.to_thread(self._stored_late, job_id, state)
+            if not self.reports.has(job_id):
+                self._release_later(job_id)
+
+    def _release_later(self, job_id: str) -> None:
+        """The job's last state is out: its row is the room server's to finish."""
+        if self.events is not None:
+            events = self.events
+            asyncio.get_running_loop().call_later(RELEASE_AFTER, events.keep_live, job_id, False)
 
     def _stored_late(self, recording_id: str, state: dict[str, Any]) -> None:
         """A ``stored`` that waited for Redis: if the room server gave up on the recording
