@@ -123,6 +123,16 @@ class ControlEvents:
         with self._lock:
             return recording_id in self._live
 
+    def keep_live(self, recording_id: str, live: bool = True) -> None:
+        """Say that this process owns the recording (``live=False``: no longer), though
+        no session of it runs here: a queue worker's job, whose row the room server
+        finishes. The background uploader never takes such a row for a crashed one."""
+        with self._lock:
+            if live:
+                self._live.add(recording_id)
+            else:
+                self._live.discard(recording_id)
+
     # --- from the engine ----------------------------------------------------------
 
     def recording_opened(self, session: RecordingSession) -> None:
@@ -134,23 +144,30 @@ class ControlEvents:
             self._create_row(s, session)
 
     def publish(self, event: Event) -> None:
-        """Update what ``event`` describes and add it to the outbox, in one transaction."""
+        """Update what ``event`` describes and add it to the outbox, in one transaction
+        (a ``recording.finished`` of a recording already stored is not sent again)."""
         with self.db.session() as s:
-            self.apply(s, event)
-            Outbox.add(s, event.to_dict())
+            if self.apply(s, event):
+                Outbox.add(s, event.to_dict())
         self._notify()
 
-    def apply(self, s: Session, event: Event) -> None:
-        """The state change ``event`` stands for, in the caller's transaction."""
+    def apply(self, s: Session, event: Event) -> bool:
+        """The state change ``event`` stands for, in the caller's transaction. ``False``
+        when the event repeats what the row already says (a stored recording's
+        ``recording.finished``, told by another process first): not to be sent again."""
         session = event.subject
         if session is None or not event.type.startswith("recording."):
-            return
+            return True
         row = s.get(Recording, session.recording_id)
         if row is None:
             row = self._create_row(s, session)
         if event.type == RECORDING_STARTED:
-            return
+            return True
         end = session.stopped_at
+        if event.type == RECORDING_FINISHED and row.status == "stored":
+            with self._lock:
+                self._live.discard(session.recording_id)
+            return False
         if event.type == RECORDING_FINISHED and session.stored is not None:
             self.recordings.update(
                 s,
@@ -184,6 +201,7 @@ class ControlEvents:
             )
         with self._lock:
             self._live.discard(session.recording_id)
+        return True
 
     def _create_row(self, s: Session, session: RecordingSession) -> Recording:
         existing = s.get(Recording, session.recording_id)
@@ -219,6 +237,8 @@ class ControlEvents:
             row = s.get(Recording, recording_id)
             if row is None:
                 return False
+            if row.status == "stored":
+                return True  # told twice (e.g. a report that waited): one recording.finished
             self.recordings.update(
                 s,
                 row,

@@ -155,9 +155,13 @@ class JobQueue:
             await self.redis.xdel(JOBS, entry_id)
 
     async def command(self, job_id: str, command: dict[str, Any]) -> None:
+        """Send ``command`` to the job's worker (with its stream's expiry: both or neither,
+        so an error always means the worker was not told)."""
         key = control_key(job_id)
-        await self.redis.xadd(key, {"data": json.dumps(command)})
-        await self.redis.expire(key, STREAM_TTL)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(key, {"data": json.dumps(command)})
+            pipe.expire(key, STREAM_TTL)
+            await pipe.execute()
 
     async def states(
         self, job_id: str, after: str, block_ms: int
@@ -169,11 +173,14 @@ class JobQueue:
     # --- the worker's side --------------------------------------------------------
 
     async def report(self, job_id: str, state: str, **fields: Any) -> None:
+        """Add a state to the job's state stream (with its expiry: both or neither, so an
+        error always means the state was not reported)."""
         key = state_key(job_id)
-        await self.redis.xadd(
-            key, {"data": json.dumps({"state": state, **fields}, default=str)}, maxlen=2000
-        )
-        await self.redis.expire(key, STREAM_TTL)
+        data = {"data": json.dumps({"state": state, **fields}, default=str)}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(key, data, maxlen=2000)
+            pipe.expire(key, STREAM_TTL)
+            await pipe.execute()
 
     async def last_states(self, job_id: str, count: int = 50) -> list[dict[str, Any]]:
         """The newest states of ``job_id`` (oldest first)."""
@@ -191,7 +198,15 @@ class JobQueue:
 
     async def read_job(self, consumer: str, block_ms: int) -> tuple[str, QueuedJob] | None:
         """One new job for ``consumer`` (it is then pending under that consumer)."""
-        found = await self.redis.xreadgroup(GROUP, consumer, {JOBS: ">"}, count=1, block=block_ms)
+        try:
+            found = await self.redis.xreadgroup(
+                GROUP, consumer, {JOBS: ">"}, count=1, block=block_ms
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.ensure_group()  # a Redis restarted empty
+            return None
         for _, entries in found or ():
             for entry_id, fields in entries:
                 return entry_id, QueuedJob.from_fields(fields)
@@ -225,7 +240,12 @@ class JobQueue:
     async def touch(self, consumer: str, entry_ids: list[str]) -> None:
         """Reset the idle time of ``consumer``'s running jobs (they are alive)."""
         if entry_ids:
-            await self.redis.xclaim(JOBS, GROUP, consumer, 0, entry_ids, justid=True)
+            try:
+                await self.redis.xclaim(JOBS, GROUP, consumer, 0, entry_ids, justid=True)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self.ensure_group()  # a Redis restarted empty: nothing left to touch
 
     async def give_back(self, owner: str, entry_id: str) -> None:
         """Hand a claimed entry back to its (alive) owner."""

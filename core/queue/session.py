@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,10 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..encoding import write_error_text
 from ..events import RECORDING_FINISHED, RECORDING_STARTED, Event
-from ..naming import recording_file_name
 from ..session import SessionStatus
 from ..storage import StoredObject
-from ..worker.job import RecordingJob
 from ..worker.supervisor import START_TIMEOUT, STOP_TIMEOUT, SupervisedSession
 from .cost import cost
 from .redisq import FINAL_STATES, JobQueue, QueuedJob
@@ -86,35 +83,18 @@ class QueuedSession(SupervisedSession):
         self.cost: float | None = None
         self._last = "0-0"
         self._done = asyncio.Event()
+        self._stop_error: Exception | None = None
 
     # --- lifecycle ------------------------------------------------------------
 
     async def start(self, media: list[ParticipantMedia]) -> None:
         """Queue the job, wait until a worker takes it and records."""
         del media  # the worker subscribes to everyone itself
-        self.status = SessionStatus.STARTING
-        self.started_at = datetime.now(UTC)
         try:
-            base = self._base_url()
-            if not base:
-                raise RuntimeError("the room server is not listening yet")
-            self.file_name = recording_file_name(
-                self.room_name, self.started_at, self.encoder.extension
-            )
-            self.key = self.file_name
-            token = secrets.token_urlsafe(32)
-            self._register_token(token)
-            job = RecordingJob(
-                base_url=base,
-                room=self.room_name,
-                token=token,
-                recording_id=self.recording_id,
-                spool_path=self.file_name,
-                file_format=self.destination.file_format,
-                meeting_id=self.meeting_id,
-                encoder=dict(self.config.encoder),
-                realtime=self.realtime,
-            )
+            base = self._begin()
+            assert self.file_name is not None
+            # Only the file's name: the worker that takes the job makes it in its spool.
+            job = self._recording_job(base, self.file_name)
             server = self.config.server
             people = max(int(self._people()), 1)
             self.cost = cost(
@@ -188,15 +168,17 @@ class QueuedSession(SupervisedSession):
         self.stopped_at = datetime.now(UTC)
         self._stopping = True
         error: str | None = None
+        final: dict[str, Any] = {}
+        self._stop_error = None
         try:
-            await self.queue.command(self.job_id, {"type": "stop"})
-            final = await asyncio.wait_for(self._until("stopped"), STOP_TIMEOUT)
+            await asyncio.wait_for(self._tell_stop(), STOP_TIMEOUT)
         except TimeoutError:
-            error = f"the recorder did not finish the file within {STOP_TIMEOUT:g} s"
-            final = {}
-        except Exception as exc:  # noqa: BLE001 - Redis is gone: the worker stops by itself
-            error = f"could not tell the worker to stop: {self.queue.error(exc)}"
-            final = {}
+            error = f"could not tell the worker to stop: {self._stop_error}"
+        if error is None:
+            try:
+                final = await asyncio.wait_for(self._until("stopped"), STOP_TIMEOUT)
+            except TimeoutError:
+                error = f"the recorder did not finish the file within {STOP_TIMEOUT:g} s"
         if error is None and final.get("state") != "stopped":
             error = final.get("reason") or "the recorder stopped without finishing the file"
         if final.get("durationSeconds") is not None:
@@ -229,21 +211,41 @@ class QueuedSession(SupervisedSession):
     # --- following the job ----------------------------------------------------
 
     async def _follow(self) -> None:
-        """Read the job's state stream; notice when its worker dies."""
+        """Read the job's state stream; notice when its worker dies.
+
+        While Redis is unreachable nothing is concluded: the worker keeps the states it
+        could not report and sends them when Redis is back. A Redis that comes back
+        (maybe empty: no heartbeat key yet) gets ``deadAfter`` seconds for the worker's
+        next heartbeat before a missing one means a dead worker."""
+        loop = asyncio.get_running_loop()
+        trust_heartbeats_at = 0.0
+        down = False
         try:
             while True:
                 try:
                     entries = await self.queue.states(self.job_id, self._last, READ_BLOCK_MS)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - Redis hiccup: retry, say once
-                    log.warning("room %r: reading the job's state: %s", self.room_name, exc)
+                except Exception as exc:  # noqa: BLE001 - Redis down: retry, say once
+                    if not down:
+                        log.warning(
+                            "room %r: reading the job's state: %s (retrying)",
+                            self.room_name,
+                            self.queue.error(exc),
+                        )
+                    down = True
+                    trust_heartbeats_at = loop.time() + self.workers.dead_after
                     await asyncio.sleep(1.0)
-                    entries = []
+                    continue
+                if down:
+                    log.info("room %r: the job's state is readable again", self.room_name)
+                    down = False
                 for entry_id, state in entries:
                     self._last = entry_id
                     if self._take(state):
                         return
+                if loop.time() < trust_heartbeats_at:
+                    continue
                 if self.worker is not None and not await self._worker_alive():
                     self._died(
                         f"worker {self.worker} stopped sending heartbeats "
@@ -300,6 +302,17 @@ class QueuedSession(SupervisedSession):
                 self.on_died(self)
             except Exception:
                 log.exception("room %r: on_died failed", self.room_name)
+
+    async def _tell_stop(self) -> None:
+        """Send ``stop``, retrying while Redis is down (bounded by the caller); a worker
+        cut off from Redis for ``deadAfter`` stops its recorder by itself anyway."""
+        while True:
+            try:
+                await self.queue.command(self.job_id, {"type": "stop"})
+                return
+            except Exception as exc:  # noqa: BLE001 - retried: the caller bounds it
+                self._stop_error = self.queue.error(exc)
+                await asyncio.sleep(1.0)
 
     async def _fence(self) -> None:
         with contextlib.suppress(Exception):

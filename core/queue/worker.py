@@ -46,6 +46,7 @@ from ..worker.job import parse_state_line
 from ..worker.supervisor import exit_cause, worker_command
 from .cost import RULE, admits, cost
 from .redisq import FINAL_STATES, JobQueue, QueuedJob
+from .reports import FOLDER, PendingReports
 from .settings import QUEUE_URL_ENV
 
 if TYPE_CHECKING:
@@ -64,6 +65,10 @@ READ_BLOCK_MS = 1000
 MIN_COST = cost(1, 160, 120, 1)
 #: Seconds running recorders get to finish their files when the worker is stopped.
 DRAIN_TIMEOUT = 90.0
+#: Seconds a job's row stays this worker's after its last state was reported (the room
+#: server marks it stored or kept meanwhile); until then this worker's uploader never
+#: takes the row, still ``recording``, for one a crash left.
+RELEASE_AFTER = 120.0
 
 
 def default_name() -> str:
@@ -123,6 +128,8 @@ class QueueWorker:
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        #: Last states Redis did not take (it was down), kept beside the spool, re-sent.
+        self.reports = PendingReports(spool_dir / FOLDER)
 
     @property
     def load(self) -> float:
@@ -163,6 +170,10 @@ class QueueWorker:
         await self.queue.ping()
         await self.queue.ensure_group()
         await self.queue.heartbeat(self.name, self.info(), self.settings.dead_after)
+        if self.events is not None:
+            for job_id in self.reports.jobs():  # their rows are ours until reported
+                self.events.keep_live(job_id)
+        await self._send_reports()  # before recovering: a job whose end is on disk is not lost
         await self._recover_own()
         loops = [
             asyncio.ensure_future(self._heartbeats(stop)),
@@ -187,6 +198,7 @@ class QueueWorker:
                 await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT)
             for task in loops:
                 task.cancel()
+            await self._send_reports()
             with contextlib.suppress(Exception):
                 await self.queue.worker_gone(self.name)
 
@@ -235,6 +247,8 @@ class QueueWorker:
         output.close()
         running = Running(entry_id, entry, path, lock=SpoolLock(path))
         self.running[entry.job_id] = running
+        if self.events is not None:
+            self.events.keep_live(entry.job_id)
         self.taken += 1
         self._changed.set()
         task = asyncio.ensure_future(self._run_job(running))
@@ -272,8 +286,12 @@ class QueueWorker:
                 running.lock.release()
             self.running.pop(job_id, None)
             self._changed.set()
-            with contextlib.suppress(Exception):
-                await self.queue.done(running.entry_id)
+            if self.reports.has(job_id):  # acknowledged once its last states are sent
+                self.reports.set_entry(job_id, running.entry_id)
+            else:
+                with contextlib.suppress(Exception):
+                    await self.queue.done(running.entry_id)
+                self._release_later(job_id)
 
     async def _record(self, running: Running) -> None:
         """Run the recorder process; relay its states out and the server's commands in."""
@@ -309,7 +327,9 @@ class QueueWorker:
                     running.final = state
                     if kind == "stopped":
                         continue  # reported with the file's size after the process ends
-                await self.queue.report(running.entry.job_id, **state)
+                    await self._say(running.entry.job_id, **state)  # kept if Redis is down
+                    continue
+                await self._relay(running.entry.job_id, state)
             await proc.wait()
         finally:
             commands.cancel()
@@ -328,6 +348,11 @@ class QueueWorker:
                 after = entry_id
                 if command.get("type") == "stop":
                     self._tell_stop(running)
+                    log.info(
+                        "worker %s: job %s: the room server asked to stop; stopping the recorder",
+                        self.name,
+                        running.entry.job_id,
+                    )
 
     def _tell_stop(self, running: Running) -> None:
         proc = running.process
@@ -359,12 +384,77 @@ class QueueWorker:
         await self._say(job_id, **outcome)
 
     async def _say(self, job_id: str, state: str, **fields: Any) -> None:
-        """Report a state; Redis being down never stops the file from being stored
-        (the row is then finished by this worker's background uploader)."""
+        """Report one of a job's last states. Redis being down never loses it, nor
+        stops the file from being stored: the state is kept on disk (after any
+        earlier one still waiting) and re-sent when Redis answers again."""
+        if not self.reports.has(job_id):
+            try:
+                await self.queue.report(job_id, state, **fields)
+                return
+            except Exception as exc:  # noqa: BLE001 - Redis down: keep it for later
+                log.warning(
+                    "worker %s: could not report %s of job %s (kept, re-sent when Redis "
+                    "answers): %s",
+                    self.name,
+                    state,
+                    job_id,
+                    self.queue.error(exc),
+                )
+        self.reports.add(job_id, {"state": state, **fields})
+
+    async def _relay(self, job_id: str, state: dict[str, Any]) -> None:
+        """Pass on a recorder's passing state (joined, recording, progress). Redis being
+        down never stops the recording: such a state is dropped (a newer one follows)."""
+        if self.reports.has(job_id):
+            return  # never ahead of a state that waits
         try:
-            await self.queue.report(job_id, state, **fields)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("worker %s: could not report %s: %s", self.name, state, exc)
+            await self.queue.report(job_id, **state)
+        except Exception as exc:  # noqa: BLE001 - Redis down: the recorder records on
+            log.log(
+                logging.DEBUG if state.get("state") == "progress" else logging.WARNING,
+                "worker %s: could not report %s of job %s: %s",
+                self.name,
+                state.get("state"),
+                job_id,
+                self.queue.error(exc),
+            )
+
+    async def _send_reports(self) -> None:
+        """Re-send the states Redis did not take; what still fails waits for the next try."""
+        if not self.reports.jobs():
+            return
+        sent: list[tuple[str, dict[str, Any]]] = []
+        try:
+            await self.reports.flush(self.queue, sent)
+        except Exception as exc:  # noqa: BLE001 - still down: next heartbeat
+            log.warning(
+                "worker %s: reports still waiting for Redis: %s", self.name, self.queue.error(exc)
+            )
+        for job_id, state in sent:
+            if state.get("state") == "stored" and self.db is not None and self.events is not None:
+                await asyncio.to_thread(self._stored_late, job_id, state)
+            if not self.reports.has(job_id):
+                self._release_later(job_id)
+
+    def _release_later(self, job_id: str) -> None:
+        """The job's last state is out: its row is the room server's to finish."""
+        if self.events is not None:
+            events = self.events
+            asyncio.get_running_loop().call_later(RELEASE_AFTER, events.keep_live, job_id, False)
+
+    def _stored_late(self, recording_id: str, state: dict[str, Any]) -> None:
+        """A ``stored`` that waited for Redis: if the room server gave up on the recording
+        meanwhile (its row ``kept``/``failed``), the row is this worker's to finish."""
+        from ..control.models import Recording
+        from ..storage import StoredObject
+
+        assert self.db is not None and self.events is not None
+        with self.db.session(readonly=True) as s:
+            row = s.get(Recording, recording_id)
+            orphan = row is not None and row.status in ("kept", "failed")
+        if orphan:
+            stored = StoredObject(str(state.get("location")), int(state.get("size") or 0))
+            self.events.stored(recording_id, stored)
 
     def _store(self, recording_id: str, path: Path, key: str) -> dict[str, Any]:
         """Store ``path`` as ``key`` to the recording's own destination (from the database)."""
@@ -407,6 +497,7 @@ class QueueWorker:
                 await self.queue.heartbeat(self.name, self.info(), self.settings.dead_after)
                 await self.queue.touch(self.name, [r.entry_id for r in self.running.values()])
                 last_ok = loop.time()
+                await self._send_reports()
             except Exception as exc:  # noqa: BLE001 - Redis down: keep recording a while
                 log.warning("worker %s: heartbeat failed: %s", self.name, self.queue.error(exc))
                 if self.running and loop.time() - last_ok > self.settings.dead_after:
@@ -440,6 +531,9 @@ class QueueWorker:
         idle_ms = int(self.settings.dead_after * 1000)
         for entry_id, entry in await self.queue.autoclaim(self.name, idle_ms):
             if entry_id in mine:
+                continue
+            if entry is not None and self.reports.has(entry.job_id):
+                await self.queue.give_back(self.name, entry_id)  # its end is being re-sent
                 continue
             if entry is None:
                 await self.queue.done(entry_id)
@@ -475,6 +569,8 @@ class QueueWorker:
     async def _recover_own(self) -> None:
         """A restarted worker: its old pending jobs died with it; its kept files are due."""
         for entry_id, entry in await self.queue.own_pending(self.name):
+            if entry is not None and self.reports.has(entry.job_id):
+                continue  # its last states wait on disk: acknowledged once they are sent
             if entry is not None and entry.job_id not in self.running:
                 states = await self.queue.last_states(entry.job_id)
                 if not states or states[-1].get("state") not in FINAL_STATES:

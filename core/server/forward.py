@@ -62,6 +62,7 @@ class ForwardTrack(MediaStreamTrack):
         self._last_out: int | None = None
         self._last_out_at = 0.0
         self._mismatch_logged = False
+        self._held = False
 
     def set_source(self, tap: ReceiverTap | None, peer_id: str | None) -> None:
         if tap is self.tap:
@@ -74,8 +75,30 @@ class ForwardTrack(MediaStreamTrack):
         self.peer_id = peer_id
         self._offset = None
         self._need_keyframe = self.kind == "video"
-        if tap is not None:
+        if tap is not None and not self._held:
             self._sub = tap.subscribe()
+            self._ask_keyframe()
+        self._changed.set()
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def hold(self, held: bool) -> None:
+        """Forward nothing (``True``) while keeping the slot's source, or forward again
+        (from a keyframe, asked for now; timestamps go on by the wall clock). For a
+        recorder that does not show this person's video (the active grid)."""
+        if held == self._held:
+            return
+        self._held = held
+        if held:
+            if self._sub is not None:
+                self._sub.close()
+                self._sub = None
+        elif self.tap is not None and self._sub is None:
+            self._sub = self.tap.subscribe()
+            self._offset = None
+            self._need_keyframe = self.kind == "video"
             self._ask_keyframe()
         self._changed.set()
 
@@ -199,6 +222,9 @@ class DecodedTrack(MediaStreamTrack):
         self.time_base = fractions.Fraction(1, CLOCK[self.kind])
         #: Frames this track decoded (tests and benchmarks read it).
         self.decoded = 0
+        #: Called with ``False`` on :meth:`pause` and ``True`` on :meth:`resume` (a
+        #: recorder process tells the room server whose video it shows).
+        self.on_shown: Callable[[bool], None] | None = None
         if self.kind == "video":
             tap.request_keyframe()
 
@@ -218,6 +244,8 @@ class DecodedTrack(MediaStreamTrack):
             sub.queue.get_nowait()
         sub.queue.put_nowait(_WAKE)  # type: ignore[arg-type]  # wakes a waiting recv()
         self._ready.clear()
+        if self.on_shown is not None:
+            self.on_shown(False)
 
     def resume(self) -> None:
         """Take frames again, from the next keyframe (asked for now)."""
@@ -225,6 +253,8 @@ class DecodedTrack(MediaStreamTrack):
             return
         self._paused = False
         self._sub = self.tap.subscribe()  # a video subscription starts at a keyframe
+        if self.on_shown is not None:
+            self.on_shown(True)  # the room server forwards again (and asks for a keyframe)
         if self.kind == "video":
             self.tap.request_keyframe()
         self._resumed.set()

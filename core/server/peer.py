@@ -71,6 +71,8 @@ class IngestPeer:
         self._recorder_tracks: list[DecodedTrack] = []
         self._first_video = asyncio.Event()
         self.slots: list[Slot] = []
+        #: People whose video is not forwarded to this viewer (a recorder's hidden ones).
+        self.hidden_video: set[str] = set()
         self.negotiated = False
         self.watch: MediaWatch | None = None
         self.pc.on("track", self._on_track)
@@ -173,12 +175,20 @@ class IngestPeer:
             if slot is None:
                 return None
             slot.peer_id = other.participant.id
+        slot.video.hold(slot.peer_id in self.hidden_video)
         # A publisher that reconnected has new taps: the slot switches to them.
         if other.video is not None and slot.video.tap is not other.video:
             slot.video.set_source(other.video, slot.peer_id)  # asks for a keyframe
         if other.audio is not None and slot.audio.tap is not other.audio:
             slot.audio.set_source(other.audio, slot.peer_id)
         return slot
+
+    def hide_video(self, peer_ids: set[str]) -> None:
+        """Stop forwarding these people's video to this viewer (a recorder that shows
+        them no tile); audio is always forwarded. Others' video is forwarded again."""
+        self.hidden_video = set(peer_ids)
+        for slot in self.slots:
+            slot.video.hold(slot.peer_id is not None and slot.peer_id in self.hidden_video)
 
     def hide(self, peer_id: str) -> Slot | None:
         slot = self.slot_of(peer_id)

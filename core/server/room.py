@@ -369,6 +369,17 @@ class Room:
             if not isinstance(sdp, str):
                 raise RecfwError("subscribe_answer: 'sdp' must be a string")
             await self.janus.answer(client.id, sdp)
+        elif kind == "recorder_view":
+            hidden = message.get("hidden")
+            if client.participant.role != Role.RECORDER:
+                raise RecfwError("recorder_view: only the recorder sends it")
+            if not isinstance(hidden, list) or not all(isinstance(h, str) for h in hidden):
+                raise RecfwError("recorder_view: 'hidden' must be a list of participant ids")
+            if client.peer is not None:  # Janus rooms: Janus forwards (not done there yet)
+                log.info(
+                    "room %r: the recorder shows no video of %s", self.name, hidden or "nobody"
+                )
+                client.peer.hide_video(set(hidden))
         elif kind in ("start_recording", "stop_recording"):
             if kind == "start_recording":
                 decision = await self.engine.start_command(client.id)

@@ -113,6 +113,10 @@ class RecorderClient:
         #: Janus rooms: the person (by participant id) whose media each mid carries.
         self._mids: dict[str, dict[str, Any]] = {}
         self._people: dict[str, Participant] = {}
+        #: Every person's decoded video tracks so far (old ones too): what was decoded.
+        self._video_tracks: dict[str, list[DecodedTrack]] = {}
+        #: People whose video the recorder shows no tile (the room server forwards none).
+        self._hidden_video: set[str] = set()
         #: Janus rooms: the tapped receivers by mid, and each person's decoded copies.
         self._mid_taps: dict[str, ReceiverTap] = {}
         self._janus_media: dict[str, ParticipantMedia] = {}
@@ -174,6 +178,8 @@ class RecorderClient:
             assert self.pc is not None
             sdp = filter_sdp(message["sdp"], self._loopback)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+            if self._hidden_video:  # a new connection: its slots forward everything
+                await self._send_view()
         elif kind == "slot":
             self._peers[int(message["index"])] = message.get("peer")
             self._sync(int(message["index"]))
@@ -346,9 +352,11 @@ class RecorderClient:
         for pid in [p for p in taps if p in wanted and p not in self._janus_media]:
             # Decoded only while the recorder reads them; a copy that waits for a
             # keyframe asks the publisher for one (Janus passes the PLI on).
+            video = DecodedTrack(taps[pid]["video"])
+            self._video_tracks.setdefault(pid, []).append(video)
             media = ParticipantMedia(
                 self._people[pid],
-                video=DecodedTrack(taps[pid]["video"]),
+                video=video,
                 audio=DecodedTrack(taps[pid]["audio"]),
                 clocks=_clocks(taps[pid].values()),
             )
@@ -376,9 +384,12 @@ class RecorderClient:
                 old.stop()
             return
         participant = _participant(peer)
+        video = DecodedTrack(taps[0])
+        video.on_shown = lambda shown, pid=str(pid): self._video_shown(pid, shown)
+        self._video_tracks.setdefault(str(pid), []).append(video)
         media = ParticipantMedia(
             participant,
-            video=DecodedTrack(taps[0]),
+            video=video,
             audio=DecodedTrack(taps[1]),
             clocks=_clocks(taps),
         )
@@ -391,6 +402,7 @@ class RecorderClient:
 
     def _left(self, pid: str) -> None:
         """``pid`` left the room: their tile goes."""
+        self._hidden_video.discard(pid)
         for slot, shown in list(self._shown.items()):
             if shown == pid:
                 self._shown[slot] = None
@@ -398,6 +410,30 @@ class RecorderClient:
                 if media is not None:
                     media.stop()
         self.on_gone(pid)
+
+    def _video_shown(self, pid: str, shown: bool) -> None:
+        """The recorder gave ``pid`` a tile or took it: tell the room server, which
+        forwards only the video of people with a tile (audio always)."""
+        before = set(self._hidden_video)
+        if shown:
+            self._hidden_video.discard(pid)
+        else:
+            self._hidden_video.add(pid)
+        if self._hidden_video != before:
+            asyncio.ensure_future(self._send_view())
+
+    async def _send_view(self) -> None:
+        if self._ws is None or self._ws.closed:
+            return
+        with contextlib.suppress(Exception):
+            await self._ws.send_json(
+                {"type": "recorder_view", "hidden": sorted(self._hidden_video)}
+            )
+
+    def decoded_video_frames(self) -> dict[str, int]:
+        """Video frames decoded per person (participant id) over the whole recording:
+        a person without a tile (the active grid) costs no decoding."""
+        return {pid: sum(t.decoded for t in tracks) for pid, tracks in self._video_tracks.items()}
 
     async def close(self) -> None:
         self._closing = True
@@ -606,5 +642,6 @@ async def run_job(job: RecordingJob, out: IO[str], *, commands: bool = True) -> 
         skippedFrames=stats.skipped_frames,
         droppedAudioSeconds=stats.dropped_audio_s,
         maxBehindSeconds=stats.max_behind_s,
+        decodedVideoFrames=client.decoded_video_frames(),
     )
     return 0

@@ -106,36 +106,15 @@ class SupervisedSession(RecordingSession):
     async def start(self, media: list[ParticipantMedia]) -> None:
         """Create the spool file, start the worker, wait until it records."""
         del media  # the worker subscribes to everyone itself
-        self.status = SessionStatus.STARTING
-        self.started_at = datetime.now(UTC)
         try:
-            base = self._base_url()
-            if not base:
-                raise RuntimeError("the room server is not listening yet")
-            self.file_name = recording_file_name(
-                self.room_name, self.started_at, self.encoder.extension
-            )
-            self.key = self.file_name
+            base = self._begin()
+            assert self.file_name is not None
             self.spool_dir.mkdir(parents=True, exist_ok=True)
             self.spool_path, output = _create_spool_file(self.spool_dir, self.file_name)
             output.close()  # the worker writes it; this process holds the lock
             self._lock = SpoolLock(self.spool_path)
             self._opened()
-            token = secrets.token_urlsafe(32)
-            self._register_token(token)
-            job = RecordingJob(
-                base_url=base,
-                room=self.room_name,
-                token=token,
-                recording_id=self.recording_id,
-                spool_path=str(self.spool_path),
-                file_format=self.destination.file_format,
-                meeting_id=self.meeting_id,
-                encoder=dict(self.config.encoder),
-                realtime=self.realtime,
-                layout=self.config.server.grid_layout(),
-            )
-            await self._spawn(job)
+            await self._spawn(self._recording_job(base, str(self.spool_path)))
             state = await asyncio.wait_for(self._until("recording"), START_TIMEOUT)
             if state.get("state") != "recording":
                 raise RuntimeError(state.get("reason") or exit_cause(self._returncode()))
@@ -152,6 +131,39 @@ class SupervisedSession(RecordingSession):
             self.pid,
         )
         self._emit(Event(RECORDING_STARTED, self._data(), subject=self))
+
+    def _begin(self) -> str:
+        """A start's first steps (also :class:`~recfw.queue.session.QueuedSession`'s):
+        ``starting``, the start time and the file's name. Returns the URL where a
+        recorder process reaches the room server."""
+        self.status = SessionStatus.STARTING
+        self.started_at = datetime.now(UTC)
+        base = self._base_url()
+        if not base:
+            raise RuntimeError("the room server is not listening yet")
+        self.file_name = recording_file_name(
+            self.room_name, self.started_at, self.encoder.extension
+        )
+        self.key = self.file_name
+        return base
+
+    def _recording_job(self, base: str, spool_path: str) -> RecordingJob:
+        """The job a recorder process is given, with a new one-time token for its join
+        (``spool_path``: where it writes; a queue worker puts the file in its own spool)."""
+        token = secrets.token_urlsafe(32)
+        self._register_token(token)
+        return RecordingJob(
+            base_url=base,
+            room=self.room_name,
+            token=token,
+            recording_id=self.recording_id,
+            spool_path=spool_path,
+            file_format=self.destination.file_format,
+            meeting_id=self.meeting_id,
+            encoder=dict(self.config.encoder),
+            realtime=self.realtime,
+            layout=self.config.server.grid_layout(),
+        )
 
     def add(self, media: ParticipantMedia) -> None:
         """Nothing to do: the worker sees everyone through the room server."""

@@ -16,8 +16,10 @@ from recfw.control import Recording
 from recfw.control.events import ControlEvents
 from recfw.control.models import OutboxEvent
 from recfw.control.uploader import BackgroundUploader, UploadPolicy
+from recfw.events import RECORDING_FINISHED, Event
 from recfw.settings import EMBEDDED_DEFAULT, effective, parse_recording
 from recfw.spool import pending
+from recfw.storage import StoredObject
 from sqlalchemy import select
 
 
@@ -235,3 +237,24 @@ def test_the_uploader_and_spool_upload_never_store_one_file_twice(control_db, pl
     assert row.status == "stored"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["r.mkv"]
     assert [e["type"] for e in outbox(control_db)] == ["recording.finished"]
+
+
+async def test_a_stored_recording_told_twice_sends_one_recording_finished(
+    control_db, plugins, events, tmp_path
+):
+    """A worker whose ``stored`` report waited for Redis may finish the row itself while
+    the room server also hears of it: the row decides, one ``recording.finished``."""
+    control = ControlEvents(control_db, node="node-a")
+    engine = make_engine(plugins, settings_for(plugins, tmp_path), tmp_path, control=control)
+    await engine.join(HOST)
+    await asyncio.sleep(0.5)
+    await engine.leave(HOST.id)
+    await engine.wait_stored()
+    [row] = rows(control_db)
+    assert row.status == "stored"
+    # Told again (as an uploader or a late report would): nothing more is sent.
+    assert control.stored(row.recording_id, StoredObject(row.location, row.size_bytes))
+    session = engine.sessions[-1]
+    finished = [e for e in events.events if e["type"] == "recording.finished"]
+    control.publish(Event(RECORDING_FINISHED, finished[0]["data"], subject=session))
+    assert [e["type"] for e in outbox(control_db)].count("recording.finished") == 1

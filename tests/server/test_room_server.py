@@ -211,3 +211,20 @@ def test_filter_sdp_keeps_loopback_and_drops_mdns():
     assert "127.0.0.1" in loopback and "192.0.2.2" not in loopback and ".local" not in loopback
     anywhere = filter_sdp(sdp, loopback_only=False)
     assert "192.0.2.2" in anywhere and ".local" not in anywhere and "a=mid:0" in anywhere
+
+
+async def test_only_the_recorder_may_say_whose_video_it_hides(make_server):
+    server = await make_server("none")
+    visitor, _ = server.links("standup")
+    session, ws, welcome = await _raw_join(visitor, name="V")
+    try:
+        assert welcome["type"] == "welcome"
+        await ws.send_json({"type": "recorder_view", "hidden": []})
+        reply = await ws.receive_json(timeout=5)
+        while reply["type"] != "error":
+            reply = await ws.receive_json(timeout=5)
+        assert reply["command"] == "recorder_view", reply
+        assert "only the recorder sends it" in reply["message"], reply
+    finally:
+        await ws.close()
+        await session.close()

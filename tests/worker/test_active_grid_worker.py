@@ -96,6 +96,7 @@ async def test_a_recorder_process_shows_two_tiles_and_the_speaker_of_four(server
     try:
         for p in people:  # one after the other: the join order is 0, 1, 2, 3
             await p.connect(30)
+        ids = [p.result.participant_id for p in people]
         room = server.rooms["standup"]
         engine = room.engine
         assert people[0]._ws is not None
@@ -105,8 +106,20 @@ async def test_a_recorder_process_shows_two_tiles_and_the_speaker_of_four(server
         assert isinstance(session, SupervisedSession)
         await _until(lambda: session.position > 2.5, what="2.5 s recorded")
         spoke_at = session.position
+        # The room server forwards to the recorder only the video it shows: nothing of
+        # 2 and 3 (no tile) past the first moments; their audio all along.
+        recorder = next(c for c in room.clients.values() if c.participant.role == "recorder")
+        slots = {pid: recorder.peer.slot_of(pid) for pid in ids}
+        assert slots[ids[2]].video.held and slots[ids[3]].video.held
+        assert not slots[ids[0]].video.held and not slots[ids[1]].video.held
+        hidden_sent = slots[ids[2]].video.frames_sent
+        audio_sent = slots[ids[2]].audio.frames_sent
         people[3].speak()
         await _until(lambda: session.position > spoke_at + 4.0, what="4 s more")
+        assert slots[ids[2]].video.frames_sent == hidden_sent  # still hidden: none
+        assert slots[ids[2]].audio.frames_sent > audio_sent  # heard all along
+        assert not slots[ids[3]].video.held and slots[ids[1]].video.held  # 3 took 1's tile
+        assert slots[ids[3]].video.keyframes_sent >= 1  # forwarded again from a keyframe
         await people[0]._ws.send_json({"type": "stop_recording"})
         await _until(lambda: engine.status == "stopped", what="the stop")
         await engine.wait_stored()
@@ -114,6 +127,14 @@ async def test_a_recorder_process_shows_two_tiles_and_the_speaker_of_four(server
         for p in people:
             await p.close()
     assert session.status == "stored", session.error
+    # The recorder decodes only the video it shows: 2 never had a tile, 3 only after
+    # it spoke (counted by the recorder process's decoders, reported when it stopped).
+    decoded = session._final["decodedVideoFrames"]
+    print("video frames decoded per person:", [decoded.get(pid) for pid in ids])
+    shown = min(decoded[ids[0]], decoded[ids[1]])
+    assert shown >= FPS, decoded  # shown from the start: decoded all along
+    assert decoded.get(ids[2], 0) <= max(3, 0.1 * shown), decoded  # never shown: ~nothing
+    assert decoded.get(ids[3], 0) < 0.9 * decoded[ids[0]], decoded  # shown later: less
     frames = _who(Path(session.stored.location.removeprefix("file://")))
     before = [who for t, who, _ in frames if 1.0 <= t < spoke_at]
     after = [who for t, who, _ in frames if spoke_at + 2.5 <= t]
