@@ -515,7 +515,10 @@ async def _first_pictures(room: str, people: dict[str, Any]) -> None:
     waits = {
         pid: asyncio.ensure_future(media.video.first_picture())
         for pid, media in people.items()
-        if media.video is not None and hasattr(media.video, "first_picture")
+        # (someone without a tile in the active grid is paused: nothing comes for them)
+        if media.video is not None
+        and hasattr(media.video, "first_picture")
+        and not getattr(media.video, "paused", False)
     }
     if not waits:
         return
