@@ -76,6 +76,11 @@ async def test_run_serves_rooms_records_and_stores_on_ctrl_c(tmp_path):
             # A second one, still running when recfw run gets Ctrl-C: it is stored too.
             await host.command("start_recording")
             assert host.result.statuses[-1] in ("starting", "started")
+            # The answer comes while the recorder process starts: wait until it records.
+            deadline = asyncio.get_running_loop().time() + 120
+            while host.result.statuses[-1] != "started":
+                assert asyncio.get_running_loop().time() < deadline, host.result.statuses
+                await asyncio.sleep(0.1)
             await asyncio.sleep(3)
             proc.send_signal(signal.SIGINT)
             await asyncio.wait_for(proc.wait(), 30)
