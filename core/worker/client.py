@@ -403,8 +403,29 @@ class RecorderClient:
                     media.stop()
         self.on_gone(pid)
 
+    def losses(self) -> dict[str, int]:
+        """Video frames lost per person (packets the recorder could not take in)."""
+        lost: dict[str, int] = {}
+        for mid, tap in self._mid_taps.items():
+            peer = self._mids.get(mid)
+            if tap.kind == "video" and tap.losses and peer is not None:
+                lost[str(peer["id"])] = lost.get(str(peer["id"]), 0) + tap.losses
+        for slot, (video, _) in self._taps.items():
+            pid = self._shown.get(slot)
+            if video.losses and pid is not None:
+                lost[pid] = lost.get(pid, 0) + video.losses
+        return lost
+
     async def close(self) -> None:
         self._closing = True
+        lost = self.losses()
+        if lost:
+            log.warning(
+                "recorder for room %r: video lost (packets not taken in: a busy machine or "
+                "network), each time until the next keyframe: %s",
+                self.job.room,
+                ", ".join(f"{pid} {n}x" for pid, n in sorted(lost.items())),
+            )
         if self._reconnecting is not None:
             self._reconnecting.cancel()
         for media in self._media.values():

@@ -7,10 +7,11 @@ process subscribed to every publisher with one multistream subscription.
 * One Chromium in a Janus room: it publishes 3 simulcast layers; the recorder
   takes the highest; the stored file decodes, 720p, its tile live.
 * A 25-person group room (only with ``RECFW_JANUS_GROUP_TEST=1``: see
-  docs/rooms.md for what it needs): 23 synthetic publishers (aiortc sending pre-encoded
-  VP8 + Opus, receiving nothing) and 2 Chromiums whose fake cameras play a red
-  and a blue 1280x720 file; the composite is 1280x720 with 25 tiles, and the
-  two Chromium tiles are found by colour and change from frame to frame.
+  docs/rooms.md for what it needs and why it is not on by default): 23 synthetic
+  publishers (aiortc sending pre-encoded VP8, 5 of them silent Opus too, receiving
+  nothing) and 2 Chromiums whose fake cameras play a red and a blue 1280x720 file;
+  the composite is 1280x720, the active grid of 25 people, and the two Chromium
+  tiles are found by colour and change from frame to frame.
 """
 
 from __future__ import annotations
