@@ -43,10 +43,11 @@ import aiortc
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, TimestampMapper
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RtcpRrPacket, RtcpSenderInfo, RtcpSrPacket
+from aiortc.rtp import RtcpRrPacket, RtcpSenderInfo, RtcpSrPacket, RtpPacket
 
 from ..errors import RecfwError
 
@@ -56,6 +57,10 @@ log = logging.getLogger(__name__)
 AIORTC_PINNED = "1.16.0"
 #: Seconds between two keyframe requests to the same publisher.
 PLI_INTERVAL = 0.3
+#: Seconds (of the sender's RTP clock) a video receiver that skips losses waits for a
+#: missing packet (a retransmission) before it gives the frame up (see
+#: :class:`SkippingJitterBuffer`).
+MAX_HOLE_WAIT = 0.25
 
 
 class AiortcTapError(RecfwError):
@@ -126,6 +131,15 @@ def check_aiortc(version: str | None = None) -> None:
             getattr(RTCRtpReceiver, "_send_rtcp_pli", None),
             "_send_rtcp",
         ),
+        "RTCRtpReceiver.__init__ (jitter buffer)": (
+            RTCRtpReceiver.__init__,
+            "_RTCRtpReceiver__jitter_buffer",
+        ),
+        "RTCRtpReceiver._handle_rtp_packet (jitter buffer)": (
+            getattr(RTCRtpReceiver, "_handle_rtp_packet", None),
+            "_RTCRtpReceiver__jitter_buffer",
+        ),
+        "JitterBuffer._remove_frame": (getattr(JitterBuffer, "add", None), "_remove_frame"),
         "RTCRtpSender._next_encoded_frame": (
             getattr(RTCRtpSender, "_next_encoded_frame", None),
             "_RTCRtpSender__encoder",
@@ -243,11 +257,95 @@ class Subscription:
         self.tap.unsubscribe(self)
 
 
+class SkippingJitterBuffer(JitterBuffer):
+    """aiortc's video jitter buffer, except that a lost packet holds frames back briefly.
+
+    aiortc's buffer releases frames in order only, so one packet that never
+    arrives (dropped by a full socket buffer, its retransmission lost too) holds
+    every later frame back until the buffer is full: 512 packets, 10 to 100
+    seconds of video at the rates a recorder receives. Here the frames after a
+    hole wait :data:`MAX_HOLE_WAIT` seconds of the sender's RTP clock (long
+    enough for a retransmission); then the incomplete frame is given up, the
+    frames after the hole are released and ``on_skip()`` is called (the tap then
+    passes nothing on until a keyframe, and asks for one).
+    """
+
+    def __init__(
+        self,
+        capacity: int = 512,
+        *,
+        clock_rate: int = 90000,
+        max_wait: float = MAX_HOLE_WAIT,
+        on_skip: Callable[[], None] | None = None,
+    ):
+        super().__init__(capacity, is_video=True)
+        self.max_wait = int(max_wait * clock_rate)
+        self.on_skip = on_skip
+        #: Holes given up (each one lost at least one frame).
+        self.skips = 0
+        self._newest: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        pli, frame = super().add(packet)
+        if self._newest is None or _signed(packet.timestamp - self._newest) > 0:
+            self._newest = packet.timestamp
+        while frame is None:
+            oldest = self._oldest()
+            if oldest is None or _signed(self._newest - oldest.timestamp) <= self.max_wait:
+                break
+            skipped, frame = self._skip()
+            if not skipped:
+                break
+            pli = True
+            self.skips += 1
+            if self.on_skip is not None:
+                self.on_skip()
+            if frame is None:
+                frame = self._remove_frame(packet.sequence_number)
+        return pli, frame
+
+    def _oldest(self) -> RtpPacket | None:
+        """The oldest packet held (normally the one at the origin)."""
+        if self._origin is None:
+            return None
+        for i in range(self._capacity):
+            packet = self._packets[(self._origin + i) % self._capacity]
+            if packet is not None:
+                return packet
+        return None
+
+    def _skip(self) -> tuple[bool, JitterFrame | None]:
+        """Move past the first hole: ``(False, None)`` if there is none.
+
+        What is held before the hole is one frame (an earlier one would have been
+        released): released if its last packet has the marker bit (the hole is the
+        next frame's start), else dropped.
+        """
+        assert self._origin is not None
+        cap = self._capacity
+        held: list[RtpPacket] = []
+        while len(held) < cap and (p := self._packets[(self._origin + len(held)) % cap]):
+            held.append(p)
+        j = len(held)
+        while j < cap and self._packets[(self._origin + j) % cap] is None:
+            j += 1
+        if j >= cap:
+            return False, None  # no hole, or nothing after it yet
+        frame = None
+        if held and held[-1].marker:
+            data = b"".join(p._data for p in held)  # type: ignore[attr-defined]
+            frame = JitterFrame(data=data, timestamp=held[0].timestamp)
+        self.remove(j)
+        return True, frame
+
+
 class ReceiverTap:
     """The encoded frames of one receiver (one publisher's audio or video track).
 
     Made by :func:`tap_receiver`. Consumers call :meth:`subscribe`;
     :meth:`request_keyframe` asks the publisher for a keyframe (rate limited).
+    After a loss the receiver gave up (:meth:`lost`, see
+    :class:`SkippingJitterBuffer`), no frame is passed on until a keyframe.
     """
 
     def __init__(self, receiver: RTCRtpReceiver, kind: str):
@@ -265,6 +363,16 @@ class ReceiverTap:
         self._loop = asyncio.get_running_loop()
         #: The publisher's clock for this track (set by :func:`tap_receiver`).
         self.sender_clock: SenderClock | None = None
+        #: Losses given up (frames lost) and frames held back until the next keyframe.
+        self.losses = 0
+        self.held_back = 0
+        self._awaiting_key = False
+
+    def lost(self) -> None:
+        """Frames were lost: pass nothing on until a keyframe (asked for now)."""
+        self.losses += 1
+        self._awaiting_key = True
+        self.request_keyframe()
 
     def subscribe(self, maxsize: int = 0) -> Subscription:
         maxsize = maxsize or (90 if self.kind == "video" else 100)
@@ -303,6 +411,14 @@ class ReceiverTap:
         frame = EncodedFrame(codec, data, timestamp, is_key, ntp)
         self.codec = codec
         self.frames += 1
+        if self._awaiting_key:
+            # (a VP8 frame whose first packet was lost may look like a keyframe: not
+            # without the keyframe start code)
+            if not is_key or (codec == "vp8" and vp8_size(data) is None):
+                self.held_back += 1
+                self.request_keyframe()
+                return
+            self._awaiting_key = False
         if is_key and self.kind == "video":
             self.keyframes += 1
             if codec == "vp8":
@@ -343,14 +459,25 @@ class _TapQueue(queue.Queue):
         self._tap._frame(codec.mimeType, jitter_frame.data, jitter_frame.timestamp)
 
 
-def tap_receiver(receiver: RTCRtpReceiver, kind: str) -> ReceiverTap:
-    """Take ``receiver``'s encoded frames (call before the connection starts it)."""
+def tap_receiver(receiver: RTCRtpReceiver, kind: str, *, skip_losses: bool = False) -> ReceiverTap:
+    """Take ``receiver``'s encoded frames (call before the connection starts it).
+
+    ``skip_losses``: a video frame that lost a packet is given up after
+    :data:`MAX_HOLE_WAIT` and the tap waits for the next keyframe (asked for),
+    instead of aiortc holding every later frame back until its buffer is full
+    (see :class:`SkippingJitterBuffer`; the recorder's receivers).
+    """
     if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is not None:
         raise AiortcTapError("a receiver must be tapped before it starts receiving")
     if not isinstance(getattr(receiver, "_RTCRtpReceiver__decoder_queue", None), queue.Queue):
         raise AiortcTapError(f"aiortc {aiortc.__version__}: the receiver has no decoder queue")
     tap = ReceiverTap(receiver, kind)
     setattr(receiver, "_RTCRtpReceiver__decoder_queue", _TapQueue(tap))  # noqa: B010
+    if skip_losses and kind == "video":
+        if not isinstance(getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None), JitterBuffer):
+            raise AiortcTapError(f"aiortc {aiortc.__version__}: the receiver has no jitter buffer")
+        buffer = SkippingJitterBuffer(on_skip=tap.lost)
+        setattr(receiver, "_RTCRtpReceiver__jitter_buffer", buffer)  # noqa: B010
     tap.sender_clock = tap_sender_reports(receiver, kind)
     STATS.receivers_tapped += 1
     return tap

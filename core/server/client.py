@@ -271,7 +271,9 @@ class HeadlessParticipant:
                 transceiver = pc.addTransceiver(_Lent(track), direction="sendonly")
                 if isinstance(track, PreEncodedTrack):
                     install_forwarder(transceiver.sender, track.keyframe_requested)
-            else:
+            elif self.backend != "janus":
+                # (Janus rejects an inactive m-line without codecs, which aiortc refuses:
+                # a Janus publisher without that kind simply offers no m-line for it)
                 pc.addTransceiver(kind, direction="inactive")
         for _ in range(slots if self.receive else 0):
             video = pc.addTransceiver("video", direction="recvonly")

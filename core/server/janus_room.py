@@ -16,10 +16,14 @@ client and Janus:
   ``subscribe_offer {sdp, streams}`` (``streams``: ``{mid, kind, peer}``), and
   the client's ``subscribe_answer {sdp}`` goes back.
 
-Simulcast layer rule (:func:`viewer_substream`): the recorder always takes the
-highest layer (2, the 720p one); a person takes the layer that fits the tiles
-their page shows: 1 other person: 2 (1280x720), 2 to 4: 1 (640x360), 5 or
-more: 0 (320x180).
+Simulcast layer rule: a person takes the layer that fits the tiles their page
+shows (:func:`viewer_substream`): 1 other person: 2 (1280x720), 2 to 4: 1
+(640x360), 5 or more: 0 (320x180). The recorder takes the highest layer its
+composite can show (:func:`recorder_substream`): the smallest layer at least as
+wide as a tile of the 1280x720 grid (1 person: 2; 2 to 9: 1; 10 or more with 16
+tiles: 0). A higher layer would only be scaled down, at the cost of packets the
+recorder must receive (a lost one costs the picture until the next keyframe)
+and pixels it must decode.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RecfwError
+from ..media.layout import grid
 from .janus import JanusSession
 from .videoroom import Publisher, Stream, Subscriber, create_room, destroy_room
 
@@ -40,8 +45,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The recorder's simulcast layer: the highest.
-RECORDER_SUBSTREAM = 2
+#: The highest simulcast layer (the captured size; 1 is 1/2 of it, 0 is 1/4).
+TOP_SUBSTREAM = 2
+#: The recorder's composite (the tiles are cells of its grid).
+COMPOSITE_SIZE = (1280, 720)
+
+
+def recorder_substream(people: int, max_tiles: int, capture_width: int) -> int:
+    """The recorder's layer: the smallest one at least as wide as a composite tile.
+
+    ``people``: publishers in the room; ``max_tiles``: the composite's most tiles
+    (``[server] maxTiles``); ``capture_width``: the publishers' camera width (the
+    top layer's; ``[server] videoWidth``).
+    """
+    tiles = max(1, min(people, max_tiles))
+    cell = grid(tiles, *COMPOSITE_SIZE)[0]
+    for layer in range(TOP_SUBSTREAM):
+        # (a few pixels short is as sharp: the tile keeps the picture's aspect ratio)
+        if capture_width // 2 ** (TOP_SUBSTREAM - layer) >= cell.w * 0.95:
+            return layer
+    return TOP_SUBSTREAM
 
 
 def viewer_substream(others: int) -> int:
@@ -69,8 +92,12 @@ class JanusRoomMedia:
         video_codec: str,
         describe: Callable[[str], dict[str, Any] | None],
         send: Callable[[str, dict[str, Any]], None],
+        max_tiles: int = 16,
+        capture_width: int = COMPOSITE_SIZE[0],
     ):
         self.name = name
+        self.max_tiles = max_tiles
+        self.capture_width = capture_width
         self.settings = settings
         self.capacity = capacity
         self.video_codec = video_codec
@@ -136,7 +163,7 @@ class JanusRoomMedia:
         """A person (or the recorder) joined: subscribe them to every publisher that is up."""
         if recorder:
             self._recorders.add(client_id)
-        substream = RECORDER_SUBSTREAM if recorder else viewer_substream(self._people_up() - 1)
+        substream = self._substream(client_id)
 
         def offer(sdp: str, streams: list[Stream]) -> None:
             self._offer(client_id, sdp, streams)
@@ -179,14 +206,17 @@ class JanusRoomMedia:
         except RecfwError as exc:
             log.warning("room %r: subscribing %s to %s failed: %s", self.name, viewer, feed, exc)
 
-    def _relayer(self) -> None:
-        """Give each person the simulcast layer that fits the number of tiles they see."""
+    def _substream(self, viewer: str) -> int:
+        """The simulcast layer ``viewer`` (a person or the recorder) takes now."""
         people = self._people_up()
+        if viewer in self._recorders:
+            return recorder_substream(people, self.max_tiles, self.capture_width)
+        return viewer_substream(people - (1 if viewer in self.publishers else 0))
+
+    def _relayer(self) -> None:
+        """Give each viewer the simulcast layer that fits the tiles they show."""
         for viewer, subscriber in list(self.subscribers.items()):
-            if viewer in self._recorders:
-                continue
-            others = people - (1 if viewer in self.publishers else 0)
-            layer = viewer_substream(others)
+            layer = self._substream(viewer)
             if layer != subscriber.substream:
                 self._spawn(subscriber.set_substream(layer))
 

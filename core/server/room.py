@@ -124,6 +124,8 @@ class Room:
                 config.rooms,
                 capacity=self.capacity,
                 video_codec=config.server.video_codec,
+                max_tiles=config.server.max_tiles,
+                capture_width=config.server.video_width,
                 describe=self._describe,
                 send=self._send_to,
             )

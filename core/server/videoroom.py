@@ -164,6 +164,7 @@ class Subscriber:
         self.handle: JanusHandle | None = None
         self.streams: list[Stream] = []
         self._lock = asyncio.Lock()
+        self._queued: list[str] = []
         self._answered = asyncio.Event()
         self._answered.set()
 
@@ -173,12 +174,18 @@ class Subscriber:
         return {s.feed for s in self.streams if s.active and s.feed is not None}
 
     async def add(self, feeds: list[str]) -> None:
-        """Subscribe to ``feeds`` too (those it has already are skipped)."""
+        """Subscribe to ``feeds`` too (those it has already are skipped).
+
+        Feeds added while an earlier change waits for its answer go together, in
+        one change (one offer to answer, not one per publisher who came up).
+        """
+        self._queued.extend(feeds)
         async with self._lock:
-            new = [f for f in dict.fromkeys(feeds) if f not in self.feeds]
+            await self._wait_answer()
+            new = [f for f in dict.fromkeys(self._queued) if f not in self.feeds]
+            self._queued.clear()
             if not new:
                 return
-            await self._wait_answer()
             wanted = [{"feed": f} for f in new]
             if self.handle is None:
                 self.handle = await self.session.attach()

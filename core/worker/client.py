@@ -267,7 +267,7 @@ class RecorderClient:
             audio = pc.addTransceiver("audio", direction="recvonly")
             # Tapped before the connection starts: aiortc decodes nothing here.
             self._taps[slot] = (
-                tap_receiver(video.receiver, "video"),
+                tap_receiver(video.receiver, "video", skip_losses=True),
                 tap_receiver(audio.receiver, "audio"),
             )
         await pc.setLocalDescription(await pc.createOffer())
@@ -317,7 +317,9 @@ class RecorderClient:
                     "video",
                 )
             ):
-                self._mid_taps[mid] = tap_receiver(transceiver.receiver, transceiver.kind)
+                self._mid_taps[mid] = tap_receiver(
+                    transceiver.receiver, transceiver.kind, skip_losses=True
+                )
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await self._ws.send_json(
             {
@@ -333,7 +335,7 @@ class RecorderClient:
         self._sync_janus()
 
     def _sync_janus(self) -> None:
-        """Tell ``on_person`` who is in the subscription now (both kinds known)."""
+        """Tell ``on_person`` who is in the subscription now (with whatever they publish)."""
         taps: dict[str, dict[str, ReceiverTap]] = {}
         for mid, peer in self._mids.items():
             tap = self._mid_taps.get(mid)
@@ -343,7 +345,8 @@ class RecorderClient:
             taps.setdefault(pid, {})[tap.kind] = tap
             if pid not in self._people:
                 self._people[pid] = _participant(peer)
-        wanted = {pid for pid, t in taps.items() if "video" in t and "audio" in t}
+        # Everyone with media: someone without a microphone (or camera) publishes one kind.
+        wanted = set(taps)
         for pid in [p for p in self._janus_media if p not in wanted]:
             before = self._janus_media.pop(pid)
             self.on_gone(pid)
@@ -352,13 +355,15 @@ class RecorderClient:
         for pid in [p for p in taps if p in wanted and p not in self._janus_media]:
             # Decoded only while the recorder reads them; a copy that waits for a
             # keyframe asks the publisher for one (Janus passes the PLI on).
-            video = DecodedTrack(taps[pid]["video"])
-            self._video_tracks.setdefault(pid, []).append(video)
+            kinds = taps[pid]
+            video = DecodedTrack(kinds["video"]) if "video" in kinds else None
+            if video is not None:
+                self._video_tracks.setdefault(pid, []).append(video)
             media = ParticipantMedia(
                 self._people[pid],
                 video=video,
-                audio=DecodedTrack(taps[pid]["audio"]),
-                clocks=_clocks(taps[pid].values()),
+                audio=DecodedTrack(kinds["audio"]) if "audio" in kinds else None,
+                clocks=_clocks(kinds.values()),
             )
             self._janus_media[pid] = media
             self.on_person(self._people[pid], media)
@@ -435,8 +440,29 @@ class RecorderClient:
         a person without a tile (the active grid) costs no decoding."""
         return {pid: sum(t.decoded for t in tracks) for pid, tracks in self._video_tracks.items()}
 
+    def losses(self) -> dict[str, int]:
+        """Video frames lost per person (packets the recorder could not take in)."""
+        lost: dict[str, int] = {}
+        for mid, tap in self._mid_taps.items():
+            peer = self._mids.get(mid)
+            if tap.kind == "video" and tap.losses and peer is not None:
+                lost[str(peer["id"])] = lost.get(str(peer["id"]), 0) + tap.losses
+        for slot, (video, _) in self._taps.items():
+            pid = self._shown.get(slot)
+            if video.losses and pid is not None:
+                lost[pid] = lost.get(pid, 0) + video.losses
+        return lost
+
     async def close(self) -> None:
         self._closing = True
+        lost = self.losses()
+        if lost:
+            log.warning(
+                "recorder for room %r: video lost (packets not taken in: a busy machine or "
+                "network), each time until the next keyframe: %s",
+                self.job.room,
+                ", ".join(f"{pid} {n}x" for pid, n in sorted(lost.items())),
+            )
         if self._reconnecting is not None:
             self._reconnecting.cancel()
         for media in self._media.values():

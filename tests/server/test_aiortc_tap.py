@@ -278,3 +278,88 @@ async def test_sender_reports_are_tapped_and_forwarded_with_the_publishers_clock
         # Frames before the first report have none; after it, every one has it.
         first = got[kind].index(stamped[0])
         assert all(f.ntp is not None for f in got[kind][first:])
+
+
+def _vp8_packets(frames: list[bytes], fps: int = 5) -> list:
+    """RTP packets of ``frames`` as a publisher sends them (payload descriptors), with the
+    depayloaded data aiortc's receiver gives its jitter buffer."""
+    from aiortc.codecs import depayload
+    from aiortc.codecs.vpx import Vp8Encoder
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from aiortc.rtp import RtpPacket
+
+    codec = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    packets, seq = [], 65500  # the sequence numbers wrap on the way
+    for n, data in enumerate(frames):
+        payloads = Vp8Encoder._packetize(data, n)
+        for i, payload in enumerate(payloads):
+            packet = RtpPacket(
+                payload_type=96,
+                marker=int(i == len(payloads) - 1),
+                sequence_number=seq % 65536,
+                timestamp=(4_294_900_000 + n * 90000 // fps) % (1 << 32),
+                ssrc=1234,
+                payload=payload,
+            )
+            packet._data = depayload(codec, payload)
+            packets.append((n, packet))
+            seq += 1
+    return packets
+
+
+def test_a_lost_packet_holds_frames_back_briefly_then_the_frames_after_it_go_on():
+    from aiortc.jitterbuffer import JitterBuffer
+    from recfw.server.aiortc_tap import MAX_HOLE_WAIT, SkippingJitterBuffer
+
+    fps = 5
+    frames = encode_vp8(320, 180, 20, keyframe_interval=10, bitrate=600_000)
+    packets = _vp8_packets(frames, fps)
+    lost = next(p for n, p in packets if n == 2)  # the first packet of frame 2
+    skipped = []
+    buffers = {
+        "aiortc": JitterBuffer(capacity=512, is_video=True),
+        "skipping": SkippingJitterBuffer(on_skip=lambda: skipped.append(True)),
+    }
+    released: dict[str, list[bytes]] = {name: [] for name in buffers}
+    for name, buffer in buffers.items():
+        for _, packet in packets:
+            if packet is lost:
+                continue
+            _, frame = buffer.add(packet)
+            if frame is not None:
+                released[name].append(frame.data)
+    # aiortc's own buffer waits for the lost packet: nothing after frame 0 comes out
+    # (a frame goes when the next one's first packet arrives: frame 2's was lost).
+    assert released["aiortc"] == frames[:1]
+    # The skipping one moves past the hole once the frames after it span MAX_HOLE_WAIT:
+    # frame 1 goes (its last packet has the marker bit), then what came of frame 2
+    # (its tail: the tap holds it back, it waits for a keyframe) and every later
+    # frame (the last is still open: no packet after it).
+    assert MAX_HOLE_WAIT < 3 / fps
+    assert skipped == [True] and buffers["skipping"].skips == 1
+    out = released["skipping"]
+    assert out[:2] == frames[:2] and out[3:] == frames[3:-1]
+    assert out[2] != frames[2] and frames[2].endswith(out[2])
+
+
+async def test_after_a_loss_the_tap_passes_nothing_on_until_a_keyframe():
+    from recfw.server.aiortc_tap import ReceiverTap
+
+    class Receiver:  # what request_keyframe() reaches: nobody heard yet, no PLI sent
+        def getSynchronizationSources(self):
+            return []
+
+    frames = encode_vp8(320, 180, 12, keyframe_interval=6)
+    tap = ReceiverTap(Receiver(), "video")
+    sub = tap.subscribe()
+    for i, data in enumerate(frames[:3]):
+        tap._frame("video/VP8", data, i * 3000)
+    tap.lost()
+    for i, data in enumerate(frames[3:], start=3):
+        tap._frame("video/VP8", data, i * 3000)
+    got = []
+    while not sub.queue.empty():
+        got.append(sub.queue.get_nowait())
+    # frames 0-2, then nothing until the keyframe (6), then everything after it
+    assert [f.data for f in got] == frames[:3] + frames[6:]
+    assert tap.losses == 1 and tap.held_back == 3

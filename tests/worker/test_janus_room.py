@@ -126,3 +126,19 @@ async def test_a_wrong_api_secret_is_refused_without_showing_it(janus_room_serve
     with pytest.raises(Exception, match="Unauthorized") as caught:
         await guest.connect(timeout=20)
     assert "not-the-secret" not in str(caught.value)
+
+
+def test_the_recorder_takes_the_smallest_layer_as_wide_as_a_composite_tile():
+    from recfw.media.layout import grid
+    from recfw.server.janus_room import recorder_substream
+
+    # 1280 wide cameras: layers 320, 640 and 1280 wide; 16 tiles at most
+    layers = {n: recorder_substream(n, 16, 1280) for n in (1, 2, 4, 5, 9, 10, 16, 25)}
+    assert layers == {1: 2, 2: 1, 4: 1, 5: 1, 9: 1, 10: 0, 16: 0, 25: 0}
+    for n, layer in layers.items():
+        tile = grid(min(n, 16), 1280, 720)[0].w
+        width = 1280 >> (2 - layer)
+        assert width >= tile * 0.95  # never scaled up by more than a few pixels
+        assert layer == 0 or (width >> 1) < tile * 0.95  # and the next smaller is too small
+    assert recorder_substream(25, 16, 640) == 1  # smaller cameras: the layer that fits
+    assert recorder_substream(25, 49, 1280) == 0 and recorder_substream(3, 4, 1920) == 1
