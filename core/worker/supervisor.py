@@ -48,11 +48,8 @@ STOP_TIMEOUT = 60.0
 
 
 def worker_command() -> list[str]:
-    """How the room server starts a recorder: ``recfw worker`` (job on stdin), as
-    verbose as this process logs (``recfw -v run`` gets ``-v`` recorders)."""
-    level = logging.getLogger("recfw").getEffectiveLevel()
-    verbose = ["-vv"] if level <= logging.DEBUG else ["-v"] if level <= logging.INFO else []
-    return [sys.executable, "-m", "recfw.worker", *verbose, "-"]
+    """How the room server starts a recorder: ``recfw worker`` (job on stdin)."""
+    return [sys.executable, "-m", "recfw.worker", "-"]
 
 
 def exit_cause(returncode: int | None) -> str:

@@ -24,9 +24,9 @@ person; see docs/rooms.md.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,6 +45,7 @@ from recfw.server.client import HeadlessParticipant
 from recfw.server.encoded_source import PreEncodedAudio, PreEncodedVideo
 from recfw.server.ice import unrestrict_host_addresses
 from recfw.sources import ParticipantMedia
+from recfw.worker import supervisor
 
 pytestmark = [
     pytest.mark.browser,
@@ -150,12 +151,14 @@ async def _group_meeting(server: RoomServer) -> dict:
 
 
 async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(
-    builtin_plugins, tmp_path, monkeypatch, caplog, capfd
+    builtin_plugins, tmp_path, monkeypatch, capfd
 ):
     chromiums = int(os.environ.get("RECFW_GROUP_CHROMIUMS", "5"))
     monkeypatch.chdir(tmp_path)
-    # INFO: the recorder process is started with -v and says what it decodes.
-    caplog.set_level(logging.INFO, "recfw")
+    # The recorder process, started with -v, says what it decodes.
+    monkeypatch.setattr(
+        supervisor, "worker_command", lambda: [sys.executable, "-m", "recfw.worker", "-v", "-"]
+    )
     config = parse_config(
         {
             "recording": {
