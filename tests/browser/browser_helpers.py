@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 
 async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1, what: str = ""):
@@ -116,3 +117,23 @@ async () => {
 async def pli_count(page) -> int:
     """How many keyframe requests (RTCP PLI) the server sent for this browser's camera."""
     return await page.evaluate(PLI_JS)
+
+
+async def group_meeting(server, api_key: str) -> dict:
+    """A ``roomMode: "group"`` meeting, made through the REST API as a customer would
+    (``server``: a started RoomServer whose ``[server] apiKey`` is ``api_key``)."""
+    import aiohttp
+
+    end = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    body = {"endDate": end, "roomMode": "group", "fields": ["hostRoomUrl"]}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            server.base_url + "/v1/meetings",
+            json=body,
+            headers={"Authorization": f"Bearer {api_key}"},
+        ) as response,
+    ):
+        created = await response.json()
+        assert response.status == 201, created
+        return created

@@ -27,14 +27,12 @@ import asyncio
 import os
 import re
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp
 import av
 import numpy as np
 import pytest
-from browser_helpers import open_room, wait_for, wait_status
+from browser_helpers import group_meeting, open_room, wait_for, wait_status
 from conftest import CHROMIUM, CHROMIUM_ARGS, HOST_SECRET
 from recfw.config import parse_config
 from recfw.media.layout import fit, grid
@@ -133,23 +131,6 @@ def _closest(colour) -> int | None:
     return best if distances[best] < 90 else None
 
 
-async def _group_meeting(server: RoomServer) -> dict:
-    """A ``roomMode: "group"`` meeting, made through the REST API as a customer would."""
-    end = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
-    body = {"endDate": end, "roomMode": "group", "fields": ["hostRoomUrl"]}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            server.base_url + "/v1/meetings",
-            json=body,
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        ) as response,
-    ):
-        created = await response.json()
-        assert response.status == 201, created
-        return created
-
-
 async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(
     builtin_plugins, tmp_path, monkeypatch, capfd
 ):
@@ -190,7 +171,7 @@ async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(
     refused, forwarded = STATS.encode_refused, STATS.frames_forwarded
     browsers, pages, headless = [], [], []
     try:
-        meeting = await _group_meeting(server)
+        meeting = await group_meeting(server, API_KEY)
         room_name = meeting["roomName"].strip("/")
         async with async_playwright() as pw:
             for i in range(chromiums):

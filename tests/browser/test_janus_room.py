@@ -18,14 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import fractions
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp
 import av
 import numpy as np
 import pytest
-from browser_helpers import open_room, participant_id, wait_for, wait_remote_tile, wait_status
+from browser_helpers import (
+    group_meeting,
+    open_room,
+    participant_id,
+    wait_for,
+    wait_remote_tile,
+    wait_status,
+)
 from conftest import CHROMIUM, CHROMIUM_ARGS, HOST_SECRET
 from media_check import check_recording
 from recfw.config import parse_config
@@ -206,22 +211,6 @@ def grey_vp8(width: int = 320, height: int = 180, frames: int = 20) -> list[byte
     return out
 
 
-async def _group_meeting(server: RoomServer) -> dict:
-    end = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
-    body = {"endDate": end, "roomMode": "group", "fields": ["hostRoomUrl"]}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            server.base_url + "/v1/meetings",
-            json=body,
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        ) as response,
-    ):
-        created = await response.json()
-        assert response.status == 201, created
-        return created
-
-
 def _tile_colour(frame: np.ndarray, rect) -> np.ndarray:
     inner = frame[rect.y + 4 : rect.y + rect.h - 4, rect.x + 4 : rect.x + rect.w - 4]
     return np.median(inner.reshape(-1, 3), axis=0)
@@ -236,7 +225,7 @@ async def test_a_25_person_janus_room_records_the_chromium_tiles_live(
 ):
     people, chromiums = 25, 2
     server = await janus_server_for("none", maxPeople=people, videoFps=FPS)
-    meeting = await _group_meeting(server)
+    meeting = await group_meeting(server, API_KEY)
     room_name = meeting["roomName"].strip("/")
     # Encoded before anyone joins (encoding blocks the loop the room server runs on).
     payloads = grey_vp8()
