@@ -18,6 +18,7 @@ import aioice.ice
 import av
 from recfw.media.layout import fit, grid
 from recfw.rooms import Role
+from recfw.server import consent
 from recfw.server.client import HeadlessParticipant
 from recfw.server.liveness import CAUSE_CONSENT
 from recfw.testing.media import has_reconnecting_label
@@ -76,7 +77,10 @@ async def test_the_recorder_survives_a_person_and_itself_losing_media(
         await asyncio.sleep(3.0)
 
         # 2. The recorder's own connection dies (consent expires on the server's end).
+        # The server's consent runs out after 5 s here, long before the recorder's own
+        # (30 s: its checks go unanswered too), so the server is the one that notices.
         monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.3)
+        monkeypatch.setattr(consent, "CONSENT_TIMEOUT", 5.0)
         old_rec = rec.peer
         cut_incoming(old_rec.pc, "all")
         await _until(lambda: old_rec.watch.lost is not None, timeout=60)
@@ -85,6 +89,7 @@ async def test_the_recorder_survives_a_person_and_itself_losing_media(
             timeout=60,
         )
         monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 5)
+        monkeypatch.setattr(consent, "CONSENT_TIMEOUT", 30.0)
         await asyncio.sleep(4.0)
         await _command(a, engine, "stop_recording", "stopped")
         await engine.wait_stored()
