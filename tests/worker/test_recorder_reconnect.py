@@ -105,8 +105,9 @@ async def test_the_recorder_survives_a_person_and_itself_losing_media(
     assert rec.id in warnings[1] and "ICE consent expired" in warnings[1], warnings
 
     frames = _tiles(Path(session.stored.location.removeprefix("file://")))
-    early = frames[len(frames) // 10]
-    (a_tile,) = [i for i in range(2) if is_colour(early[i][0], RED)]
+    # A is in one tile throughout (found over the whole file: its first seconds may
+    # still show a placeholder on a slow machine).
+    (a_tile,) = {i for row in frames for i in range(2) if is_colour(row[i][0], RED)}
     labelled = [n for n, row in enumerate(frames) if row[a_tile][1]]
     assert labelled, "A's tile was never labelled RECONNECTING"
     # After the recorder's own reconnection (the last fifth of the file), both people are
