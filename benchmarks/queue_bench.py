@@ -38,25 +38,13 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-RECFW = str(Path(sys.executable).parent / "recfw")
-CONFIG = """
-[recording]
-type = "local"
-startTrigger = "automatic"
-[recording.destination]
-provider = "local"
-bucket = "recordings"
-fileFormat = "mkv"
-[server]
-host = "127.0.0.1"
-port = 0
-iceAddresses = ["127.0.0.1"]
-"""
+from recfw.testing.processes import RECFW, local_run_config
+
+CONFIG = local_run_config()
 QUEUE = """
 [workers]
 queue = "{url}"

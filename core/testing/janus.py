@@ -50,6 +50,10 @@ LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
 START_TIMEOUT = 20.0
 
 
+#: Why a test that needs Janus cannot run here.
+JANUS_MISSING = "Janus is not installed: run `make system-deps` (apt-get install janus)"
+
+
 def janus_available() -> bool:
     """Whether Debian's janus (with the VideoRoom plugin and WebSocket transport) is here."""
     return (

@@ -9,6 +9,29 @@ from pathlib import Path
 RECFW = str(Path(sys.executable).parent / "recfw")
 
 
+def local_run_config(trigger: str = "automatic", *server: str, more: str = "") -> str:
+    """A ``recfw.toml`` for a ``recfw run`` under test: ``startTrigger = trigger``,
+    recordings as MKV into the local folder ``recordings``, the room server and its
+    media on 127.0.0.1 at a free port. Each of ``server`` is one more ``[server]``
+    line; ``more`` (other tables) is appended as it is."""
+    lines = "".join(f"{line}\n" for line in server)
+    return f"""
+[recording]
+type = "local"
+startTrigger = "{trigger}"
+
+[recording.destination]
+provider = "local"
+bucket = "recordings"
+fileFormat = "mkv"
+
+[server]
+host = "127.0.0.1"
+port = 0
+iceAddresses = ["127.0.0.1"]
+{lines}{more}"""
+
+
 async def start_run(
     cwd: Path, env: dict[str, str], config: str = "recfw.toml"
 ) -> tuple[asyncio.subprocess.Process, str]:

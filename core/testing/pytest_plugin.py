@@ -45,8 +45,9 @@ has recfw; nothing here imports anything heavy until a fixture is used.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -123,19 +124,24 @@ def temp_room(recfw_plugins: Plugins) -> TempRoom:
     return TempRoom(recfw_plugins.trigger("automatic"))
 
 
+def service_missing(reason: str) -> NoReturn:
+    """A system service a test needs (PostgreSQL, Redis, Janus) is not installed: skip
+    the test with ``reason``, except under CI (``CI`` set), which installs every
+    service, so a missing one is a broken setup and fails the test."""
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server on 127.0.0.1 for the whole session (see :class:`PostgresServer`)."""
-    import os
-
     from recfw.testing.postgres import PostgresServer, PostgresUnavailable, find_bin_dir
 
     try:
         find_bin_dir()
     except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
+        service_missing(str(exc))
     with PostgresServer() as server:
         yield server
 
@@ -143,16 +149,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A Redis server on 127.0.0.1 for one test (see :class:`RedisServer`)."""
-    import os
-
     from recfw.testing.redis import RedisServer, RedisUnavailable, find_redis_server
 
     try:
         find_redis_server()
     except RedisUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
+        service_missing(str(exc))
     with RedisServer() as server:
         yield server
 
@@ -161,15 +163,10 @@ def redis_server() -> Iterator[RedisServer]:
 def janus_server() -> Iterator[JanusServer]:
     """Janus on 127.0.0.1 (an ephemeral port) for one test module (see :class:`JanusServer`):
     ``janus_server.url``, ``janus_server.api_secret``, ``janus_server.pid``."""
-    import os
-
-    from recfw.testing.janus import JanusServer, janus_available
+    from recfw.testing.janus import JANUS_MISSING, JanusServer, janus_available
 
     if not janus_available():
-        message = "Janus is not installed: run `make system-deps` (apt-get install janus)"
-        if os.environ.get("CI"):
-            raise RuntimeError(message)
-        pytest.skip(message)
+        service_missing(JANUS_MISSING)
     with JanusServer() as server:
         yield server
 

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from recfw.control.crypto import new_key
 from recfw.server.ice import unrestrict_host_addresses
-from recfw.testing.processes import RECFW, drain, start_run
+from recfw.testing.processes import RECFW, drain, local_run_config, start_run
 from recfw.testing.webhooks import WebhookReceiver
 from yarl import URL
 
@@ -33,22 +33,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 RECORD_SECONDS = 3.0
 
-CONFIG = """
-[recording]
-type = "local"
-startTrigger = "automatic"
-
-[recording.destination]
-provider = "local"
-bucket = "recordings"
-fileFormat = "mkv"
-
-[server]
-host = "127.0.0.1"
-port = 0
-iceAddresses = ["127.0.0.1"]
-allowedDestinations = ["{s3_allowed}", "127.0.0.1:{receiver_port}"]
-"""
+CONFIG = local_run_config(
+    "automatic", 'allowedDestinations = ["{s3_allowed}", "127.0.0.1:{receiver_port}"]'
+)
 
 
 async def recfw(*args: str, cwd: Path, env: dict[str, str]) -> str:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,28 +16,15 @@ from recfw.control.crypto import new_key
 from recfw.queue.redisq import JobQueue
 from recfw.server.client import HeadlessParticipant
 from recfw.server.ice import unrestrict_host_addresses
-from recfw.testing.processes import drain, start_run
+from recfw.testing.processes import RECFW, drain, local_run_config, start_run
 from recfw.testing.webhooks import WebhookReceiver
 
-RECFW = str(Path(sys.executable).parent / "recfw")
 WEBHOOK_SECRET = "queue-test-webhook-secret"
 
-CONFIG = """
-[recording]
-type = "local"
-startTrigger = "automatic"
-
-[recording.destination]
-provider = "local"
-bucket = "recordings"
-fileFormat = "mkv"
-
-[server]
-host = "127.0.0.1"
-port = 0
-iceAddresses = ["127.0.0.1"]
-allowedDestinations = ["127.0.0.1:{receiver_port}"]
-
+CONFIG = local_run_config(
+    "automatic",
+    'allowedDestinations = ["127.0.0.1:{receiver_port}"]',
+    more="""
 [workers]
 queue = "{queue}"
 admissionTimeout = {admission}
@@ -48,7 +34,8 @@ deadAfter = 4
 [[webhooks]]
 url = "http://127.0.0.1:{receiver_port}/hooks"
 secret = "{secret}"
-"""
+""",
+)
 
 
 async def until(predicate, timeout: float, what: str, step: float = 0.2):

@@ -174,19 +174,18 @@ async def test_worker_machine_killed_mid_recording_records_on_another(
     starts a worker again. Every file ends up in the bucket and decodes; every event is
     delivered."""
     pytest.importorskip("redis")
-    from recfw.testing.janus import JanusServer, janus_available
+    from recfw.testing.janus import JANUS_MISSING, JanusServer, janus_available
     from recfw.testing.postgres import PostgresServer, PostgresUnavailable, find_bin_dir
+    from recfw.testing.pytest_plugin import service_missing
     from recfw.testing.redis import RedisServer, RedisUnavailable, find_redis_server
 
     try:
         find_bin_dir()
         find_redis_server()
-        if not janus_available():
-            raise RuntimeError("Janus is not installed: run `make system-deps`")
-    except (PostgresUnavailable, RedisUnavailable, RuntimeError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
+    except (PostgresUnavailable, RedisUnavailable) as exc:
+        service_missing(str(exc))
+    if not janus_available():
+        service_missing(JANUS_MISSING)
     deployment = Deployment(netns_network, tmp_path)
     customer = deployment.customer
     db_host = netns_network.add_host("db")

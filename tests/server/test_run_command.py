@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 import av
@@ -12,24 +11,9 @@ from recfw.manager import load_plugins
 from recfw.rooms import Participant
 from recfw.server.client import HeadlessParticipant
 from recfw.server.ice import unrestrict_host_addresses
+from recfw.testing.processes import RECFW, local_run_config
 
-RECFW = str(Path(sys.executable).parent / "recfw")
-
-CONFIG = """
-[recording]
-type = "local"
-startTrigger = "none"
-
-[recording.destination]
-provider = "local"
-bucket = "recordings"
-fileFormat = "mkv"
-
-[server]
-host = "127.0.0.1"
-port = 0
-iceAddresses = ["127.0.0.1"]
-"""
+CONFIG = local_run_config("none")
 
 
 async def _read_links(stream) -> dict[str, str]:

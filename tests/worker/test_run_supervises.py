@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 from recfw.manager import load_plugins
 from recfw.server.client import HeadlessParticipant
 from recfw.server.ice import unrestrict_host_addresses
+from recfw.testing.processes import RECFW, local_run_config
 
 from .conftest import BLUE, RED, is_colour, synthetic, tile_colours
 
-RECFW = str(Path(sys.executable).parent / "recfw")
-
-CONFIG = """
-[recording]
-type = "local"
-startTrigger = "automatic-2nd-participant"
-
-[recording.destination]
-provider = "local"
-bucket = "recordings"
-fileFormat = "mkv"
-
-[server]
-host = "127.0.0.1"
-port = 0
-iceAddresses = ["127.0.0.1"]
-"""
+CONFIG = local_run_config("automatic-2nd-participant")
 
 
 def _workers_of(pid: int) -> list[int]:
