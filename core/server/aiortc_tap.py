@@ -459,13 +459,14 @@ class _TapQueue(queue.Queue):
         self._tap._frame(codec.mimeType, jitter_frame.data, jitter_frame.timestamp)
 
 
-def tap_receiver(receiver: RTCRtpReceiver, kind: str, *, skip_losses: bool = False) -> ReceiverTap:
+def tap_receiver(receiver: RTCRtpReceiver, kind: str, *, skip_losses: bool = True) -> ReceiverTap:
     """Take ``receiver``'s encoded frames (call before the connection starts it).
 
-    ``skip_losses``: a video frame that lost a packet is given up after
-    :data:`MAX_HOLE_WAIT` and the tap waits for the next keyframe (asked for),
+    ``skip_losses`` (every receiver in recfw: the server's, forwarding a publisher
+    to the others, and a recorder's): a video frame that lost a packet is given up
+    after :data:`MAX_HOLE_WAIT` and the tap waits for the next keyframe (asked for),
     instead of aiortc holding every later frame back until its buffer is full
-    (see :class:`SkippingJitterBuffer`; the recorder's receivers).
+    (see :class:`SkippingJitterBuffer`). ``False`` keeps aiortc's own buffer.
     """
     if getattr(receiver, "_RTCRtpReceiver__decoder_thread", None) is not None:
         raise AiortcTapError("a receiver must be tapped before it starts receiving")

@@ -267,7 +267,7 @@ class RecorderClient:
             audio = pc.addTransceiver("audio", direction="recvonly")
             # Tapped before the connection starts: aiortc decodes nothing here.
             self._taps[slot] = (
-                tap_receiver(video.receiver, "video", skip_losses=True),
+                tap_receiver(video.receiver, "video"),
                 tap_receiver(audio.receiver, "audio"),
             )
         await pc.setLocalDescription(await pc.createOffer())
@@ -317,9 +317,7 @@ class RecorderClient:
                     "video",
                 )
             ):
-                self._mid_taps[mid] = tap_receiver(
-                    transceiver.receiver, transceiver.kind, skip_losses=True
-                )
+                self._mid_taps[mid] = tap_receiver(transceiver.receiver, transceiver.kind)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await self._ws.send_json(
             {

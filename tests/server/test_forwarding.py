@@ -25,6 +25,7 @@ from recfw.server.client import HeadlessParticipant, parse_room_url
 from recfw.server.encoded_source import PreEncodedAudio, PreEncodedVideo
 from recfw.server.room import Room
 from recfw.sources import ParticipantMedia
+from recfw.testing.netcut import cut_incoming
 
 
 @pytest.fixture
@@ -155,6 +156,63 @@ async def test_a_new_viewer_gets_a_keyframe_at_once_and_viewer_plis_reach_the_pu
                     break
                 await asyncio.sleep(0.05)
             assert any(i == 0 and t > asked_at for t, i in video.sent)
+
+
+async def test_packets_lost_on_the_way_in_cost_frames_until_a_keyframe_not_a_frozen_tile(
+    make_server,
+):
+    """A hole in what reaches the server (a full socket buffer under load) that no
+    retransmission can fill: the server gives the incomplete frame up, asks the
+    publisher for a keyframe and forwards from it; aiortc's own jitter buffer would
+    hold every later frame back until 512 packets had come (seconds of video)."""
+    # Media stops for a while here: the server must not take that for a stall.
+    config = parse_config(
+        {
+            "recording": {"type": "none"},
+            "server": {
+                "host": "127.0.0.1",
+                "port": 0,
+                "iceAddresses": ["127.0.0.1"],
+                "mediaTimeout": 120,
+            },
+        },
+        environ={},
+    )
+    server = await make_server(config=config)
+    visitor_link, host_link = server.links("standup")
+    # One keyframe per 10 s loop: a keyframe sooner was asked for.
+    video = PreEncodedVideo(640, 360, 30, frames=300, keyframe_interval=300)
+    quiet = _pre_encoded("b", PreEncodedVideo(160, 120, 5, frames=5, keyframe_interval=5))
+    async with (
+        HeadlessParticipant(host_link, _pre_encoded("a", video), name="A") as a,
+        HeadlessParticipant(visitor_link, quiet, name="B", tap_received=True) as viewer,
+    ):
+        (slot,) = [i for i, peer in viewer.slots.items() if peer and peer["name"] == "A"]
+        video_tap, _ = viewer.received[slot]
+        assert len(await _collect(video_tap, lambda f: len(f) >= 10)) >= 10
+        peer = server.rooms["standup"].clients[a.result.participant_id].peer
+        tap = peer.video
+        assert tap is not None and tap.losses == 0
+
+        # Drop A's media at the server until A's sender no longer holds what was lost
+        # (aiortc keeps its last 128 packets for retransmission; A sends about 5 video
+        # packets a frame and 1 audio packet per 20 ms): a lasting hole.
+        cut = cut_incoming(peer.pc, "media")
+        while cut.dropped < 500:
+            await asyncio.sleep(0.05)
+        cut.restore()
+        restored_at = time.monotonic()
+
+        def from_keyframe(frames: list) -> list:
+            first = next((i for i, f in enumerate(frames) if f.keyframe), len(frames))
+            return frames[first:]
+
+        # (The last frame completed before the hole may still come first.)
+        after = from_keyframe(await _collect(video_tap, lambda f: len(from_keyframe(f)) >= 10))
+        assert len(after) >= 10, "the viewer's tile froze after the loss"
+        assert tap.losses >= 1  # given up, not waited out
+        # That keyframe was asked for after the loss, not the publisher's own (frame 300).
+        assert any(i == 0 and t > restored_at for t, i in video.sent)
 
 
 async def test_the_recorder_is_the_only_decoder(make_server, codec_factories):
