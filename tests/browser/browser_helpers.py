@@ -7,13 +7,23 @@ from datetime import UTC, datetime, timedelta
 
 
 async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1, what: str = ""):
-    """Poll an async or sync predicate until truthy; fail with ``what`` on timeout."""
+    """Poll an async or sync predicate until truthy; fail with ``what`` on timeout.
+
+    An async predicate is bounded by the same deadline: Playwright's ``evaluate``
+    has no timeout of its own, and a page that no longer answers (a starved
+    browser) would otherwise hang the test."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         value = predicate()
         if asyncio.iscoroutine(value):
-            value = await value
+            try:
+                value = await asyncio.wait_for(value, max(deadline - loop.time(), 5.0))
+            except TimeoutError:
+                raise AssertionError(
+                    f"timed out after {timeout} s waiting for {what or predicate}"
+                    " (the page did not answer)"
+                ) from None
         if value:
             return value
         if loop.time() > deadline:

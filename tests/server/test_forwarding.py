@@ -71,6 +71,12 @@ async def _collect(tap, until, timeout: float = 30.0) -> list:
     return frames
 
 
+def _unrecorded(**server):
+    """A server configuration on loopback with no recording, plus ``[server]`` settings."""
+    settings = {"host": "127.0.0.1", "port": 0, "iceAddresses": ["127.0.0.1"], **server}
+    return parse_config({"recording": {"type": "none"}, "server": settings}, environ={})
+
+
 def _server_senders(server) -> list:
     return [
         t.sender
@@ -166,19 +172,7 @@ async def test_packets_lost_on_the_way_in_cost_frames_until_a_keyframe_not_a_fro
     publisher for a keyframe and forwards from it; aiortc's own jitter buffer would
     hold every later frame back until 512 packets had come (seconds of video)."""
     # Media stops for a while here: the server must not take that for a stall.
-    config = parse_config(
-        {
-            "recording": {"type": "none"},
-            "server": {
-                "host": "127.0.0.1",
-                "port": 0,
-                "iceAddresses": ["127.0.0.1"],
-                "mediaTimeout": 120,
-            },
-        },
-        environ={},
-    )
-    server = await make_server(config=config)
+    server = await make_server(config=_unrecorded(mediaTimeout=120))
     visitor_link, host_link = server.links("standup")
     # One keyframe per 10 s loop: a keyframe sooner was asked for.
     video = PreEncodedVideo(640, 360, 30, frames=300, keyframe_interval=300)
@@ -245,19 +239,7 @@ async def test_the_recorder_is_the_only_decoder(make_server, codec_factories):
 
 
 async def test_an_h264_room_forwards_h264(make_server, codec_factories):
-    config = parse_config(
-        {
-            "recording": {"type": "none"},
-            "server": {
-                "host": "127.0.0.1",
-                "port": 0,
-                "iceAddresses": ["127.0.0.1"],
-                "videoCodec": "H264",
-            },
-        },
-        environ={},
-    )
-    server = await make_server(config=config)
+    server = await make_server(config=_unrecorded(videoCodec="H264"))
     visitor_link, host_link = server.links("standup")
 
     def media(name):
