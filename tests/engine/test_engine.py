@@ -60,6 +60,8 @@ async def test_automatic_records_and_stores_with_events(plugins, events, tmp_pat
     settings = settings_for(plugins, tmp_path)
     engine = make_engine(plugins, settings, tmp_path)
     await engine.join(HOST)
+    assert engine.status == "starting"  # the room is not held while the recorder starts
+    await engine.wait_started()
     assert engine.status == "started"
     await engine.join(GUEST)
     await asyncio.sleep(1.5)
@@ -111,7 +113,7 @@ async def test_manual_trigger_refuses_visitor_and_obeys_host(plugins, tmp_path):
     assert refused.action == Action.REFUSE and "host" in refused.reason
     assert engine.status == "idle" and not engine.sessions
     assert (await engine.start_command(HOST.id)).action == Action.START
-    await asyncio.sleep(0.5)
+    await engine.wait_started()
     assert (await engine.stop_command(GUEST.id)).action == Action.REFUSE
     assert engine.status == "started"
     assert (await engine.stop_command(HOST.id)).action == Action.STOP
@@ -130,6 +132,7 @@ async def test_maximum_duration_stops_and_does_not_restart(plugins, tmp_path):
     settings = settings_for(plugins, tmp_path, maxDuration=1.0)
     engine = make_engine(plugins, settings, tmp_path, on_change=changed)
     await engine.join(HOST)
+    await engine.wait_started()
     [session] = engine.sessions
     recorder = session._recorder
     for _ in range(6000):  # (at most a minute, however slow the machine)
