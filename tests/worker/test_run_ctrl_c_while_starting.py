@@ -124,4 +124,3 @@ async def test_ctrl_c_while_the_recorder_starts_stores_a_short_file_and_exits_0(
         types = [t for (t,) in db.execute("SELECT type FROM outbox_events")]
     assert rows == [("stored", location)], rows
     assert "recording.finished" in types and "recording.failed" not in types, types
-
