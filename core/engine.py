@@ -116,6 +116,9 @@ class RoomEngine:
         #: whether a stop came while it started (carried out once it has).
         self._starting: asyncio.Task[None] | None = None
         self._stop_when_started = False
+        #: Whether the recorder has joined and not left (events told so): the room's
+        #: state loses it when the room closes, its ``room.client.left`` comes at the stop.
+        self._recorder_in = False
 
     # --- what callers report ----------------------------------------------
 
@@ -314,9 +317,13 @@ class RoomEngine:
             on_media_failure=self._media_failed,
             on_open=self._opened,
         )
+        # Starting from now on (not only once its task runs): a stop that comes first
+        # finds it (current_session) and is carried out once it records.
+        session.status = SessionStatus.STARTING
         self.sessions.append(session)
         self._set_status("starting")
         self.state = apply_event(self.state, Joined(self._now(), self.recorder))
+        self._recorder_in = True
         self._emit(self._client_event(CLIENT_JOINED, self.recorder))
         media = [m for m in map(self._media_of, self.state.people) if m is not None]
         self._stop_when_started = False
@@ -442,8 +449,12 @@ class RoomEngine:
             await self._start()
 
     def _recorder_leaves(self) -> None:
+        """The recorder leaves (its recording stopped or failed): ``room.client.left``,
+        also when the room closed first (its state has nobody in it then)."""
         if self.state.get(self.recorder.id) is not None:
             self.state = apply_event(self.state, Left(self._now(), self.recorder.id))
+        if self._recorder_in:
+            self._recorder_in = False
             self._emit(self._client_event(CLIENT_LEFT, self.recorder))
 
     async def _enforce_limit(self) -> None:

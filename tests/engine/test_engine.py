@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import av
+import pytest
 from recfw.config import Config
 from recfw.engine import RoomEngine
 from recfw.rooms import Participant, Role
@@ -194,3 +195,27 @@ def test_embedded_default_is_a_local_folder(plugins):
     assert settings.type == "local"
     expected = Destination(provider="local", bucket="recordings", file_format="mkv")
     assert settings.destination == expected
+
+
+@pytest.mark.parametrize("started", [False, True], ids=["while-starting", "while-recording"])
+async def test_closing_the_room_stores_the_recording_and_the_recorder_leaves(
+    plugins, events, tmp_path, started
+):
+    settings = settings_for(plugins, tmp_path)
+    engine = make_engine(plugins, settings, tmp_path)
+    await engine.join(HOST)
+    if started:
+        await engine.wait_started()
+    await engine.close()  # (recfw run's Ctrl-C, a meeting that ended)
+    [session] = engine.sessions
+    assert session.status == "stored", session.error
+    assert engine.status == "stopped"
+    recorder_events = [
+        e["type"]
+        for e in events.events
+        if e["type"].startswith("room.client.") and e["data"]["roleName"] == "recorder"
+    ]
+    assert recorder_events == ["room.client.joined", "room.client.left"]
+    types = events.types()
+    assert types.index("recording.started") < types.index("recording.finished")
+    assert "recording.failed" not in types

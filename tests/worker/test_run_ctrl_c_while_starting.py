@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -121,6 +122,10 @@ async def test_ctrl_c_while_the_recorder_starts_stores_a_short_file_and_exits_0(
     assert not [p for p in spool.rglob("*") if p.is_file()], list(spool.rglob("*"))
     with sqlite3.connect(tmp_path / ".recfw" / "recfw.db") as db:
         rows = db.execute("SELECT status, location FROM recordings").fetchall()
-        types = [t for (t,) in db.execute("SELECT type FROM outbox_events")]
+        events = [json.loads(p) for (p,) in db.execute("SELECT payload FROM outbox_events")]
     assert rows == [("stored", location)], rows
+    types = [e["type"] for e in events]
     assert "recording.finished" in types and "recording.failed" not in types, types
+    # The recorder's joined and left mark the recording's start and stop.
+    recorder = [e["type"] for e in events if e["data"].get("roleName") == "recorder"]
+    assert recorder == ["room.client.joined", "room.client.left"], types
