@@ -112,6 +112,13 @@ class RoomEngine:
         #: recorder in its own process: :class:`recfw.worker.SupervisedSession`).
         self.session_factory: Callable[..., RecordingSession] = RecordingSession
         self._quick_deaths = 0
+        #: The recording being started (outside the lock: joins go on meanwhile), and
+        #: whether a stop came while it started (carried out once it has).
+        self._starting: asyncio.Task[None] | None = None
+        self._stop_when_started = False
+        #: Whether the recorder has joined and not left (events told so): the room's
+        #: state loses it when the room closes, its ``room.client.left`` comes at the stop.
+        self._recorder_in = False
 
     # --- what callers report ----------------------------------------------
 
@@ -152,14 +159,18 @@ class RoomEngine:
         await self._handle(RoomClosed(self._now()))
         await self.wait_stored()
 
-    async def wait_started(self) -> None:
-        """Return once a start in progress is done (a start completes under the room's
-        lock, so there is none by the time a command or join has been answered)."""
-
     async def wait_stored(self) -> None:
         """Wait for every stopped recording to be stored or to fail."""
         while self._store_tasks:
             await asyncio.gather(*list(self._store_tasks), return_exceptions=True)
+
+    async def wait_started(self) -> None:
+        """Wait until a recording being started records (or failed to start).
+
+        Starting one does not hold the room: :meth:`join` and the other calls return
+        as soon as the recording is *starting* (``status == "starting"``)."""
+        while self._starting is not None:
+            await asyncio.gather(asyncio.shield(self._starting), return_exceptions=True)
 
     # --- state -----------------------------------------------------------------
 
@@ -287,6 +298,13 @@ class RoomEngine:
         )
 
     async def _start(self) -> None:
+        """Begin a recording (under the lock); :meth:`_started` finishes it outside."""
+        if self.current_session is not None:
+            # Still starting, with a stop pending (the trigger stopped, then wanted a
+            # recording again): that recording goes on, one recording at a time.
+            self._stop_when_started = False
+            self._set_status("starting")
+            return
         session = self.session_factory(
             self.state.name,
             self.settings,
@@ -299,21 +317,51 @@ class RoomEngine:
             on_media_failure=self._media_failed,
             on_open=self._opened,
         )
+        # Starting from now on (not only once its task runs): a stop that comes first
+        # finds it (current_session) and is carried out once it records.
+        session.status = SessionStatus.STARTING
         self.sessions.append(session)
         self._set_status("starting")
         self.state = apply_event(self.state, Joined(self._now(), self.recorder))
+        self._recorder_in = True
         self._emit(self._client_event(CLIENT_JOINED, self.recorder))
         media = [m for m in map(self._media_of, self.state.people) if m is not None]
+        self._stop_when_started = False
+        task = asyncio.get_running_loop().create_task(self._started(session, media))
+        self._starting = task
+        self._store_tasks.add(task)  # close()/wait_stored() wait for it too
+        task.add_done_callback(self._store_tasks.discard)
+
+    async def _started(self, session: RecordingSession, media: list[ParticipantMedia]) -> None:
+        """Start ``session`` without holding the room (a recorder process may take
+        seconds to join and record), then take the lock to carry on: record, or stop
+        at once if a stop came meanwhile."""
         try:
             await session.start(media)
+            started = True
         except Exception:
             log.exception("room %r: the recording could not start", self.state.name)
-            self._recorder_leaves()
-            self.state = _not_recording(self.state)
-            self._set_status("stopped")
-            return
-        self._set_status("started")
-        self._limit_task = asyncio.get_running_loop().create_task(self._enforce_limit())
+            started = False
+        async with self._lock:
+            if self._starting is asyncio.current_task():
+                self._starting = None
+            if not self.sessions or self.sessions[-1] is not session:
+                return  # its recorder died and a new one records on (_record_on)
+            if not started:
+                self._stop_when_started = False
+                self._recorder_leaves()
+                self.state = _not_recording(self.state)
+                self._set_status("stopped")
+                return
+            if session.status != SessionStatus.RECORDING:
+                return  # stopped, or died, meanwhile: _stop / _record_on carried on
+            if self._stop_when_started:
+                self._stop_when_started = False
+                log.info("room %r: stopping the recording that just started", self.state.name)
+                await self._stop()
+                return
+            self._set_status("started")
+            self._limit_task = asyncio.get_running_loop().create_task(self._enforce_limit())
 
     async def _stop(self) -> None:
         session = self.current_session
@@ -321,6 +369,11 @@ class RoomEngine:
             self._limit_task.cancel()
         self._limit_task = None
         if session is None:
+            return
+        if session.status == SessionStatus.STARTING:
+            # Stopped while starting: stopped as soon as it records (see _started).
+            self._stop_when_started = True
+            self._set_status("stopping")
             return
         self._set_status("stopping")
         try:
@@ -396,8 +449,12 @@ class RoomEngine:
             await self._start()
 
     def _recorder_leaves(self) -> None:
+        """The recorder leaves (its recording stopped or failed): ``room.client.left``,
+        also when the room closed first (its state has nobody in it then)."""
         if self.state.get(self.recorder.id) is not None:
             self.state = apply_event(self.state, Left(self._now(), self.recorder.id))
+        if self._recorder_in:
+            self._recorder_in = False
             self._emit(self._client_event(CLIENT_LEFT, self.recorder))
 
     async def _enforce_limit(self) -> None:

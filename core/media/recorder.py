@@ -513,7 +513,10 @@ class CompositeRecorder:
             raise RuntimeError("the recording was never started")
         self._stopping = True
         if self.realtime and self._end_frame is None:
-            self._end_frame = max(self._frames, round(self.now() * self.fmt.fps))
+            # At least the first picture: a recording stopped as soon as it started
+            # (a stop that came while it was starting) is a short file that decodes,
+            # never an empty one stored as a recording.
+            self._end_frame = max(self._frames, round(self.now() * self.fmt.fps), 1)
         self._data.set()
         self._stop_requested.set()
         self._wake(everyone=True)

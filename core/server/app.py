@@ -68,6 +68,8 @@ ROOM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 #: whose recordings are all finished (a long-running server's memory stays bounded).
 CLOSED_ROOMS_KEPT = 32
 HOST_SECRET_ENV = "RECFW_HOST_SECRET"
+#: What people are told when ``recfw run`` stops (Ctrl-C, SIGTERM).
+SHUTTING_DOWN = "the server is shutting down"
 
 
 def web_dir() -> Path:
@@ -145,7 +147,13 @@ class RoomServer:
 
             self.job_queue = JobQueue(config.workers.queue)
         self._runner: web.AppRunner | None = None
-        self._sockets: set[web.WebSocketResponse] = set()
+        #: Every open WebSocket and its connection (people's and recorder processes').
+        self._sockets: dict[web.WebSocketResponse, Connection] = {}
+        #: Rooms being closed (a meeting ended, or the server stops): no longer in
+        #: :attr:`rooms`, but a recorder still starting for one may join it.
+        self._closing: set[Room] = set()
+        #: :meth:`close` began: people's joins are refused.
+        self._shutting_down = False
         self.app = self._make_app()
 
     # --- keys and links -------------------------------------------------------
@@ -245,12 +253,13 @@ class RoomServer:
             raise web.HTTPNotFound()
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
-        self._sockets.add(ws)
+        connection = Connection(ws, name, self)
+        self._sockets[ws] = connection
         self._room_sockets.setdefault(name, set()).add(ws)
         try:
-            await Connection(ws, name, self).run()
+            await connection.run()
         finally:
-            self._sockets.discard(ws)
+            self._sockets.pop(ws, None)
             sockets = self._room_sockets.get(name)
             if sockets is not None:
                 sockets.discard(ws)
@@ -294,11 +303,16 @@ class RoomServer:
         )
 
     def recorder_room(self, name: str, token: object) -> Room | None:
-        """The open room ``name`` if ``token`` is one of its recorder tokens (used up)."""
-        room = self.rooms.get(name)
-        if room is None or not room.claim_recorder_token(token):
-            return None
-        return room
+        """The room ``name`` if ``token`` is one of its recorder tokens (used up): an
+        open room, or one being closed (its recording, started just before, is stopped
+        once its recorder records, and stored)."""
+        open_room = self.rooms.get(name)
+        rooms = [open_room] if open_room is not None else []
+        rooms += [room for room in self._closing if room.name == name]
+        for room in rooms:
+            if room.claim_recorder_token(token):
+                return room
+        return None
 
     async def closed_meeting(self, name: str) -> str | None:
         """Why nobody may join room ``name`` (a deleted or ended meeting's), else ``None``.
@@ -306,6 +320,8 @@ class RoomServer:
         A meeting's room not open yet is looked up in the database (so a restarted
         server knows every meeting) and remembered for :meth:`room`.
         """
+        if self._shutting_down:
+            return SHUTTING_DOWN
         meeting = self._meeting_rooms.get(name)
         if meeting is not None:
             return "this meeting has ended" if meeting.end_date <= self.clock() else None
@@ -326,14 +342,28 @@ class RoomServer:
     async def end_room(self, name: str, message: str) -> None:
         """Close room ``name`` (a deleted or ended meeting's): everyone in it is told
         ``message`` and disconnected, its recording (if any) is stopped and stored
-        before this returns."""
+        before this returns.
+
+        People go first; the recorder process stays connected until its recording is
+        stopped and finished (one still starting joins the closing room, records and is
+        stopped at once), so a recording never fails because its room closed."""
         self._meeting_rooms.pop(name, None)
         room = self.rooms.pop(name, None)
-        await asyncio.gather(*(hang_up(ws, message) for ws in self._room_sockets.get(name, ())))
+        await self._hang_up(message, lambda c: c.name == name and not c.recorder)
         if room is not None:
-            await room.close()
+            self._closing.add(room)
+            try:
+                await room.close()
+            finally:
+                self._closing.discard(room)
             self._keep_closed(room)
             log.info("room %r closed: %s", name, message)
+        await self._hang_up(message, lambda c: c.name == name)
+
+    async def _hang_up(self, message: str, which: Callable[[Connection], bool]) -> None:
+        """Tell the connections ``which`` picks ``message`` and close them."""
+        sockets = [ws for ws, connection in list(self._sockets.items()) if which(connection)]
+        await asyncio.gather(*(hang_up(ws, message) for ws in sockets))
 
     def _keep_closed(self, room: Room) -> None:
         """Remember a room that recorded (``recfw run`` reports where files went); drop
@@ -345,8 +375,15 @@ class RoomServer:
             self.closed_rooms.remove(old)
 
     async def retire(self, room: Room) -> None:
-        """The last person left: the room's recording (if any) is stored; the room goes."""
+        """The last person left: the room's recording (if any) is stored; the room goes.
+
+        A recording still starting keeps the room open until it has started (or failed
+        to): its recorder process joins it, and is stopped at once, or someone who comes
+        back meanwhile finds the same room, whose recording goes on."""
         if not room.empty:  # someone joined again while the last one was leaving
+            return
+        await room.engine.wait_started()
+        if not room.empty:  # the recorder (or someone) joined: retired when they leave
             return
         if self.rooms.get(room.name) is room:
             del self.rooms[room.name]
@@ -385,18 +422,38 @@ class RoomServer:
             await room.engine.wait_stored()
 
     async def close(self) -> None:
-        """Close every connection, stop recordings and wait until they are stored."""
+        """Stop: disconnect everyone, stop recordings and wait until they are stored.
+
+        The order matters for a recording still starting (its recorder process is
+        joining, which takes seconds): people are told and disconnected first (no one
+        joins any more); then every room is closed, which stops its recording (one
+        still starting once it records: its recorder may still join) and waits until
+        it is stored; only then are the remaining connections (recorders) closed."""
+        self._shutting_down = True
         await self.meeting_clock.stop()
         await self.api.idle()
+        await self._hang_up(SHUTTING_DOWN, lambda c: c.person)
+        closing: list[Room] = []
+        try:
+            while self.rooms:  # (a join that was under way may have opened one more)
+                rooms = list(self.rooms.values())
+                self.rooms.clear()
+                self._closing.update(rooms)
+                closing += rooms
+                results = await asyncio.gather(
+                    *(room.close() for room in rooms), return_exceptions=True
+                )
+                for room, result in zip(rooms, results, strict=True):
+                    if isinstance(result, Exception):
+                        log.error("room %r: closing it failed: %r", room.name, result)
+                    if room.engine.sessions and room not in self.closed_rooms:
+                        self.closed_rooms.append(room)
+            await self.wait_idle()
+        finally:
+            self._closing.difference_update(closing)
         for ws in list(self._sockets):
             with contextlib.suppress(Exception):
                 await ws.close()
-        for room in list(self.rooms.values()):
-            await room.close()
-            if room.engine.sessions and room not in self.closed_rooms:
-                self.closed_rooms.append(room)
-        self.rooms.clear()
-        await self.wait_idle()
         if self.job_queue is not None:
             with contextlib.suppress(Exception):
                 await self.job_queue.close()

@@ -71,7 +71,14 @@ class Connection:
         self.directory = directory
         self.client: Client | None = None
         self.room: Room | None = None
+        #: Whether this is a recorder process's connection (set as its join arrives).
+        self.recorder = False
         self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def person(self) -> bool:
+        """Whether a person (not a recorder) has joined a room on this connection."""
+        return self.client is not None and not self.recorder
 
     async def run(self) -> None:
         try:
@@ -153,6 +160,7 @@ class Connection:
 
     async def _join_recorder(self, message: dict[str, Any]) -> bool:
         """A recorder process the server started joins with its one-time token."""
+        self.recorder = True
         room = self.directory.recorder_room(self.name, message.get("recorderToken"))
         if room is None:
             log.warning("room %r: a recorder join with an unknown token was refused", self.name)

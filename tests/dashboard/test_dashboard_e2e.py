@@ -25,7 +25,13 @@ from recfw.testing.webhooks import WebhookReceiver
 from yarl import URL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
-from browser_helpers import open_room, participant_id, wait_for, wait_remote_tile  # noqa: E402
+from browser_helpers import (  # noqa: E402
+    open_room,
+    participant_id,
+    wait_for,
+    wait_remote_tile,
+    wait_status,
+)
 from media_check import assert_two_person_recording  # noqa: E402
 from test_dashboard_browser import Console  # noqa: E402
 
@@ -128,6 +134,10 @@ async def test_dashboard_end_to_end(browser, shots, s3_server, tmp_path):
         await page.goto(f"{base}/dashboard/recordings")
         await page.wait_for_selector('tr[data-status="recording"]', timeout=20000)
         await shots(page, "recording-live")
+        # The row is there once the spool file is; the recorder process may still be
+        # joining (the start runs in the background): record RECORD_SECONDS from the
+        # moment it records, not from the row (or the file is a stop-at-once one).
+        await wait_status(host, "started", timeout=120)
         await asyncio.sleep(RECORD_SECONDS)
         await host.context.close()
         await guest.context.close()

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import av
+import pytest
 from recfw.config import Config
 from recfw.engine import RoomEngine
 from recfw.rooms import Participant, Role
@@ -60,6 +61,8 @@ async def test_automatic_records_and_stores_with_events(plugins, events, tmp_pat
     settings = settings_for(plugins, tmp_path)
     engine = make_engine(plugins, settings, tmp_path)
     await engine.join(HOST)
+    assert engine.status == "starting"  # the room is not held while the recorder starts
+    await engine.wait_started()
     assert engine.status == "started"
     await engine.join(GUEST)
     await asyncio.sleep(1.5)
@@ -111,7 +114,7 @@ async def test_manual_trigger_refuses_visitor_and_obeys_host(plugins, tmp_path):
     assert refused.action == Action.REFUSE and "host" in refused.reason
     assert engine.status == "idle" and not engine.sessions
     assert (await engine.start_command(HOST.id)).action == Action.START
-    await asyncio.sleep(0.5)
+    await engine.wait_started()
     assert (await engine.stop_command(GUEST.id)).action == Action.REFUSE
     assert engine.status == "started"
     assert (await engine.stop_command(HOST.id)).action == Action.STOP
@@ -130,6 +133,7 @@ async def test_maximum_duration_stops_and_does_not_restart(plugins, tmp_path):
     settings = settings_for(plugins, tmp_path, maxDuration=1.0)
     engine = make_engine(plugins, settings, tmp_path, on_change=changed)
     await engine.join(HOST)
+    await engine.wait_started()
     [session] = engine.sessions
     recorder = session._recorder
     for _ in range(6000):  # (at most a minute, however slow the machine)
@@ -191,3 +195,27 @@ def test_embedded_default_is_a_local_folder(plugins):
     assert settings.type == "local"
     expected = Destination(provider="local", bucket="recordings", file_format="mkv")
     assert settings.destination == expected
+
+
+@pytest.mark.parametrize("started", [False, True], ids=["while-starting", "while-recording"])
+async def test_closing_the_room_stores_the_recording_and_the_recorder_leaves(
+    plugins, events, tmp_path, started
+):
+    settings = settings_for(plugins, tmp_path)
+    engine = make_engine(plugins, settings, tmp_path)
+    await engine.join(HOST)
+    if started:
+        await engine.wait_started()
+    await engine.close()  # (recfw run's Ctrl-C, a meeting that ended)
+    [session] = engine.sessions
+    assert session.status == "stored", session.error
+    assert engine.status == "stopped"
+    recorder_events = [
+        e["type"]
+        for e in events.events
+        if e["type"].startswith("room.client.") and e["data"]["roleName"] == "recorder"
+    ]
+    assert recorder_events == ["room.client.joined", "room.client.left"]
+    types = events.types()
+    assert types.index("recording.started") < types.index("recording.finished")
+    assert "recording.failed" not in types

@@ -45,6 +45,7 @@ async def test_disk_full_while_finishing_keeps_the_file_and_frees_the_room(
     # The room records again afterwards.
     monkeypatch.undo()
     await engine.join(GUEST)
+    await engine.wait_started()
     assert engine.status == "started"
     await engine.close()
     assert engine.sessions[-1].status == "stored"
@@ -56,6 +57,7 @@ async def test_a_spool_folder_that_cannot_be_made_is_a_clear_failure(plugins, ev
     settings = settings_for(plugins, tmp_path)
     engine = make_engine(plugins, settings, tmp_path, spool_dir=blocker / "spool")
     await engine.join(HOST)
+    await engine.wait_started()
     assert_room_free(engine)
     [session] = engine.sessions
     assert session.status == "failed" and "could not start recording" in session.error
@@ -72,6 +74,7 @@ async def test_a_broken_source_never_takes_the_room_down(plugins, tmp_path):
     engine = make_engine(plugins, settings, tmp_path)
     engine.media_for = broken
     await engine.join(HOST)  # starts with nobody's media
+    await engine.wait_started()
     assert engine.status == "started"
     await engine.join(GUEST)  # a join mid-recording does not raise either
     await asyncio.sleep(0.3)
@@ -87,6 +90,7 @@ async def test_a_recording_that_cannot_start_leaves_no_empty_file(plugins, tmp_p
     engine = make_engine(plugins, settings, tmp_path)
     engine.config = Config(recording=settings, encoder={"crf": "abc"})
     await engine.join(HOST)
+    await engine.wait_started()
     assert_room_free(engine)
     assert engine.sessions[0].status == "failed"
     assert "crf" in engine.sessions[0].error
@@ -147,6 +151,7 @@ async def test_an_encoder_dying_mid_recording_stops_it_at_once(plugins, events, 
     )
     engine = make_engine(plugins, settings, tmp_path)
     await engine.join(HOST)
+    await engine.wait_started()
     assert engine.status == "started"
     for _ in range(100):  # 20 frames are 0.7 s of a live recording
         await asyncio.sleep(0.1)

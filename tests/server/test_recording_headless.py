@@ -56,6 +56,7 @@ async def test_two_recordings_in_one_meeting_each_with_both_participants(
         engine = server.rooms["standup"].engine
         for _ in range(2):
             await host.command("start_recording")
+            await engine.wait_started()
             assert engine.status == "started"
             await asyncio.sleep(2.5)
             await host.command("stop_recording")
