@@ -4,8 +4,11 @@ Chromium's fake camera sends a green picture with a sweeping pie and a clock; th
 pie grows each second, so in a tile of the 2-tile grid the mean luma ramps from
 about 5 to 33 and drops back, every second. "Not black" is judged over time (the
 tile's mean and maximum brightness), "a picture" by its detail (spatial
-variance), "live" by its brightness changing over time (a placeholder or a
-frozen picture stays flat), never by one frame.
+variance), "live" by its brightness changing from frame to frame (a
+placeholder or a frozen picture never changes), never by one frame. On a
+starved machine Chromium sends a new picture only every 0.2-0.4 s, so a few
+seconds hold only a handful of distinct pictures: the bounds are far from what
+black, a placeholder or a frozen tile give, not close to the usual figures.
 
 A recording that starts with one person shows that person full-frame at first;
 only frames in the expected layout (dark outside its tiles) are measured.
@@ -102,7 +105,8 @@ def check_recording(path: Path, people: int) -> Checked:
             {
                 "mean": float(np.mean(means)),
                 "max": max(means),
-                "swing": float(np.std(means)),
+                # pictures that differ from the one before (brightness by > 0.5)
+                "changes": int(np.sum(np.abs(np.diff(means)) > 0.5)),
                 "variance": float(np.mean(variances)),
             }
         )
@@ -132,9 +136,9 @@ def assert_tiles_live(checked: Checked, min_seconds: float) -> None:
     assert (checked.width, checked.height) == (1280, 720), checked
     assert checked.live_frames >= min_seconds * checked.fps, f"too few live frames: {checked}"
     for i, tile in enumerate(checked.tiles):
-        assert tile["mean"] > 12 and tile["max"] > 25, f"tile {i} is black: {checked}"
+        assert tile["mean"] > 8 and tile["max"] > 12, f"tile {i} is black: {checked}"
         assert tile["variance"] > 30, f"tile {i} is flat (no picture): {checked}"
-        assert tile["swing"] > 4, f"tile {i} does not change (not live): {checked}"
+        assert tile["changes"] >= 2, f"tile {i} does not change (not live): {checked}"
 
 
 def assert_two_person_recording(path: Path, min_seconds: float = 1.5) -> Checked:
