@@ -14,11 +14,11 @@ recorder waits for a first picture from everyone before its clock starts.
 
 It is heavy (five Chromiums each encoding 720p and decoding four 720p streams,
 the recorder decoding five): it runs only with ``RECFW_GROUP_TEST=1``. It passes
-on a 2-core box with room to spare (61-88 s); with a busy loop on each core plus
-other jobs (load average 10-20) the Chromiums and the server starve, the
-browsers' ICE fails (both ends stop hearing each other's checks for 30 s), the
-pages reconnect, and the first second of the file may show a reconnecting
-person; see docs/rooms.md.
+on a 2-core box with room to spare (61-88 s), and with a busy loop on each core
+(3 of 3 runs, 61-160 s); with the busy loops plus other jobs (load average
+10-20) the Chromiums and the server starve, the browsers' ICE fails (both ends
+stop hearing each other's checks for 30 s) or the pages stop answering, and
+the first second of the file may show a reconnecting person; see docs/rooms.md.
 """
 
 from __future__ import annotations
