@@ -24,6 +24,7 @@ the first second of the file may show a reconnecting person; see docs/rooms.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import sys
@@ -209,7 +210,9 @@ async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(
                         what="four 1280-wide remote tiles",
                     )
                 except AssertionError:
-                    print("page state:", await page.evaluate(PAGE_STATE_JS))
+                    with contextlib.suppress(TimeoutError):  # a starved page may not answer
+                        state = await asyncio.wait_for(page.evaluate(PAGE_STATE_JS), 10)
+                        print("page state:", state)
                     for c in room.clients.values():
                         for slot in c.peer.slots if c.peer else ():
                             v = slot.video
@@ -225,12 +228,12 @@ async def test_a_group_room_of_five_at_720p_records_five_sharp_tiles(
                                 v.readyState,
                             )
                     raise
-            await pages[0].evaluate("window.recfw.startRecording()")
+            await asyncio.wait_for(pages[0].evaluate("window.recfw.startRecording()"), 30)
             await wait_status(pages[0], "started", timeout=120)
             session = room.engine.current_session
             assert session is not None
             await wait_for(lambda: session.position > 4.0, 120, what="4 s recorded")
-            await pages[0].evaluate("window.recfw.stopRecording()")
+            await asyncio.wait_for(pages[0].evaluate("window.recfw.stopRecording()"), 30)
             await wait_status(pages[0], "stopped", timeout=120)
             await asyncio.wait_for(room.engine.wait_stored(), 120)
     finally:
