@@ -32,6 +32,23 @@ iceAddresses = ["127.0.0.1"]
 {lines}{more}"""
 
 
+async def run_one_room(cwd: Path, *args: str, room: str = "standup") -> asyncio.subprocess.Process:
+    """Start ``recfw run --config recfw.toml --room ROOM [ARGS]`` in ``cwd``, with its
+    output (links on stdout, the log on stderr) piped to the caller."""
+    return await asyncio.create_subprocess_exec(
+        RECFW,
+        "run",
+        "--config",
+        "recfw.toml",
+        "--room",
+        room,
+        *args,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
 async def start_run(
     cwd: Path, env: dict[str, str], config: str = "recfw.toml"
 ) -> tuple[asyncio.subprocess.Process, str]:

@@ -11,7 +11,7 @@ from recfw.manager import load_plugins
 from recfw.rooms import Participant
 from recfw.server.client import HeadlessParticipant
 from recfw.server.ice import unrestrict_host_addresses
-from recfw.testing.processes import RECFW, local_run_config
+from recfw.testing.processes import RECFW, local_run_config, run_one_room
 
 CONFIG = local_run_config("none")
 
@@ -29,17 +29,7 @@ async def _read_links(stream) -> dict[str, str]:
 
 async def test_run_serves_rooms_records_and_stores_on_ctrl_c(tmp_path):
     (tmp_path / "recfw.toml").write_text(CONFIG)
-    proc = await asyncio.create_subprocess_exec(
-        RECFW,
-        "run",
-        "--config",
-        "recfw.toml",
-        "--room",
-        "standup",
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await run_one_room(tmp_path)
     try:
         links = await _read_links(proc.stdout)
         assert links["visitor link"].endswith("/standup")

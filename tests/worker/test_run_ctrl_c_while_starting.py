@@ -22,7 +22,7 @@ import av
 from recfw.manager import load_plugins
 from recfw.server.client import HeadlessParticipant
 from recfw.server.ice import unrestrict_host_addresses
-from recfw.testing.processes import RECFW, local_run_config
+from recfw.testing.processes import local_run_config, run_one_room
 
 from .conftest import RED, synthetic
 from .test_run_supervises import _workers_of
@@ -53,19 +53,7 @@ async def _until_line(sink: list[str], text: str, what: str) -> None:
 
 async def test_ctrl_c_while_the_recorder_starts_stores_a_short_file_and_exits_0(tmp_path):
     (tmp_path / "recfw.toml").write_text(local_run_config("automatic"))
-    proc = await asyncio.create_subprocess_exec(
-        RECFW,
-        "run",
-        "--config",
-        "recfw.toml",
-        "--room",
-        "standup",
-        "--log-level",
-        "info",
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await run_one_room(tmp_path, "--log-level", "info")
     out: list[str] = []
     err: list[str] = []
     readers = [

@@ -9,7 +9,7 @@ from pathlib import Path
 from recfw.manager import load_plugins
 from recfw.server.client import HeadlessParticipant
 from recfw.server.ice import unrestrict_host_addresses
-from recfw.testing.processes import RECFW, local_run_config
+from recfw.testing.processes import local_run_config, run_one_room
 
 from .conftest import BLUE, RED, is_colour, synthetic, tile_colours
 
@@ -35,17 +35,7 @@ def _workers_of(pid: int) -> list[int]:
 
 async def test_run_records_in_a_worker_process_with_a_tile_per_person(tmp_path):
     (tmp_path / "recfw.toml").write_text(CONFIG)
-    proc = await asyncio.create_subprocess_exec(
-        RECFW,
-        "run",
-        "--config",
-        "recfw.toml",
-        "--room",
-        "standup",
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await run_one_room(tmp_path)
     plugins = load_plugins()
     workers: list[int] = []
     try:
