@@ -49,6 +49,23 @@ async def run_one_room(cwd: Path, *args: str, room: str = "standup") -> asyncio.
     )
 
 
+def stored_recording(output: list[str], folder: Path, room: str = "standup") -> tuple[str, int]:
+    """The one ``stored <location> (room ROOM)`` line of a ``recfw run``'s ``output``:
+    checks that it is a 1280x720 file of ``room`` in the local ``folder`` and decodes
+    it; returns the line and how many video frames decoded."""
+    import av
+
+    (stored,) = [line.strip() for line in output if line.startswith("stored ")]
+    assert stored.endswith(f" (room {room})"), stored
+    location = stored.removeprefix("stored ").removesuffix(f" (room {room})")
+    path = Path(location.removeprefix("file://"))
+    assert path.parent == folder and path.name.startswith(f"{room}-"), path
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        assert (video.width, video.height) == (1280, 720)
+        return stored, sum(1 for _ in container.decode(video))
+
+
 async def start_run(
     cwd: Path, env: dict[str, str], config: str = "recfw.toml"
 ) -> tuple[asyncio.subprocess.Process, str]:

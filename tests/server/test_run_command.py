@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from pathlib import Path
 
-import av
 from recfw.manager import load_plugins
 from recfw.rooms import Participant
 from recfw.server.client import HeadlessParticipant
 from recfw.server.ice import unrestrict_host_addresses
-from recfw.testing.processes import RECFW, local_run_config, run_one_room
+from recfw.testing.processes import RECFW, local_run_config, run_one_room, stored_recording
 
 CONFIG = local_run_config("none")
 
@@ -64,16 +62,8 @@ async def test_run_serves_rooms_records_and_stores_on_ctrl_c(tmp_path):
             proc.send_signal(signal.SIGINT)
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
-    (stored,) = [line for line in out.decode().splitlines() if line.startswith("stored ")]
+    stored, frames = stored_recording(out.decode().splitlines(), tmp_path / "recordings")
     assert stored != first and first.endswith(" (room standup)")
-    assert stored.endswith(" (room standup)"), stored
-    location = stored.removeprefix("stored ").removesuffix(" (room standup)")
-    path = Path(location.removeprefix("file://"))
-    assert path.parent == tmp_path / "recordings" and path.name.startswith("standup-")
-    with av.open(str(path)) as container:
-        video = container.streams.video[0]
-        assert (video.width, video.height) == (1280, 720)
-        frames = sum(1 for _ in container.decode(video))
     assert frames >= 2 * 30, frames  # about 3 s at 30 fps were recorded
 
 
